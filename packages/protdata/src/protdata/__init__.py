@@ -1,0 +1,29 @@
+"""protdata: protein structures, sequences and text records in; ``Protein`` / ``ProteinBatch`` out.
+
+The one data contract of protstack (see the package README): loaders build :class:`Protein` objects,
+transforms modify them, :meth:`ProteinBatch.collate` batches them, and every encoder returns an
+:class:`EncoderOutput`.
+"""
+
+from protdata.batch import ProteinBatch
+from protdata.constants import NUM_RESIDUE_TYPES, RESIDUE_LETTERS
+from protdata.encoder import EncoderOutput, ProteinEncoder, masked_mean
+from protdata.errors import ProtdataError
+from protdata.protein import Protein
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "NUM_RESIDUE_TYPES",
+    "RESIDUE_LETTERS",
+    "EncoderOutput",
+    "Protein",
+    "ProteinBatch",
+    "ProteinEncoder",
+    "ProtdataError",
+    "masked_mean",
+]
+
+# --- structure I/O (protdata.io) -------------------------------------------------------------------------
+# --- FASTA / sequences --------------------------------------------------------------------------------------
+# --- SaProt vocabulary, ProtAnno, transforms ----------------------------------------------------------------
