@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from protdata import Protein
-from protdata import saprot
+from protdata import Protein, saprot
 
 
 def test_vocabulary_layout() -> None:

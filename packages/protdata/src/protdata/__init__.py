@@ -17,10 +17,10 @@ __all__ = [
     "NUM_RESIDUE_TYPES",
     "RESIDUE_LETTERS",
     "EncoderOutput",
+    "ProtdataError",
     "Protein",
     "ProteinBatch",
     "ProteinEncoder",
-    "ProtdataError",
     "masked_mean",
 ]
 

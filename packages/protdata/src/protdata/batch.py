@@ -7,7 +7,7 @@ are derived from ``lengths`` on demand, so the two views can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 
@@ -171,12 +171,14 @@ class ProteinBatch:
     def to_flat(self, x: Tensor) -> Tensor:
         """Padded ``(B, L, *F)`` with ``L >= L_max`` -> flat ``(N, *F)`` (padding dropped)."""
         if x.shape[0] != len(self) or x.shape[1] < self.max_length:
-            raise ValueError(f"to_flat: expected ({len(self)}, >={self.max_length}, ...), got {tuple(x.shape)}")
+            raise ValueError(
+                f"to_flat: expected ({len(self)}, >={self.max_length}, ...), got {tuple(x.shape)}"
+            )
         x = x[:, : self.max_length]
         return x.reshape(len(self) * self.max_length, *x.shape[2:])[self._padded_index]
 
     # ------------------------------------------------------------ devices
-    def _map(self, fn) -> ProteinBatch:  # noqa: ANN001 - tensor -> tensor
+    def _map(self, fn: Callable[[Tensor], Tensor]) -> ProteinBatch:
         values = {}
         for f in fields(self):
             v = getattr(self, f.name)
@@ -194,9 +196,11 @@ class ProteinBatch:
     def select(self, index: Sequence[int]) -> ProteinBatch:
         """A batch of the proteins at ``index`` (Python ints), in that order."""
         offsets = self.offsets.tolist()
-        rows = torch.cat(
-            [torch.arange(offsets[i], offsets[i + 1], device=self.device) for i in index]
-        ) if len(index) else torch.zeros(0, dtype=torch.long, device=self.device)
+        rows = (
+            torch.cat([torch.arange(offsets[i], offsets[i + 1], device=self.device) for i in index])
+            if len(index)
+            else torch.zeros(0, dtype=torch.long, device=self.device)
+        )
         values = {}
         for f in fields(self):
             v = getattr(self, f.name)

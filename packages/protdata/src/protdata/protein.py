@@ -76,7 +76,14 @@ class Protein:
             self.atom_mask = np.asarray(self.atom_mask, dtype=bool)
             _check_shape(self.id, "coords", self.coords, (n, NUM_ATOMS, 3))
             _check_shape(self.id, "atom_mask", self.atom_mask, (n, NUM_ATOMS))
-        for name in ("residue_number", "insertion_code", "chain_index", "plddt", "b_factor", "residue_masked"):
+        for name in (
+            "residue_number",
+            "insertion_code",
+            "chain_index",
+            "plddt",
+            "b_factor",
+            "residue_masked",
+        ):
             value = getattr(self, name)
             if value is not None:
                 _check_shape(self.id, name, np.asarray(value), (n,))
