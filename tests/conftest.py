@@ -1,0 +1,8 @@
+"""Cross-package tests: make ``tests/workspace.py`` importable."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
