@@ -25,5 +25,15 @@ __all__ = [
 ]
 
 # --- structure I/O (protdata.io) -------------------------------------------------------------------------
+from protdata.io import load_chains
+
+__all__ += ["load_chains"]
 # --- FASTA / sequences --------------------------------------------------------------------------------------
+from protdata.fasta import FastaPolicy, FastaRecord, iter_fasta, read_fasta, read_fasta_records  # noqa: E402
+
+__all__ += ["FastaPolicy", "FastaRecord", "iter_fasta", "read_fasta", "read_fasta_records"]
 # --- SaProt vocabulary, ProtAnno, transforms ----------------------------------------------------------------
+from protdata import protanno, transforms  # noqa: E402
+from protdata.protanno import ProtAnnoRecord  # noqa: E402
+
+__all__ += ["ProtAnnoRecord", "protanno", "transforms"]

@@ -1,0 +1,183 @@
+"""Foldseek 3Di throughput: ``protdata.foldseek.encode_3di`` vs biotite's ``to_3di``, in one process.
+
+1. Throughput on every shared structure file (first model): residues/s of ``encode_3di`` on all chains in one
+   call vs ``biotite.structure.alphabet.to_3di`` file by file on the same files (read beforehand by each
+   library's own reader; reading is not timed). Prints the ratio (target >= 10x on 2 CPU cores) and how many
+   chains the two agree on.
+2. Scaling with chain length (250 … 8000 residues): single chains built from the longest real chains placed
+   side by side, 60 Å apart; ``encode_3di`` time per residue should stay flat (linear time), biotite's
+   ``Encoder.encode`` (an L x L distance matrix) grows linearly per residue.
+
+Timing: each measurement is repeated and the minimum wall time is reported (the machine may be shared);
+the two libraries are timed alternately, with torch limited to 1 and then 2 intra-op threads (NumPy/biotite
+run as installed). On a busy 2-core machine torch's 2-thread runs suffer from the other load (threads wait
+for each other), so both are printed. Run: ``uv run python benchmarks/bench_3di.py [--threads 1,2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gzip
+import io
+import os
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from protdata import Protein, load_chains
+from protdata.errors import ProtdataError
+from protdata.foldseek import encode_3di
+from protdata.testing import find_shared_data
+
+SKIP_SUFFIXES = (".json", ".tsv", ".dssp", ".md", ".fasta")
+
+
+def structure_files(root: Path) -> list[Path]:
+    folders = [root / "foldseek" / "structures", root / "structures"]
+    return [
+        f for d in folders for f in sorted(d.rglob("*")) if f.is_file() and not f.name.endswith(SKIP_SUFFIXES)
+    ]
+
+
+def biotite_atoms(path: Path):
+    """First model, amino acids only, read by biotite itself (it reads neither gzip nor extension-less files)."""
+    import biotite.structure as struc
+    from biotite.structure.io.pdb import PDBFile
+    from biotite.structure.io.pdbx import CIFFile, get_structure
+
+    gz = path.name.endswith(".gz")
+    name = path.name[:-3] if gz else path.name
+    with gzip.open(path, "rt") if gz else open(path) as handle:
+        text = handle.read()
+    if name.endswith(".cif"):
+        atoms = get_structure(CIFFile.read(io.StringIO(text)), model=1)
+    else:
+        atoms = PDBFile.read(io.StringIO(text)).get_structure(model=1)
+    return atoms[struc.filter_amino_acids(atoms)]
+
+
+def best_time(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def throughput(root: Path, repeats: int) -> None:
+    from biotite.structure.alphabet import to_3di
+
+    proteins: list[Protein] = []
+    atoms = []
+    skipped: list[str] = []
+    for path in structure_files(root):
+        try:
+            chains = load_chains(path)
+            arr = biotite_atoms(path)
+        except (ProtdataError, ValueError) as err:
+            skipped.append(f"{path.name} ({type(err).__name__})")
+            continue
+        proteins += chains
+        atoms.append(arr)
+    n_res = sum(len(p) for p in proteins)
+    print(
+        f"{len(atoms)} structure files, {len(proteins)} chains, {n_res} residues (skipped: {', '.join(skipped)})"
+    )
+
+    ours = biotite = float("inf")
+    for _ in range(repeats):  # alternate the two, keep each one's best
+        ours = min(ours, best_time(lambda: encode_3di(proteins), 1))
+        biotite = min(biotite, best_time(lambda: [to_3di(a) for a in atoms], 1))
+    print(f"  protdata encode_3di: {n_res / ours:12,.0f} residues/s  ({ours * 1e3:8.1f} ms)")
+    print(f"  biotite to_3di:      {n_res / biotite:12,.0f} residues/s  ({biotite * 1e3:8.1f} ms)")
+    print(f"  ratio: {biotite / ours:.1f}x  (target >= 10x on 2 CPU cores)")
+
+    ours_by_chain = {(p.source, p.chain_id): s for p, s in zip(proteins, encode_3di(proteins))}
+    agree = total = 0
+    for path, arr in zip([p for p in structure_files(root) if not _skipped(p, skipped)], atoms):
+        seqs, starts = to_3di(arr)
+        for seq, start in zip(seqs, starts):
+            key = (str(path), str(arr.chain_id[start]))
+            if key in ours_by_chain:
+                total += 1
+                agree += str(seq).upper() == ours_by_chain[key]
+    print(
+        f"  biotite's strings equal ours on {agree} of its {total} chains (it splits chains at insertion codes"
+    )
+    print("  and takes the first altloc; ours follow Foldseek, see tests/test_foldseek_parity.py)")
+
+
+def _skipped(path: Path, skipped: list[str]) -> bool:
+    return any(s.startswith(path.name + " ") for s in skipped)
+
+
+def long_chain(proteins: list[Protein], length: int) -> Protein:
+    """A single chain of exactly ``length`` residues: real chains side by side, 60 Å apart on a grid."""
+    parts, size, k = [], 0, 0
+    while size < length:
+        p = proteins[k % len(proteins)]
+        shift = np.array([60.0 * (k % 8), 60.0 * ((k // 8) % 8), 60.0 * (k // 64)], dtype=np.float32)
+        parts.append((p.coords + shift, p.atom_mask, p.sequence))
+        size += len(p)
+        k += 1
+    coords = np.concatenate([c for c, _, _ in parts])[:length]
+    mask = np.concatenate([m for _, m, _ in parts])[:length]
+    seq = "".join(s for _, _, s in parts)[:length]
+    return Protein(id=f"concat_{length}", sequence=seq, coords=coords, atom_mask=mask)
+
+
+def scaling(root: Path, repeats: int, biotite_max: int) -> None:
+    from biotite.structure.alphabet.encoder import Encoder
+
+    sources = [p for f in (root / "structures" / "alphafold_db").glob("*.pdb") for p in load_chains(f)]
+    sources = sorted(sources, key=len, reverse=True)[:6]
+    print(f"\nScaling (one chain; built from {', '.join(p.id for p in sources)}):")
+    print(
+        f"  {'residues':>8}  {'encode_3di ms':>13}  {'us/residue':>10}  {'biotite ms':>11}  {'us/residue':>10}"
+    )
+    for length in (250, 500, 1000, 2000, 4000, 8000):
+        chain = long_chain(sources, length)
+        ours = best_time(functools.partial(encode_3di, [chain]), repeats)
+        row = f"  {length:>8}  {ours * 1e3:>13.2f}  {ours / length * 1e6:>10.2f}"
+        if length <= biotite_max:
+            x = chain.coords.astype(np.float64)
+            x[~chain.atom_mask] = np.nan
+            ca, cb, n, c = x[:, 1], x[:, 4], x[:, 0], x[:, 2]
+            theirs = best_time(functools.partial(Encoder().encode, ca, cb, n, c), max(1, repeats // 3))
+            row += f"  {theirs * 1e3:>11.2f}  {theirs / length * 1e6:>10.2f}"
+        print(row)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--threads", default="1,2", help="torch CPU thread counts to time, comma-separated (default 1,2)"
+    )
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument(
+        "--biotite-max", type=int, default=8000, help="longest chain to give biotite (L x L memory)"
+    )
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    root = find_shared_data()
+    if root is None:
+        raise SystemExit("shared data not found (set $PROTSTACK_SHARED_DATA)")
+    threads = [int(t) for t in args.threads.split(",")]
+    print(f"torch {torch.__version__}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
+    for t in threads:
+        torch.set_num_threads(t)
+        print(f"\n== torch intra-op threads: {t} ==")
+        throughput(root, args.repeats)
+    torch.set_num_threads(threads[0])
+    scaling(root, args.repeats, args.biotite_max)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""``encode_3di`` as an API: batching, order, determinism, devices, and the documented edge cases.
+
+Truths: the same encoder run one protein at a time (batching must not change anything), Foldseek's strings
+(``foldseek_3di.fasta``), spec §2.5's edit of 1aki verified with Foldseek's own code (missing N at residue 50 ->
+'D' at positions 48-50 and at four other residues), and Foldseek's encoder semantics for short and Cα-only
+chains (spec §1-2).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from protdata import Protein, ProteinBatch, load_chains
+from protdata.constants import ATOM_C, ATOM_N
+from protdata.errors import InvalidCoordinatesError, MissingAtomsError
+from protdata.foldseek import LETTERS, encode_3di, encode_3di_states, with_3di
+from protdata.testing import shared_data
+
+
+@pytest.fixture(scope="module")
+def proteins() -> list[Protein]:
+    out: list[Protein] = []
+    for name in ("1aki", "1dix", "1f2n", "1igy", "3o5r", "4i39", "5h73", "5zng", "1l2y"):
+        out += load_chains(shared_data("foldseek", "structures", f"{name}.cif"))
+    out += load_chains(shared_data("structures", "alphafold_db", "merizo__AF-Q96PD2-F1-model_v4.pdb"))
+    return out
+
+
+def test_batched_equals_one_by_one(proteins: list[Protein]) -> None:
+    together = encode_3di(proteins)
+    assert together == [encode_3di([p])[0] for p in proteins]
+    assert [len(s) for s in together] == [len(p) for p in proteins]
+    assert all(set(s) <= set(LETTERS) for s in together)
+
+
+def test_permutation_and_grouping_change_nothing(proteins: list[Protein]) -> None:
+    reference = dict(zip((p.id for p in proteins), encode_3di(proteins)))
+    perm = np.random.default_rng(0).permutation(len(proteins))
+    shuffled = [proteins[i] for i in perm]
+    assert dict(zip((p.id for p in shuffled), encode_3di(shuffled))) == reference
+    small_groups = encode_3di(proteins, max_residues=300)  # many groups, some single long proteins
+    assert small_groups == list(reference.values())
+
+
+def test_cpu_result_is_deterministic(proteins: list[Protein]) -> None:
+    batch = ProteinBatch.collate(proteins)
+    first = encode_3di_states(batch)
+    for threads in (1, 2):
+        old = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            assert torch.equal(encode_3di_states(batch), first)
+        finally:
+            torch.set_num_threads(old)
+
+
+def test_states_tensor_and_with_3di(proteins: list[Protein]) -> None:
+    batch = ProteinBatch.collate(proteins[:3])
+    states = encode_3di_states(batch)
+    assert states.shape == (batch.num_residues,) and states.dtype == torch.long
+    strings = ["".join(LETTERS[s] for s in part.tolist()) for part in states.split(batch.lengths.tolist())]
+    tagged = with_3di(proteins[:3])
+    assert [p.structure_tokens for p in tagged] == strings == encode_3di(proteins[:3])
+    assert all(p.structure_tokens is None for p in proteins[:3])  # inputs untouched
+
+
+def test_missing_n_at_1aki_residue_50_matches_spec_edit() -> None:
+    (protein,) = load_chains(shared_data("foldseek", "structures", "1aki.cif"))
+    k = int(np.flatnonzero(protein.residue_number == 50)[0])
+    assert k == 49
+    coords, mask = protein.coords.copy(), protein.atom_mask.copy()
+    coords[k, ATOM_N], mask[k, ATOM_N] = np.nan, False
+    before, after = encode_3di([protein, protein.replace(coords=coords, atom_mask=mask)])
+    assert after[48:51] == "DDD"
+    changed = [i for i, (a, b) in enumerate(zip(before, after)) if a != b]
+    assert all(after[i] == "D" for i in changed)
+    assert (
+        len(set(changed) - {48, 49, 50}) == 4
+    )  # "and at four other residues" (spec §2.5, checked in Foldseek)
+
+
+def make_protein(coords: np.ndarray, mask: np.ndarray, pid: str = "synthetic") -> Protein:
+    return Protein(id=pid, sequence="A" * len(coords), coords=coords, atom_mask=mask)
+
+
+@pytest.mark.parametrize("length", [0, 1, 2, 3])
+def test_short_chains_are_all_invalid(proteins: list[Protein], length: int) -> None:
+    """Foldseek's encoder gives state 2 to every residue of a chain shorter than 4 (no residue has a partner
+    with valid neighbours); createdb would skip the entry."""
+    short = proteins[0].select(slice(10, 10 + length))
+    assert encode_3di([short, proteins[0]]) == ["D" * length, encode_3di([proteins[0]])[0]]
+
+
+def test_four_residues_can_encode(proteins: list[Protein]) -> None:
+    four = encode_3di([proteins[0].select(slice(20, 24))])[0]
+    assert four[0] == four[-1] == "D" and len(four) == 4
+
+
+def ca_only(protein: Protein) -> Protein:
+    mask = protein.atom_mask.copy()
+    mask[:, [ATOM_N, ATOM_C]] = False
+    coords = protein.coords.copy()
+    coords[~mask] = np.nan
+    return protein.replace(coords=coords, atom_mask=mask)
+
+
+def test_ca_only_chain_raises_by_default(proteins: list[Protein]) -> None:
+    with pytest.raises(MissingAtomsError, match="PULCHRA") as err:
+        encode_3di([proteins[1], ca_only(proteins[0])])
+    assert proteins[0].id in str(err.value)
+
+
+def test_ca_only_chain_encoded_as_given_on_request(proteins: list[Protein]) -> None:
+    full = encode_3di([proteins[0]])[0]
+    got = encode_3di([ca_only(proteins[0]), proteins[0]], ca_only="encode")
+    assert got == ["D" * len(proteins[0]), full]  # no N/C -> every residue invalid, as Foldseek's encoder
+    # only the first four residues decide (Foldseek's test): missing N/C later is an ordinary gap
+    partial = ca_only(proteins[0]).atom_mask
+    partial[4:] = proteins[0].atom_mask[4:]
+    mixed = proteins[0].replace(
+        atom_mask=partial, coords=np.where(partial[..., None], proteins[0].coords, np.nan)
+    )
+    with pytest.raises(MissingAtomsError):
+        encode_3di([mixed])
+    partial[2] = proteins[0].atom_mask[2]  # residue 2 has N and C: not Cα-only, no error, an ordinary gap
+    mixed = proteins[0].replace(
+        atom_mask=partial, coords=np.where(partial[..., None], proteins[0].coords, np.nan)
+    )
+    (gap,) = encode_3di([mixed])
+    assert gap == encode_3di([mixed], ca_only="encode")[0]
+    assert gap[:5] == "DDDDD" and gap != full
+
+
+def test_nan_coordinates_are_a_clear_error(proteins: list[Protein]) -> None:
+    coords = proteins[0].coords.copy()
+    coords[17, 1, 2] = np.nan  # CA present per the mask, but NaN
+    bad = proteins[0].replace(coords=coords)
+    with pytest.raises(InvalidCoordinatesError, match=r"residue 18 \(position 17\): atom CA"):
+        encode_3di([proteins[1], bad])
+    coords[17, 1, 2] = np.inf
+    with pytest.raises(InvalidCoordinatesError, match=proteins[0].id):
+        encode_3di([proteins[0].replace(coords=coords)])
+
+
+def test_missing_ca_and_sequence_only_are_clear_errors(proteins: list[Protein]) -> None:
+    mask = proteins[0].atom_mask.copy()
+    mask[5, 1] = False
+    with pytest.raises(MissingAtomsError, match="no CA"):
+        encode_3di([proteins[0].replace(atom_mask=mask)])
+    with pytest.raises(MissingAtomsError, match="sequence-only"):
+        encode_3di([Protein.from_sequence("seq", "ACDE")])
+    with pytest.raises(ValueError, match="ca_only"):
+        encode_3di(proteins[:1], ca_only="rebuild")  # type: ignore[arg-type]
+
+
+def test_empty_input() -> None:
+    assert encode_3di([]) == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_equals_cpu(proteins: list[Protein]) -> None:
+    assert encode_3di(proteins, device="cuda") == encode_3di(proteins)
+    batch = ProteinBatch.collate(proteins).to("cuda")
+    assert encode_3di_states(batch).device.type == "cuda"
