@@ -1,0 +1,39 @@
+"""The exceptions prottasks raises for bad input.
+
+Every error is a :class:`ProttasksError` (a ``ValueError``) whose message names the source (file and line, the
+protein, the label) and says what is wrong, so a bad label file or a malformed batch never ends in a crash deep
+inside torch.
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+
+
+class ProttasksError(ValueError):
+    """Bad input to prottasks. ``source`` names the file / protein / array, ``reason`` says what is wrong."""
+
+    def __init__(self, source: str | PathLike[str] | None, reason: str, *, line: int | None = None) -> None:
+        self.source = None if source is None else str(source)
+        self.reason = reason
+        self.line = line
+        where = self.source or "<input>"
+        if line is not None:
+            where = f"{where}, line {line}"
+        super().__init__(f"{where}: {reason}")
+
+
+class LabelError(ProttasksError):
+    """A label is outside the task's vocabulary, a label set is empty, or a label file is malformed."""
+
+
+class OntologyError(ProttasksError):
+    """An ontology file is malformed, or a term is unknown / obsolete without a replacement."""
+
+
+class MetricInputError(ProttasksError):
+    """Arrays given to a metric have the wrong shape, dtype or values (NaN scores, non-binary labels)."""
+
+
+class TaskInputError(ProttasksError):
+    """A batch or encoder cannot be used by an objective or head (no coordinates, no edges, wrong sizes)."""

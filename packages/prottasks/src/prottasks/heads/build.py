@@ -1,0 +1,45 @@
+"""Build any task head from its config (``type`` discriminator, for YAML presets)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter
+from torch import nn
+
+from prottasks.heads.function_caller import FunctionCallerHead, FunctionCallerHeadConfig
+from prottasks.heads.msp import MSPHead, MSPHeadConfig
+from prottasks.heads.multilabel import MultiLabelHead, MultiLabelHeadConfig
+from prottasks.heads.pair import PairHead, PairHeadConfig
+from prottasks.heads.regression import RegressionHead, RegressionHeadConfig
+from prottasks.heads.single_label import SingleLabelHead, SingleLabelHeadConfig
+
+HeadConfig = Annotated[
+    MultiLabelHeadConfig
+    | SingleLabelHeadConfig
+    | RegressionHeadConfig
+    | PairHeadConfig
+    | MSPHeadConfig
+    | FunctionCallerHeadConfig,
+    Field(discriminator="type"),
+]
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(HeadConfig)
+_BUILDERS: dict[type, type[nn.Module]] = {
+    MultiLabelHeadConfig: MultiLabelHead,
+    SingleLabelHeadConfig: SingleLabelHead,
+    RegressionHeadConfig: RegressionHead,
+    PairHeadConfig: PairHead,
+    MSPHeadConfig: MSPHead,
+    FunctionCallerHeadConfig: FunctionCallerHead,
+}
+
+
+def parse_head_config(data: dict[str, Any] | Any) -> Any:
+    """Validate a head config given as a mapping; errors name the offending key."""
+    return data if type(data) in _BUILDERS else _ADAPTER.validate_python(data)
+
+
+def build_head(config: dict[str, Any] | Any, encoder: nn.Module) -> nn.Module:
+    """The head described by ``config`` on ``encoder``."""
+    config = parse_head_config(config)
+    return _BUILDERS[type(config)](encoder, config)

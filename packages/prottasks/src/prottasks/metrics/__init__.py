@@ -1,0 +1,31 @@
+"""Metrics of the seeds' downstream tasks, as NumPy functions of score / label arrays (torch tensors accepted).
+
+Protein-centric Fmax (CAFA-exact, :mod:`prottasks.metrics.fmax`), AUPR micro, AUROC, accuracy, MCC
+(:mod:`~prottasks.metrics.classification`), Spearman, Pearson, MAE, RMSE, R² (:mod:`~prottasks.metrics.regression`)
+and contact precision P@L (:mod:`~prottasks.metrics.contact`).
+"""
+
+from prottasks.metrics.classification import accuracy, auprc_micro, auroc, mcc
+from prottasks.metrics.contact import contact_map, mean_precision_at_l, precision_at_l, precision_at_l_counts
+from prottasks.metrics.fmax import CAFA_THRESHOLDS, FmaxResult, fmax, fmax_curve
+from prottasks.metrics.regression import mae, pearson, r2, rmse, spearman
+
+__all__ = [
+    "CAFA_THRESHOLDS",
+    "FmaxResult",
+    "accuracy",
+    "auprc_micro",
+    "auroc",
+    "contact_map",
+    "fmax",
+    "fmax_curve",
+    "mae",
+    "mcc",
+    "mean_precision_at_l",
+    "pearson",
+    "precision_at_l",
+    "precision_at_l_counts",
+    "r2",
+    "rmse",
+    "spearman",
+]
