@@ -1,0 +1,1 @@
+"""Message-passing layers: GearNet's relational convolution, GVP, continuous-discrete convolution."""

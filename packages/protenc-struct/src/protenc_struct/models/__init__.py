@@ -1,0 +1,1 @@
+"""Structure encoders honouring protstack's encoder contract."""
