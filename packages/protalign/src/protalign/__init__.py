@@ -1,3 +1,47 @@
-"""protalign: Protein-text alignment (ProtCLIP): CLIP loss, segment objectives, retrieval."""
+"""protalign: protein–text alignment (ProtCLIP) on any protstack protein encoder.
+
+Text encoders from local Hugging Face directories (:class:`TextEncoder`), projections, the global CLIP loss with
+all-gather across ranks, ProtCLIP's protein MLM, text-to-protein fragment MLM and prototype-guided local
+contrast (:class:`ProtCLIP`), cross-modal retrieval metrics, ProtST-style zero-shot classification and
+embedding export. See the package README and seed-systems.md §3.
+"""
+
+from protalign.config import LossWeights, ProtCLIPConfig, TextEncoderConfig
+from protalign.data import ProtCLIPBatch, ProtCLIPCollator
+from protalign.errors import EmbeddingFileError, LabelTableError, ProtalignError, TextEncoderError
+from protalign.export import Embeddings, embed_proteins, embed_texts, load_embeddings, save_embeddings
+from protalign.model import ProtCLIP, ProtCLIPOutput, build_protclip
+from protalign.pairs import ProteinTextPair, ProteinTextPairs
+from protalign.retrieval import RetrievalResult, cross_modal_retrieval, retrieval_metrics
+from protalign.text_encoder import TextEncoder, TokenizedText
+from protalign.zero_shot import ZeroShotClassifier
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "EmbeddingFileError",
+    "Embeddings",
+    "LabelTableError",
+    "LossWeights",
+    "ProtCLIP",
+    "ProtCLIPBatch",
+    "ProtCLIPCollator",
+    "ProtCLIPConfig",
+    "ProtCLIPOutput",
+    "ProtalignError",
+    "ProteinTextPair",
+    "ProteinTextPairs",
+    "RetrievalResult",
+    "TextEncoder",
+    "TextEncoderConfig",
+    "TextEncoderError",
+    "TokenizedText",
+    "ZeroShotClassifier",
+    "build_protclip",
+    "cross_modal_retrieval",
+    "embed_proteins",
+    "embed_texts",
+    "load_embeddings",
+    "retrieval_metrics",
+    "save_embeddings",
+]
