@@ -55,7 +55,11 @@ def test_installs_alone_with_declared_dependencies(dist: str, tmp_path: Path) ->
     leaked = installed & FORBIDDEN[dist]
     assert not leaked, f"{dist} pulls in {sorted(leaked)}"
     others = set(IMPORT_NAMES) - set(internal_closure(dist))
-    assert not installed & others, f"{dist} installs undeclared internal packages {sorted(installed & others)}"
+    assert not installed & others, (
+        f"{dist} installs undeclared internal packages {sorted(installed & others)}"
+    )
     report = json.loads(_run([str(python), "-c", IMPORT_ALL, IMPORT_NAMES[dist]], cwd=tmp_path).stdout)
     assert str(venv) in report["file"], f"imported {report['file']} instead of the fresh install"
-    assert not report["failed"], f"modules of {dist} fail to import with only its declared deps: {report['failed']}"
+    assert not report["failed"], (
+        f"modules of {dist} fail to import with only its declared deps: {report['failed']}"
+    )

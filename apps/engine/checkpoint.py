@@ -1,0 +1,419 @@
+"""Checkpoints: DeepSpeed checkpoints for exact resume, written atomically and verified before use; the final
+export as safetensors + config json; loading initial weights from safetensors.
+
+Layout of a run's ``checkpoints/``::
+
+    latest                      # name of the newest complete checkpoint, replaced last
+    step_0000100/
+        mp_rank_00_model_states.pt, zero_pp_rank_*_optim_states.pt, …   # DeepSpeed (model, optimizer,
+                                                                        #   scheduler, our trainer state)
+        rng_rank{r}.json        # Python / NumPy / torch (CPU + CUDA) generator states of rank r
+        trainer_state.json      # step, data position, world size, ZeRO stage, parameter shapes
+        manifest.json           # size + sha256 of every file above, written after them
+
+A checkpoint is written into ``.tmp-step_…`` and renamed when complete; ``latest`` is updated after the rename,
+so a run killed at any moment leaves either the previous checkpoint or the new one, never a partial one.
+:func:`verify_checkpoint` checks the manifest (missing / truncated / corrupted file → :class:`CheckpointError`
+naming it) and :func:`check_parameter_shapes` the model (wrong-size checkpoint → the parameter and both shapes)
+before DeepSpeed reads anything.
+
+DeepSpeed stores its files with ``torch.save`` (pickle). They are read here with ``weights_only=True`` and a short
+allow-list of DeepSpeed's own state classes (:func:`restricted_torch_load`), never with full unpickling.
+
+A ZeRO checkpoint written by ``W`` processes is loaded by a different number of processes through DeepSpeed's
+universal checkpoint format (``deepspeed.checkpoint.ds_to_universal``), converted once next to the checkpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import random
+import re
+import shutil
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.distributed import DistContext, barrier
+from engine.errors import CheckpointError, one_line
+from engine.files import atomic_path, temp_dir, write_json_atomic, write_text_atomic
+
+LATEST = "latest"
+MANIFEST = "manifest.json"
+TRAINER_STATE = "trainer_state.json"
+FORMAT = "protstack-checkpoint"
+_STEP_DIR = re.compile(r"step_\d+")
+
+
+# ------------------------------------------------------------------------------------------- small io
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------- RNG state
+def _b64(t: torch.Tensor) -> str:
+    return base64.b64encode(t.cpu().numpy().tobytes()).decode("ascii")
+
+
+def _unb64(text: str) -> torch.Tensor:
+    return torch.from_numpy(np.frombuffer(base64.b64decode(text), dtype=np.uint8).copy())
+
+
+def rng_state() -> dict[str, Any]:
+    """The Python, NumPy and torch (CPU and every CUDA device) generator states, JSON-serialisable."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state: dict[str, Any] = {
+        "python": [version, list(internal), gauss_next],
+        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(gauss)],
+        "torch": _b64(torch.get_rng_state()),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = [_b64(s) for s in torch.cuda.get_rng_state_all()]
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(_unb64(state["torch"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([_unb64(s) for s in state["cuda"]])
+
+
+# ----------------------------------------------------------------------------- restricted unpickling
+def _deepspeed_safe_globals() -> list[Any]:
+    """DeepSpeed state classes that its checkpoints pickle (loss scalers, ZeRO enums)."""
+    allowed: list[Any] = []
+    with contextlib.suppress(ImportError):
+        from deepspeed.runtime.fp16.loss_scaler import DynamicLossScaler, LossScaler, LossScalerBase
+
+        allowed += [LossScaler, DynamicLossScaler, LossScalerBase]
+    with contextlib.suppress(ImportError):
+        from deepspeed.runtime.zero.config import ZeroStageEnum
+
+        allowed.append(ZeroStageEnum)
+    with contextlib.suppress(ImportError):
+        from deepspeed.utils.tensor_fragment import fragment_address
+
+        allowed.append(fragment_address)
+    return allowed
+
+
+@contextlib.contextmanager
+def restricted_torch_load() -> Iterator[None]:
+    """Within the block, every ``torch.load`` (DeepSpeed's included) runs with ``weights_only=True`` and an
+    allow-list of DeepSpeed's state classes; a file that needs anything else is a :class:`CheckpointError`."""
+    original = torch.load
+    allowed = _deepspeed_safe_globals()
+
+    def safe_load(f: Any, map_location: Any = None, *args: Any, **kwargs: Any) -> Any:
+        kwargs["weights_only"] = True
+        kwargs.pop("pickle_module", None)
+        try:
+            with torch.serialization.safe_globals(allowed):
+                return original(f, map_location, *args, **kwargs)
+        except Exception as exc:  # torch raises UnpicklingError / RuntimeError for unsafe or broken files
+            raise CheckpointError(f"{f}: cannot read checkpoint file ({one_line(str(exc))[:300]})") from None
+
+    torch.load = safe_load  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        torch.load = original  # type: ignore[assignment]
+
+
+# ---------------------------------------------------------------------------------------- manifests
+def parameter_shapes(model: nn.Module) -> dict[str, list[int]]:
+    """Name -> shape of every parameter and buffer in ``model.state_dict()``."""
+    return {k: list(v.shape) for k, v in model.state_dict().items()}
+
+
+def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
+    """The checkpoint directory that ``path`` names: a checkpoint directory itself, a ``checkpoints/`` folder or a
+    run directory. For the latter two, the one ``latest`` names — or, if that directory is gone (a run killed
+    while it swapped a re-saved checkpoint into place), the newest complete one."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint or run directory")
+    if (path / MANIFEST).is_file() or (path / TRAINER_STATE).is_file():
+        return path
+    for root in (path, path / "checkpoints"):
+        latest = root / LATEST
+        if not latest.is_file():
+            continue
+        name = latest.read_text().strip()
+        if name and (root / name).is_dir():
+            return root / name  # verify_checkpoint says if it is incomplete or corrupted
+        complete = sorted(
+            (p for p in root.glob("step_*") if _STEP_DIR.fullmatch(p.name) and (p / MANIFEST).is_file()),
+            reverse=True,
+        )
+        if complete:
+            return complete[0]
+        raise CheckpointError(f"{latest}: points to {name!r}, which is not a complete checkpoint")
+    raise CheckpointError(
+        f"{path}: not a checkpoint (expected a run directory with checkpoints/{LATEST}, or a checkpoint "
+        f"directory with {MANIFEST})"
+    )
+
+
+def verify_checkpoint(step_dir: Path) -> dict[str, Any]:
+    """Check every file against the manifest; return the trainer state.
+
+    Raises:
+        CheckpointError: no manifest, a missing / truncated / corrupted file, or an unreadable trainer state.
+    """
+    manifest_path = step_dir / MANIFEST
+    if not manifest_path.is_file():
+        raise CheckpointError(
+            f"{step_dir}: incomplete checkpoint (no {MANIFEST}; was the run killed while saving?)"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        files = manifest["files"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{manifest_path}: unreadable manifest ({one_line(str(exc))})") from None
+    if manifest.get("format") != FORMAT:
+        raise CheckpointError(f"{manifest_path}: not a protstack checkpoint manifest")
+    for rel, meta in files.items():
+        f = step_dir / rel
+        if not f.is_file():
+            raise CheckpointError(f"{f}: checkpoint file is missing")
+        size = f.stat().st_size
+        if size != meta["bytes"]:
+            raise CheckpointError(
+                f"{f}: corrupted checkpoint file ({size} bytes, the manifest says {meta['bytes']})"
+            )
+        if sha256_file(f) != meta["sha256"]:
+            raise CheckpointError(f"{f}: corrupted checkpoint file (sha256 differs from the manifest)")
+    try:
+        state = json.loads((step_dir / TRAINER_STATE).read_text())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{step_dir / TRAINER_STATE}: unreadable ({one_line(str(exc))})") from None
+    state["path"] = str(step_dir)
+    return state
+
+
+def check_parameter_shapes(state: Mapping[str, Any], model: nn.Module, where: str) -> None:
+    """Raise a :class:`CheckpointError` naming the first parameter whose name or shape differs."""
+    saved: dict[str, list[int]] = state["parameters"]
+    current = parameter_shapes(model)
+    for name, shape in current.items():
+        if name not in saved:
+            raise CheckpointError(
+                f"{where}: checkpoint has no parameter {name!r} (was it written for another model?)"
+            )
+        if list(saved[name]) != shape:
+            raise CheckpointError(
+                f"{where}: wrong-size checkpoint: {name} has shape {tuple(saved[name])} in the checkpoint but "
+                f"{tuple(shape)} in the model built from the config"
+            )
+    extra = sorted(set(saved) - set(current))
+    if extra:
+        raise CheckpointError(f"{where}: checkpoint has parameters the model lacks, e.g. {extra[0]!r}")
+
+
+# -------------------------------------------------------------------------------------------- saving
+class CheckpointManager:
+    """Saves and loads the resumable checkpoints of one run (``<run>/checkpoints``)."""
+
+    def __init__(self, root: Path, dist: DistContext, keep: int = 2) -> None:
+        self.root = Path(root)
+        self.dist = dist
+        self.keep = keep
+
+    @staticmethod
+    def tag(step: int) -> str:
+        return f"step_{step:07d}"
+
+    def save(self, engine: Any, step: int, trainer_state: dict[str, Any]) -> Path:
+        """Write the checkpoint of ``step`` atomically (module docstring); returns its directory."""
+        tag = self.tag(step)
+        tmp_tag = f".tmp-{tag}"
+        tmp, final = self.root / tmp_tag, self.root / tag
+        if self.dist.is_main:
+            self.root.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+        barrier()
+        client_state = {"protstack": trainer_state, "universal_checkpoint_info": {}}
+        with contextlib.redirect_stdout(io.StringIO()):
+            engine.save_checkpoint(str(self.root), tag=tmp_tag, client_state=client_state, save_latest=False)
+        write_json_atomic(tmp / f"rng_rank{self.dist.rank}.json", rng_state())
+        barrier()
+        if self.dist.is_main:
+            write_json_atomic(tmp / TRAINER_STATE, trainer_state)
+            files = {
+                str(p.relative_to(tmp)): {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+                for p in sorted(tmp.rglob("*"))
+                if p.is_file()
+            }
+            write_json_atomic(tmp / MANIFEST, {"format": FORMAT, "step": step, "files": files})
+            if final.exists():  # the same step saved again (e.g. after a resume): swap it out
+                old = self.root / f".old-{tag}"
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(final, old)
+                os.replace(tmp, final)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, final)
+            write_text_atomic(self.root / LATEST, tag + "\n")
+            self._prune(keep_tag=tag)
+        barrier()
+        return final
+
+    def _prune(self, keep_tag: str) -> None:
+        steps = sorted(p for p in self.root.glob("step_*") if p.is_dir() and _STEP_DIR.fullmatch(p.name))
+        for p in steps[: max(0, len(steps) - self.keep)]:
+            if p.name != keep_tag:
+                shutil.rmtree(p, ignore_errors=True)
+                shutil.rmtree(p.with_name(p.name + ".universal"), ignore_errors=True)
+        for p in self.root.glob(".tmp-step_*"):
+            shutil.rmtree(p, ignore_errors=True)
+
+    # ----------------------------------------------------------------------------------- loading
+    def load(self, engine: Any, step_dir: Path, state: Mapping[str, Any]) -> None:
+        """Load model, optimizer, scheduler (DeepSpeed) and this rank's generator states from ``step_dir``."""
+        load_dir, tag = self.loadable(step_dir, state)
+        with restricted_torch_load(), contextlib.redirect_stdout(io.StringIO()), _quiet_deepspeed():
+            path, _ = engine.load_checkpoint(
+                str(load_dir), tag=tag, load_optimizer_states=True, load_lr_scheduler_states=True
+            )
+        if path is None:
+            raise CheckpointError(f"{step_dir}: DeepSpeed found no checkpoint to load")
+        rng_file = step_dir / f"rng_rank{self.dist.rank}.json"
+        if rng_file.is_file():
+            set_rng_state(json.loads(rng_file.read_text()))
+
+    def loadable(self, step_dir: Path, state: Mapping[str, Any]) -> tuple[Path, str]:
+        """``(load_dir, tag)`` to hand DeepSpeed: the checkpoint itself, or its universal conversion when it was
+        written with ZeRO by a different number of processes."""
+        if not needs_universal(state, self.dist.world_size):
+            return step_dir.parent, step_dir.name
+        out = step_dir.with_name(step_dir.name + ".universal")
+        if self.dist.is_main and not (out / "done").is_file():
+            convert_to_universal(step_dir, out)
+        barrier()
+        return out, step_dir.name
+
+
+@contextlib.contextmanager
+def _quiet_deepspeed() -> Iterator[None]:
+    """DeepSpeed warns that no model-parallel unit was given when it reads a universal checkpoint; we use none."""
+    logger = logging.getLogger("DeepSpeed")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def needs_universal(state: Mapping[str, Any], world_size: int) -> bool:
+    """True when a ZeRO (stage >= 1) checkpoint of another world size must be loaded via the universal format."""
+    return int(state.get("zero_stage", 0)) > 0 and int(state.get("world_size", 1)) != world_size
+
+
+def convert_to_universal(step_dir: Path, out: Path) -> None:
+    """DeepSpeed's ``ds_to_universal`` on ``step_dir`` into ``out/<tag>`` (temp dir, then rename)."""
+    from argparse import Namespace
+
+    from deepspeed.checkpoint import ds_to_universal
+
+    tmp = temp_dir(out.parent, prefix=f".{out.name}.")
+    try:
+        args = Namespace(
+            input_folder=str(step_dir),
+            output_folder=str(tmp / step_dir.name),
+            num_extract_workers=1,
+            num_merge_workers=1,
+            keep_temp_folder=False,
+            strict=True,
+            inject_missing_state=False,
+        )
+        sink = io.StringIO()
+        with restricted_torch_load(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            ds_to_universal.main(args)
+        (tmp / "done").write_text("ok\n")
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -------------------------------------------------------------------------------------------- export
+def consolidated_state_dict(engine: Any) -> dict[str, torch.Tensor] | None:
+    """The full model state dict on rank 0 (``None`` on the other ranks), in the module's training dtype.
+
+    Under ZeRO-3 the parameters are gathered from every rank, so every rank must call this.
+    """
+    if engine.zero_optimization_stage() == 3:
+        state = engine._zero3_consolidated_16bit_state_dict()  # gathered on rank 0
+    else:
+        state = engine.module.state_dict()
+    rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+    if rank != 0 or state is None:
+        return None
+    return {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
+
+
+def export_model(
+    state: Mapping[str, torch.Tensor], out_dir: Path, config: Mapping[str, Any]
+) -> tuple[Path, Path]:
+    """Write ``model.safetensors`` and ``config.json`` into ``out_dir`` (each atomically)."""
+    from safetensors.torch import save_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights, cfg = out_dir / "model.safetensors", out_dir / "config.json"
+    with atomic_path(weights) as tmp:
+        save_file(dict(state), str(tmp), metadata={"format": "protstack", "config": "config.json"})
+    write_json_atomic(cfg, dict(config))
+    return weights, cfg
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike[str], prefix: str = "encoder.") -> int:
+    """Initialise ``model`` from a safetensors file: a full export (same keys) or an encoder alone (keys found
+    under ``prefix``). Every tensor in the file must fit; returns how many were loaded.
+
+    Raises:
+        CheckpointError: missing / unreadable file, a tensor with no counterpart, or a shape mismatch.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such weights file")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({one_line(str(exc))})") from None
+    target = model.state_dict()
+    if tensors and not any(k in target for k in tensors):
+        tensors = {prefix + k: v for k, v in tensors.items()}
+    for name, value in tensors.items():
+        if name not in target:
+            raise CheckpointError(f"{path}: tensor {name!r} has no counterpart in the model")
+        if tuple(value.shape) != tuple(target[name].shape):
+            raise CheckpointError(
+                f"{path}: wrong-size weights: {name} has shape {tuple(value.shape)} in the file but "
+                f"{tuple(target[name].shape)} in the model built from the config"
+            )
+    model.load_state_dict(tensors, strict=False)
+    return len(tensors)

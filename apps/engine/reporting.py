@@ -1,0 +1,206 @@
+"""What a person sees: a progress bar (loss, throughput, ETA), a JSON-lines metrics log, TensorBoard scalars, a PNG
+of the curves at the end and a one-line summary of where everything was written. Only rank 0 reports."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.files import atomic_path, write_text_atomic
+
+METRICS_FILE = "metrics.jsonl"
+PLOT_FILE = "curves.png"
+TENSORBOARD_DIR = "tensorboard"
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The records of a metrics log (a torn last line — a killed run — is ignored)."""
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            break
+    return records
+
+
+class Reporter:
+    """Progress bar + metrics log + TensorBoard of one run (a no-op on ranks other than 0).
+
+    Args:
+        run_dir: The run's output directory.
+        total_steps: Optimizer steps of the whole run (for the bar and the ETA).
+        start_step: First step of this process (> 0 when resuming: the log keeps the records up to it, TensorBoard
+            purges later events).
+        enabled: False on ranks other than 0.
+        progress: Show the progress bar.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        total_steps: int,
+        start_step: int = 0,
+        enabled: bool = True,
+        progress: bool = True,
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self.enabled = enabled
+        self.history: list[dict[str, Any]] = []
+        self._bar = None
+        self._tb = None
+        self._log = None
+        if not enabled:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.run_dir / METRICS_FILE
+        kept = [r for r in read_metrics(log_path) if r.get("step", 0) <= start_step]
+        if log_path.exists():  # resume: drop what the interrupted run logged after its checkpoint
+            write_text_atomic(log_path, "".join(json.dumps(r) + "\n" for r in kept))
+        self.history = kept
+        self._log = open(log_path, "a")  # noqa: SIM115 - closed in close()
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(
+                str(self.run_dir / TENSORBOARD_DIR), purge_step=start_step + 1 if start_step else None
+            )
+        except ImportError:  # pragma: no cover - tensorboard is a dependency of the apps
+            self._tb = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(
+                total=total_steps,
+                initial=start_step,
+                unit="step",
+                dynamic_ncols=True,
+                file=sys.stderr,
+                mininterval=1.0,
+                smoothing=0.1,
+            )
+
+    def step(self, n: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def log(self, record: Mapping[str, Any]) -> None:
+        """Append one record (``step`` plus scalars) to the log, TensorBoard and the bar's postfix."""
+        if not self.enabled:
+            return
+        record = dict(record)
+        self.history.append(record)
+        assert self._log is not None
+        self._log.write(json.dumps(record) + "\n")
+        self._log.flush()
+        step = int(record["step"])
+        if self._tb is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, int | float) and math.isfinite(value):
+                    self._tb.add_scalar(_tb_name(key), value, step)
+            self._tb.flush()
+        if self._bar is not None:
+            post = {"loss": f"{record['loss']:.4f}"}
+            if "residues_per_s" in record:
+                post["res/s"] = f"{record['residues_per_s']:,.0f}"
+            self._bar.set_postfix(post, refresh=False)
+
+    def write(self, message: str) -> None:
+        """A line that does not break the progress bar."""
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def _tb_name(key: str) -> str:
+    if key in {"lr", "grad_norm", "residues_per_s", "proteins_per_s", "data_wait", "epoch"}:
+        return f"train/{key}"
+    return f"metrics/{key}"
+
+
+_SKIP_PLOT = {"step", "epoch", "time", "proteins", "residues"}
+
+
+def plot_curves(history: Sequence[Mapping[str, Any]], path: Path, title: str = "") -> Path | None:
+    """One panel per scalar (loss first) against the step, saved as a PNG (atomically); None without data."""
+    if not history:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in history[-1] if k not in _SKIP_PLOT and isinstance(history[-1][k], int | float)]
+    keys.sort(key=lambda k: (k != "loss", k not in {"accuracy", "lr"}, k))
+    cols = min(3, len(keys))
+    rows = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    steps = [r["step"] for r in history]
+    for ax, key in zip(axes.flat, keys):
+        ax.plot(steps, [r.get(key, float("nan")) for r in history], lw=1.4)
+        ax.set_title(key)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(keys) :]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{s:02d}s"
+    hours, m = divmod(minutes, 60)
+    return f"{hours}h{m:02d}m"
+
+
+def summary_line(
+    run_dir: Path,
+    steps: int,
+    seconds: float,
+    first_loss: float | None,
+    last_loss: float | None,
+    residues_per_s: float,
+    data_wait: float,
+    written: Sequence[str],
+    start_step: int = 0,
+) -> str:
+    """``done: 300 steps in 2m05s, loss 3.01 -> 2.60, 1,950 residues/s, data wait 0.8 % -> runs/x/ (…)``
+    (``done: steps 101-300 of 300 …`` for a resumed run)."""
+    what = f"steps {start_step + 1}-{steps} of {steps}" if start_step else f"{steps} steps"
+    loss = ""
+    if first_loss is not None and last_loss is not None:
+        loss = f", loss {first_loss:.4f} -> {last_loss:.4f}"
+    return (
+        f"done: {what} in {format_seconds(seconds)}{loss}, {residues_per_s:,.0f} residues/s, "
+        f"data wait {100 * data_wait:.1f} % -> {run_dir}/ ({', '.join(written)})"
+    )

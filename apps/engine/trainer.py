@@ -1,0 +1,442 @@
+"""The one training loop every app hands its model to: DeepSpeed everywhere (ZeRO 0–3, bf16 on GPU, gradient
+accumulation, clipping), exact resume, progress / metrics / TensorBoard / curves, and the final export.
+
+The model is any ``nn.Module`` whose ``forward(batch, generator=None)`` returns the loss — a prottasks
+``ObjectiveOutput`` (``.loss``, ``.metrics``), a dict with ``"loss"``, or a scalar tensor.
+
+Determinism: before micro-batch ``k`` (its global index, see :mod:`engine.batching`) the Python, NumPy and torch
+generators are seeded from ``(seed, k)`` and the model receives a ``torch.Generator`` seeded the same way. Masking,
+dropout and crops therefore depend only on ``(seed, k)`` — not on the number of processes, the accumulation
+steps, DataLoader workers or a resume — so a resumed run repeats an uninterrupted one step for step, and ``W``
+processes at micro-batch ``b`` give the same losses as one process accumulating ``W`` micro-batches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import io
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.checkpoint import (
+    FORMAT,
+    CheckpointManager,
+    consolidated_state_dict,
+    export_model,
+    needs_universal,
+    parameter_shapes,
+)
+from engine.config import DeepSpeedConfig, OptimizerConfig, SchedulerConfig, TrainConfig
+from engine.data import MicroBatch, TrainingData
+from engine.distributed import DistContext, all_reduce_max, all_reduce_sum, import_deepspeed
+from engine.errors import ConfigError, TrainingError
+from engine.optim import build_optimizer, build_scheduler
+from engine.reporting import PLOT_FILE, Reporter, plot_curves, summary_line
+
+
+@dataclass
+class TrainResult:
+    """What a finished :meth:`Trainer.fit` reports (losses and timings are global, over all ranks)."""
+
+    run_dir: Path
+    start_step: int
+    steps: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    residues_per_s: float = 0.0
+    data_wait: float = 0.0
+    checkpoint: Path | None = None
+    weights: Path | None = None
+    config_json: Path | None = None
+    plot: Path | None = None
+
+    @property
+    def first_loss(self) -> float | None:
+        return self.history[0]["loss"] if self.history else None
+
+    @property
+    def last_loss(self) -> float | None:
+        return self.history[-1]["loss"] if self.history else None
+
+    def summary(self) -> str:
+        written = [p.name for p in (self.weights, self.config_json) if p is not None]
+        written += ["metrics.jsonl", "tensorboard/"]
+        if self.plot is not None:
+            written.append(self.plot.name)
+        if self.checkpoint is not None:
+            written.append(f"checkpoints/{self.checkpoint.name}")
+        return summary_line(
+            self.run_dir,
+            self.steps,
+            self.seconds,
+            self.first_loss,
+            self.last_loss,
+            self.residues_per_s,
+            self.data_wait,
+            written,
+            self.start_step,
+        )
+
+
+def preflight(
+    model: nn.Module,
+    optimizer: OptimizerConfig,
+    scheduler: SchedulerConfig,
+    deepspeed: DeepSpeedConfig,
+    train: TrainConfig,
+    device_type: str,
+) -> None:
+    """The config checks that need the model or the device, run by the apps before they write anything:
+    learning-rate-ratio prefixes, the schedule, the precision.
+
+    Raises:
+        ConfigError: naming the key.
+    """
+    from engine.optim import lr_multiplier, parameter_groups
+
+    parameter_groups(model, optimizer)
+    total = train.max_steps or scheduler.decay_steps or 1
+    if scheduler.type == "esm2" and scheduler.decay_start_step > (scheduler.decay_steps or total):
+        raise ConfigError(
+            f"scheduler.decay_start_step ({scheduler.decay_start_step}) is after the end of the decay "
+            f"({scheduler.decay_steps or total})"
+        )
+    lr_multiplier(0, scheduler, total)
+    if deepspeed.precision == "bf16" and device_type != "cuda":
+        raise ConfigError("deepspeed.precision: bf16 needs a GPU here (use auto or fp32 on CPU)")
+
+
+def default_threads(dist: DistContext, num_workers: int) -> int:
+    """torch intra-op threads when the config sets none: on CPU, the cores this process may use divided among the
+    processes of the node, less one per DataLoader worker (small graph ops lose more to oversubscription than
+    they gain from threads); on GPU, torch's default."""
+    if dist.device.type != "cpu":
+        return torch.get_num_threads()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(1, cores // max(1, local_world) - num_workers)
+
+
+def micro_batch_seed(seed: int, k: int) -> int:
+    """A 63-bit seed for micro-batch ``k`` of a run seeded ``seed``."""
+    a, b = np.random.SeedSequence([seed, k]).generate_state(2, dtype=np.uint32)
+    return ((int(a) << 32) | int(b)) & ((1 << 63) - 1)
+
+
+def seed_micro_batch(seed: int, k: int, device: torch.device) -> torch.Generator:
+    """Seed every global generator for micro-batch ``k`` and return the model's generator (module docstring)."""
+    s = micro_batch_seed(seed, k)
+    random.seed(s)
+    np.random.seed(s % (1 << 32))
+    torch.manual_seed(s)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(s ^ 0x2545F4914F6CDD1D)
+    return generator
+
+
+def unpack_output(output: Any) -> tuple[torch.Tensor, dict[str, float]]:
+    """``(loss, metrics)`` of a model output (ObjectiveOutput, mapping with ``loss``, or a scalar tensor)."""
+    if isinstance(output, torch.Tensor):
+        return output, {}
+    if isinstance(output, dict):
+        loss = output["loss"]
+        metrics = {k: float(v) for k, v in output.items() if k != "loss" and _is_scalar(v)}
+        return loss, metrics
+    loss = output.loss
+    metrics = {
+        k: float(v) for k, v in getattr(output, "metrics", {}).items() if k != "loss" and _is_scalar(v)
+    }
+    return loss, metrics
+
+
+def _is_scalar(v: Any) -> bool:
+    return isinstance(v, int | float) or (isinstance(v, torch.Tensor) and v.numel() == 1)
+
+
+class Trainer:
+    """Train ``model`` on ``data`` with DeepSpeed (module docstring).
+
+    Args:
+        model: The module to train (e.g. a prottasks objective around an encoder).
+        data: The prepared training data.
+        optimizer, scheduler, deepspeed, train: The config sections.
+        seed: The run's seed.
+        run_dir: Output directory (metrics, TensorBoard, checkpoints, export).
+        dist: This process's place in the process group.
+        export_config: What ``config.json`` holds next to the exported weights (the full app config).
+        progress: Show the progress bar (rank 0).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data: TrainingData,
+        *,
+        optimizer: OptimizerConfig,
+        scheduler: SchedulerConfig,
+        deepspeed: DeepSpeedConfig,
+        train: TrainConfig,
+        seed: int,
+        run_dir: Path,
+        dist: DistContext,
+        export_config: dict[str, Any],
+        progress: bool = True,
+    ) -> None:
+        self.model = model
+        self.data = data
+        self.optimizer_config = optimizer
+        self.scheduler_config = scheduler
+        self.ds = deepspeed
+        self.train = train
+        self.seed = seed
+        self.run_dir = Path(run_dir)
+        self.dist = dist
+        self.export_config = export_config
+        self.progress = progress
+        self.shapes = parameter_shapes(model)
+
+    # ---------------------------------------------------------------------------------------- set-up
+    def total_steps(self) -> int:
+        """``train.max_steps``, or ``train.epochs`` converted with the first epoch's micro-batch count."""
+        if self.train.max_steps is not None:
+            return self.train.max_steps
+        per_step = self.dist.world_size * self.ds.gradient_accumulation_steps
+        assert self.train.epochs is not None
+        return max(1, math.ceil(self.train.epochs * self.data.plan.micro_batches_per_epoch() / per_step))
+
+    def precision(self) -> str:
+        """``bf16`` or ``fp32`` for this device (``auto``: bf16 on a GPU that supports it)."""
+        if self.ds.precision == "bf16" and self.dist.device.type != "cuda":
+            raise ConfigError("deepspeed.precision: bf16 needs a GPU here (use auto or fp32 on CPU)")
+        if self.ds.precision == "auto":
+            cuda = self.dist.device.type == "cuda" and torch.cuda.is_bf16_supported()
+            return "bf16" if cuda else "fp32"
+        return self.ds.precision
+
+    def deepspeed_config(self, universal: bool = False) -> dict[str, Any]:
+        """The DeepSpeed config dict built from the ``deepspeed`` section (raw ``extra`` keys merged last)."""
+        g = self.ds.gradient_accumulation_steps
+        micro = self.data.plan.batch_size
+        config: dict[str, Any] = {
+            "train_micro_batch_size_per_gpu": micro,
+            "gradient_accumulation_steps": g,
+            "train_batch_size": micro * g * self.dist.world_size,
+            "gradient_clipping": self.ds.gradient_clipping,
+            "zero_optimization": {"stage": self.ds.zero_stage},
+            "bf16": {"enabled": self.precision() == "bf16"},
+            "steps_per_print": 10**9,
+            "wall_clock_breakdown": False,
+            "zero_allow_untested_optimizer": True,
+        }
+        if universal:
+            config["checkpoint"] = {"load_universal": True}
+        return _merge(config, self.ds.extra)
+
+    # ------------------------------------------------------------------------------------------- fit
+    def fit(self, resume: dict[str, Any] | None = None) -> TrainResult:
+        """Train from scratch or from the verified checkpoint state ``resume`` to the last step."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(self.train.num_threads or default_threads(self.dist, self.data.num_workers))
+        try:
+            return self._fit(resume)
+        finally:
+            torch.set_num_threads(threads)  # in-process callers (tests, notebooks) get theirs back
+
+    def _fit(self, resume: dict[str, Any] | None) -> TrainResult:
+        dist, g, w = self.dist, self.ds.gradient_accumulation_steps, self.dist.world_size
+        total = self.total_steps()
+        model = self.model.to(dist.device)
+        optimizer = build_optimizer(model, self.optimizer_config)
+        scheduler = build_scheduler(optimizer, self.scheduler_config, total)
+        universal = resume is not None and needs_universal(resume, w)
+        deepspeed = import_deepspeed(dist.device.type)
+        with contextlib.redirect_stdout(io.StringIO()):
+            engine, _, _, _ = deepspeed.initialize(
+                model=model,
+                optimizer=optimizer,
+                lr_scheduler=scheduler,
+                config=self.deepspeed_config(universal),
+                dist_init_required=False,
+            )
+        manager = CheckpointManager(self.run_dir / "checkpoints", dist, keep=self.train.keep_checkpoints)
+        start = 0
+        counters = {"residues": 0.0, "proteins": 0.0, "seconds": 0.0}
+        if resume is not None:
+            manager.load(engine, Path(resume["path"]), resume)
+            start = int(resume["step"])
+            counters.update(resume.get("counters", {}))
+        if start >= total:
+            raise ConfigError(
+                f"train.max_steps: the checkpoint is at step {start}, the run ends at step {total} "
+                f"(raise train.max_steps to train longer)"
+            )
+        reporter = Reporter(self.run_dir, total, start, enabled=dist.is_main, progress=self.progress)
+        result = TrainResult(run_dir=self.run_dir, start_step=start, steps=total)
+        takes_generator = "generator" in inspect.signature(model.forward).parameters
+        loader = self.data.loader(dist.rank, w, g, start, pin_memory=dist.device.type == "cuda")
+        batches = iter(loader)
+        run_t0 = time.perf_counter()
+        window = _Window()
+        totals = _Window()
+        seen = [0, 0]  # residues, proteins of this rank since the start of this process
+        checkpoint: Path | None = None
+        engine.train()
+        try:
+            for step in range(start, total):
+                lr = float(engine.get_lr()[0])
+                log_now = (step + 1) % self.train.log_every == 0 or step + 1 == total
+                grad_norm = None
+                for _ in range(g):
+                    t0 = time.perf_counter()
+                    micro: MicroBatch = next(batches)
+                    window.wait += time.perf_counter() - t0
+                    batch = micro.batch.to(dist.device, non_blocking=True)
+                    generator = seed_micro_batch(self.seed, micro.index, dist.device)
+                    output = engine(batch, generator=generator) if takes_generator else engine(batch)
+                    loss, metrics = unpack_output(output)
+                    value = float(loss.detach())
+                    if self.train.stop_on_nonfinite and not math.isfinite(value):
+                        raise TrainingError(
+                            f"loss is {value} at step {step + 1} (micro-batch {micro.index}: "
+                            f"{', '.join(batch.ids[:8])}{'…' if len(batch) > 8 else ''}); lower optimizer.lr or "
+                            "check these structures"
+                        )
+                    engine.backward(loss)
+                    if log_now and engine.is_gradient_accumulation_boundary() and self.ds.zero_stage == 0:
+                        grad_norm = _grad_norm(model)  # DeepSpeed reports it for ZeRO >= 1 only
+                    engine.step()
+                    window.add(value, metrics, batch.num_residues, len(batch))
+                    seen[0] += batch.num_residues
+                    seen[1] += len(batch)
+                    window.epoch = self.data.plan.locate(micro.index)[0]
+                done = step + 1
+                reporter.step()
+                last = done == total
+                if done % self.train.log_every == 0 or last:
+                    record = self._reduce(window, done, lr, engine, grad_norm)
+                    totals.merge(window)
+                    reporter.log(record)
+                    window = _Window()
+                if (self.train.checkpoint_every and done % self.train.checkpoint_every == 0) or last:
+                    t_ck = time.perf_counter()
+                    residues, proteins = all_reduce_sum([float(seen[0]), float(seen[1])], dist.device)
+                    counters_now = {
+                        "residues": counters["residues"] + residues,
+                        "proteins": counters["proteins"] + proteins,
+                        "seconds": counters["seconds"] + (time.perf_counter() - run_t0),
+                    }
+                    checkpoint = manager.save(engine, done, self._trainer_state(done, total, counters_now))
+                    window.t0 += time.perf_counter() - t_ck  # saving is not training time
+        finally:
+            del batches, loader
+            reporter.close()
+        result.checkpoint = checkpoint
+        result.seconds = time.perf_counter() - run_t0
+        result.residues_per_s = totals.residues_global / max(totals.seconds, 1e-9)
+        result.data_wait = totals.wait_max / max(totals.seconds, 1e-9)
+        state = consolidated_state_dict(engine)
+        if dist.is_main:
+            assert state is not None
+            export = {**self.export_config, "format": FORMAT, "step": total, "parameters": self.shapes}
+            result.weights, result.config_json = export_model(state, self.run_dir, export)
+            result.history = reporter.history
+            result.plot = plot_curves(result.history, self.run_dir / PLOT_FILE, title=self.run_dir.name)
+        return result
+
+    # ------------------------------------------------------------------------------------- helpers
+    def _reduce(
+        self, window: _Window, step: int, lr: float, engine: Any, grad_norm: float | None
+    ) -> dict[str, Any]:
+        keys = sorted(window.metric_sums)
+        values = [
+            window.loss_sum,
+            float(window.count),
+            float(window.residues),
+            float(window.proteins),
+            *[window.metric_sums[k] for k in keys],
+        ]
+        reduced = all_reduce_sum(values, self.dist.device)
+        elapsed = max(time.perf_counter() - window.t0, 1e-9)
+        wait = all_reduce_max(window.wait, self.dist.device)
+        count = max(reduced[1], 1.0)
+        record: dict[str, Any] = {"step": step, "epoch": window.epoch, "loss": reduced[0] / count}
+        record.update({k: v / count for k, v in zip(keys, reduced[4:])})
+        record["lr"] = lr
+        norm = grad_norm if grad_norm is not None else engine.get_global_grad_norm()
+        if norm is not None and math.isfinite(float(norm)):
+            record["grad_norm"] = float(norm)
+        record["residues_per_s"] = reduced[2] / elapsed
+        record["proteins_per_s"] = reduced[3] / elapsed
+        record["data_wait"] = wait / elapsed
+        window.residues_global, window.proteins_global = reduced[2], reduced[3]
+        window.seconds, window.wait_max = elapsed, wait
+        return record
+
+    def _trainer_state(self, step: int, total: int, counters: dict[str, float]) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "step": step,
+            "total_steps": total,
+            "micro_batches": step * self.dist.world_size * self.ds.gradient_accumulation_steps,
+            "world_size": self.dist.world_size,
+            "gradient_accumulation_steps": self.ds.gradient_accumulation_steps,
+            "zero_stage": self.ds.zero_stage,
+            "seed": self.seed,
+            "counters": counters,
+            "parameters": self.shapes,
+        }
+
+
+@dataclass
+class _Window:
+    """Sums over the micro-batches of one logging window (this rank), and global totals after reduction."""
+
+    loss_sum: float = 0.0
+    count: int = 0
+    residues: int = 0
+    proteins: int = 0
+    metric_sums: dict[str, float] = field(default_factory=dict)
+    wait: float = 0.0
+    epoch: int = 0
+    t0: float = field(default_factory=time.perf_counter)
+    residues_global: float = 0.0
+    proteins_global: float = 0.0
+    seconds: float = 0.0
+    wait_max: float = 0.0
+
+    def add(self, loss: float, metrics: dict[str, float], residues: int, proteins: int) -> None:
+        self.loss_sum += loss
+        self.count += 1
+        self.residues += residues
+        self.proteins += proteins
+        for key, v in metrics.items():
+            self.metric_sums[key] = self.metric_sums.get(key, 0.0) + float(v)
+
+    def merge(self, other: _Window) -> None:
+        self.residues_global += other.residues_global
+        self.proteins_global += other.proteins_global
+        self.seconds += other.seconds
+        self.wait_max += other.wait_max
+
+
+def _grad_norm(model: nn.Module) -> float:
+    """Global L2 norm of the (already all-reduced) gradients, before clipping."""
+    norms = [p.grad.detach().float().norm() for p in model.parameters() if p.grad is not None]
+    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out

@@ -1,0 +1,142 @@
+"""apps/engine/optim.py: schedules against Hugging Face's and SaProt's formulas; learning-rate-ratio groups."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+APPS = Path(__file__).resolve().parents[1] / "apps"
+if str(APPS) not in sys.path:
+    sys.path.insert(0, str(APPS))
+
+from engine.config import OptimizerConfig, SchedulerConfig  # noqa: E402
+from engine.errors import ConfigError  # noqa: E402
+from engine.optim import build_optimizer, build_scheduler, lr_multiplier, parameter_groups  # noqa: E402
+
+
+def _lrs(scheduler: torch.optim.lr_scheduler.LRScheduler, optimizer: torch.optim.Optimizer, n: int) -> list:
+    """The learning rate of every group at each of ``n`` steps, flattened."""
+    out = []
+    for _ in range(n):
+        out.extend(g["lr"] for g in optimizer.param_groups)
+        optimizer.step()
+        scheduler.step()
+    return out
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_warmup_decay_equals_hugging_face(kind: str) -> None:
+    transformers = pytest.importorskip("transformers")
+    reference = {
+        "linear": transformers.get_linear_schedule_with_warmup,
+        "cosine": transformers.get_cosine_schedule_with_warmup,
+    }[kind]
+    total, warmup = 57, 9
+    p1 = nn.Parameter(torch.zeros(2))
+    p2 = nn.Parameter(torch.zeros(2))
+    opt_ref = torch.optim.SGD([p1], lr=0.3)
+    ref = reference(opt_ref, num_warmup_steps=warmup, num_training_steps=total)
+    opt = torch.optim.SGD([p2], lr=0.3)
+    ours = build_scheduler(opt, SchedulerConfig(type=kind, warmup_steps=warmup), total)
+    expected = _lrs(ref, opt_ref, total + 1)
+    got = _lrs(ours, opt, total + 6)
+    assert got[: total + 1] == pytest.approx(expected, abs=1e-12)
+    assert got[total:] == [0.0] * 6  # past the end we hold the floor (HF's cosine would rise again)
+
+
+def test_min_lr_ratio_is_the_floor_of_the_decay() -> None:
+    config = SchedulerConfig(type="cosine", warmup_steps=10, min_lr_ratio=0.1)
+    assert lr_multiplier(0, config, 100) == 0.0
+    assert lr_multiplier(5, config, 100) == pytest.approx(0.5)
+    assert lr_multiplier(10, config, 100) == pytest.approx(1.0)
+    assert lr_multiplier(55, config, 100) == pytest.approx(0.1 + 0.9 * 0.5)  # half way: cos(pi/2) = 0
+    assert lr_multiplier(100, config, 100) == pytest.approx(0.1)
+    assert lr_multiplier(500, config, 100) == pytest.approx(0.1)
+    linear = SchedulerConfig(type="linear", warmup_steps=0, min_lr_ratio=0.2)
+    assert lr_multiplier(50, linear, 100) == pytest.approx(0.2 + 0.8 * 0.5)
+    constant = SchedulerConfig(type="constant", warmup_steps=4)
+    assert [lr_multiplier(s, constant, 100) for s in range(6)] == [0, 0.25, 0.5, 0.75, 1, 1]
+
+
+def test_esm2_schedule_is_saprots() -> None:
+    """SaProt config/pretrain/saprot.yaml + utils/lr_scheduler.py Esm2LRScheduler: init_lr 0, max_lr 4e-4,
+    final_lr 4e-5, warmup 2,000, decay from 150,000 to 1,500,000 (values worked out by hand from get_lr)."""
+    config = SchedulerConfig(
+        type="esm2", warmup_steps=2000, decay_start_step=150_000, decay_steps=1_500_000, min_lr_ratio=0.1
+    )
+    max_lr = 4e-4
+    expected = {
+        0: 0.0,
+        1000: 2e-4,
+        2000: 4e-4,
+        2001: 4e-4,
+        150_000: 4e-4,
+        825_000: 4e-4 - 0.5 * (4e-4 - 4e-5),  # half way through the decay
+        1_500_000: 4e-5,
+        2_000_000: 4e-5,
+    }
+    for step, lr in expected.items():
+        assert max_lr * lr_multiplier(step, config, 10**9) == pytest.approx(lr, rel=1e-12), step
+
+
+def test_scheduler_keeps_the_ratio_between_groups() -> None:
+    a, b = nn.Parameter(torch.zeros(1)), nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([{"params": [a], "lr": 1e-3}, {"params": [b], "lr": 1e-4}], lr=1e-3)
+    sched = build_scheduler(opt, SchedulerConfig(type="cosine", warmup_steps=3), 20)
+    lrs = _lrs(sched, opt, 20)
+    for first, second in zip(lrs[2::2], lrs[3::2]):
+        assert second / first == pytest.approx(0.1)
+
+
+class _Fusion(nn.Module):
+    def __init__(self, sequence: nn.Module) -> None:
+        super().__init__()
+        self.sequence = sequence
+        self.structure = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 2)
+
+
+def test_prefix_ratio_groups_and_freezing() -> None:
+    model = _Fusion(nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4)))
+    groups = parameter_groups(model, OptimizerConfig(lr=1e-3, lr_ratios={"sequence": 0.1}))
+    by_param = {id(p): g["lr"] for g in groups for p in g["params"]}
+    for name, p in model.named_parameters():
+        assert by_param[id(p)] == pytest.approx(1e-4 if name.startswith("sequence.") else 1e-3), name
+    frozen = _Fusion(nn.Linear(4, 4))
+    opt = build_optimizer(frozen, OptimizerConfig(lr=1e-3, lr_ratios={"sequence": 0.0}))
+    in_opt = {id(p) for g in opt.param_groups for p in g["params"]}
+    assert all(not p.requires_grad and id(p) not in in_opt for p in frozen.sequence.parameters())
+    assert all(id(p) in in_opt for p in frozen.head.parameters())
+
+
+def test_no_decay_for_norms_and_biases() -> None:
+    model = nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4))
+    groups = parameter_groups(model, OptimizerConfig(weight_decay=0.01, no_decay_norm_and_bias=True))
+    wd = {id(p): g["weight_decay"] for g in groups for p in g["params"]}
+    assert wd[id(model[0].weight)] == 0.01
+    assert wd[id(model[0].bias)] == wd[id(model[1].weight)] == wd[id(model[1].bias)] == 0.0
+
+
+def test_module_parameter_groups_helper_is_used() -> None:
+    """A protenc-seq encoder at the prefix builds its own groups (lr × ratio, layer-wise decay)."""
+    protenc_seq = pytest.importorskip("protenc_seq")
+    encoder = protenc_seq.ESM2Encoder(protenc_seq.ESM2Config(num_layers=2, embed_dim=16, attention_heads=2))
+    model = _Fusion(encoder)
+    groups = parameter_groups(
+        model, OptimizerConfig(lr=1e-3, weight_decay=0.01, lr_ratios={"sequence": 0.08})
+    )
+    own = encoder.parameter_groups(1e-3, lr_ratio=0.08, weight_decay=0.01)
+    seq_groups = [g for g in groups if str(g["name"]).startswith("sequence:")]
+    assert [(g["lr"], g["weight_decay"], [id(p) for p in g["params"]]) for g in seq_groups] == [
+        (g["lr"], g["weight_decay"], [id(p) for p in g["params"]]) for g in own
+    ]
+    assert seq_groups and all(g["lr"] == pytest.approx(8e-5) for g in seq_groups)
+
+
+def test_unknown_prefix_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"optimizer\.lr_ratios: no trainable parameter is named 'seq'"):
+        parameter_groups(_Fusion(nn.Linear(4, 4)), OptimizerConfig(lr_ratios={"seq": 0.1}))

@@ -1,0 +1,228 @@
+"""apps/pretrain.py end to end: the embedded default runs and writes its outputs; its loss goes down; every kind of
+bad input is one ``error:`` line, exit status 2, and nothing written."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+ROOT = Path(__file__).resolve().parents[1]
+APPS = ROOT / "apps"
+if str(APPS) not in sys.path:
+    sys.path.insert(0, str(APPS))
+
+import pretrain  # noqa: E402
+from engine.checkpoint import restricted_torch_load  # noqa: E402
+from engine.config import load_config  # noqa: E402
+from engine.pretraining import PretrainConfig, build_pretraining_model  # noqa: E402
+
+#: A few steps of the default config on a smaller GearNet, one thread (fast and bit-reproducible).
+TINY = [
+    "train.max_steps=6",
+    "train.log_every=1",
+    "train.checkpoint_every=3",
+    "train.num_threads=1",
+    "encoder.hidden_dims=[32,32,32]",
+    "data.batch_size=4",
+]
+
+
+def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``apps/pretrain.py`` the way a person does (a fresh interpreter of this venv)."""
+    return subprocess.run(
+        [sys.executable, str(APPS / "pretrain.py"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("runs")
+    proc = _cli(*TINY, f"output_root={out}", "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_dir,) = [p for p in out.iterdir() if p.name.startswith("pretrain-demo-")]
+    return run_dir, proc
+
+
+@pytest.mark.slow
+def test_default_app_writes_everything(tiny_run: tuple[Path, subprocess.CompletedProcess]) -> None:
+    run_dir, proc = tiny_run
+    summary = proc.stdout.strip().splitlines()[-1]
+    assert summary.startswith("done: 6 steps in ") and str(run_dir) in summary
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]
+    assert f"loss {records[0]['loss']:.4f} -> {records[-1]['loss']:.4f}" in summary
+    for r in records:
+        assert 0 < r["loss"] < 10 and 0 <= r["accuracy"] <= 1 and r["residues_per_s"] > 0
+
+    # the exported weights fit the model rebuilt from the exported config, and equal the last checkpoint's
+    exported = json.loads((run_dir / "config.json").read_text())
+    config = PretrainConfig.model_validate(exported["config"])
+    assert config.encoder.hidden_dims == [32, 32, 32] and config.train.max_steps == 6
+    model = build_pretraining_model(config)
+    weights = load_file(str(run_dir / "model.safetensors"))
+    reference = model.state_dict()
+    assert {k: tuple(v.shape) for k, v in weights.items()} == {
+        k: tuple(v.shape) for k, v in reference.items()
+    }
+    model.load_state_dict(weights)
+    assert (run_dir / "checkpoints" / "latest").read_text().strip() == "step_0000006"
+    with restricted_torch_load():
+        states = torch.load(run_dir / "checkpoints" / "step_0000006" / "mp_rank_00_model_states.pt")
+    for k, v in states["module"].items():
+        torch.testing.assert_close(weights[k], v, rtol=0, atol=0)
+
+    # TensorBoard holds the same losses as the metrics log (read back with TensorBoard's own reader)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    tb = [(e.step, e.value) for e in events.Scalars("metrics/loss")]
+    assert [s for s, _ in tb] == [1, 2, 3, 4, 5, 6]
+    np.testing.assert_allclose([v for _, v in tb], [r["loss"] for r in records], rtol=1e-6)
+
+    # the curves are a real PNG
+    import matplotlib.image
+
+    image = matplotlib.image.imread(run_dir / "curves.png")
+    assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 200
+    assert (run_dir / "config.yaml").is_file()
+    assert load_config(PretrainConfig, run_dir / "config.yaml") == config
+
+
+@pytest.mark.slow
+def test_default_demo_loss_goes_down(tmp_path: Path) -> None:
+    """The embedded default (6 × 128 GearNet, residue-type prediction on the shipped chains), shortened."""
+    args = [
+        "train.max_steps=80",
+        "train.log_every=20",
+        "train.checkpoint_every=80",
+        f"output_root={tmp_path}",
+    ]
+    assert pretrain.main([*args, "scheduler.warmup_steps=5", "--no-progress"]) == 0
+    (run_dir,) = tmp_path.glob("pretrain-demo-*")
+    losses = [json.loads(line)["loss"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert len(losses) == 4
+    assert losses[0] > 2.8  # ~ln(20) = 3.0 at the start: 20 residue types
+    assert losses[-1] < losses[0] - 0.15
+
+
+def test_help_and_print_config(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as info:
+        pretrain.main(["--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    assert "--resume" in text and "--config" in text and "KEY=VALUE" in text and "torchrun" in text
+    assert pretrain.main(["--print-config", "optimizer.lr=3e-4"]) == 0
+    printed = tmp_path / "printed.yaml"
+    printed.write_text(capsys.readouterr().out)
+    assert load_config(PretrainConfig, printed).optimizer.lr == 3e-4
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
+
+
+def _bad(args: list[str], root: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """Run the app in-process on bad input; it must exit 2 with one error line and write nothing."""
+    before = _snapshot(root)
+    with pytest.raises(SystemExit) as info:
+        pretrain.main([*args, f"output_root={root / 'out'}", "--no-progress"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert _snapshot(root) == before, "bad input must leave nothing written"
+    return err[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--config", "{root}/missing.yaml"], r"missing\.yaml: no such config file"),
+        (["train.max_step=5"], r"train\.max_step: unknown key \(did you mean 'max_steps'\?\)"),
+        (["optimizer.lr=fast"], r"optimizer\.lr: Input should be a valid number.*'fast'"),
+        (["data.sources=[{root}/nowhere]"], r"data\.sources: .*nowhere: no such file or directory"),
+        (["data.sources=[{root}/empty]"], r"data\.sources: no structure files in .*empty"),
+        (["data.sources=[{root}/broken]"], r"no usable protein in 1 structure files.*broken/x\.pdb"),
+        (
+            ["optimizer.lr_ratios={{encoder.sequence: 0.1}}"],
+            r"optimizer\.lr_ratios: no trainable parameter .*encoder\.sequence",
+        ),
+        (["deepspeed.precision=bf16"], r"deepspeed\.precision: bf16 needs a GPU"),
+        (["init_from={root}/missing.safetensors"], r"missing\.safetensors: no such weights file"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    args: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if torch.cuda.is_available() and "bf16" in args[0]:
+        pytest.skip("bf16 is valid on a GPU")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "README.txt").write_text("nothing to see")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "x.pdb").write_text("HEADER garbage\nEND\n")
+    import re
+
+    line = _bad([a.format(root=tmp_path) for a in args], tmp_path, capsys)
+    assert re.search(expected, line), line
+
+
+@pytest.mark.slow
+def test_bad_checkpoints_are_one_line_and_touch_nothing(
+    tiny_run: tuple[Path, subprocess.CompletedProcess], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run[0], run)
+    step = run / "checkpoints" / "step_0000006"
+
+    line = _bad(["--resume", str(run)], tmp_path, capsys)
+    assert f"train.max_steps: {step} is at step 6 and the run ends at step 6" in line
+
+    line = _bad(["--resume", str(run), "encoder.hidden_dims=[16,16,16]"], tmp_path, capsys)
+    assert "wrong-size checkpoint: encoder.layers.0.self_loop.weight has shape (32, 21)" in line
+    assert str(step) in line
+
+    weights = run / "model.safetensors"
+    line = _bad(["init_from=" + str(weights), "encoder.hidden_dims=[16,16,16]"], tmp_path, capsys)
+    assert f"{weights}: wrong-size weights" in line
+
+    states = step / "mp_rank_00_model_states.pt"
+    data = bytearray(states.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    states.write_bytes(bytes(data))
+    line = _bad(["--resume", str(run)], tmp_path, capsys)
+    assert f"{states}: corrupted checkpoint file (sha256 differs from the manifest)" in line
+
+    (step / "manifest.json").unlink()
+    line = _bad(["--resume", str(run)], tmp_path, capsys)
+    assert f"{step}: incomplete checkpoint" in line
+
+    line = _bad([f"output_dir={run}"], tmp_path, capsys)
+    assert f"output_dir: {run} already holds a run with checkpoints" in line
+
+    line = _bad(["--resume", str(tmp_path / "elsewhere")], tmp_path, capsys)
+    assert "no such checkpoint or run directory" in line
+
+
+@pytest.mark.slow
+def test_bad_input_exit_status_of_the_real_process(tmp_path: Path) -> None:
+    proc = _cli("train.max_steps=oops", f"output_root={tmp_path}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {APPS / 'configs' / 'default_pretrain.yaml'} + 2 overrides: train.max_steps: Input should be a "
+        "valid integer, unable to parse string as an integer (got 'oops')"
+    ]
+    assert not any(tmp_path.iterdir())
