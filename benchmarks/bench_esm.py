@@ -1,0 +1,314 @@
+"""ESM-2 embedding throughput: protenc-seq vs fair-esm (``esm-extract`` batching) vs transformers (SDPA).
+
+CPU, fp32, same random weights in all three (no pretrained weights are available offline), the 147 real
+Swiss-Prot sequences of ``shared/data/function/cafa_like_sequences.fasta`` (35-3,148 residues, cropped to 1,022
+as ``esm-extract --truncation_seq_length 1022`` does). fair-esm runs exactly as ``esm-extract``:
+``FastaBatchedDataset.get_batch_indices(4096, extra_toks_per_seq=1)``, ``BatchConverter``, per-residue
+representations of the last layer sliced per sequence. transformers runs ``EsmModel`` (``attn_implementation=
+"sdpa"``) on the same batches with an attention mask. protenc-seq runs its public ``embed(..., per_residue=True)``
+(tokenisation and length bucketing included). Parity of every per-residue output (max |Δ| ≤ 1e-4) is asserted in
+the same run. The three run interleaved batch by batch for several rounds; tokens/s come from the sum over
+batches of each batch's best time (the machine is shared, so load spikes hit single batches; the minimum is the
+least noisy estimate) and of its median time.
+
+With CUDA, a GPU section measures the 650M model in bf16: inference tokens/s (vs fair-esm fp32 as
+``esm-extract`` runs it, and fp16) and a masked-LM training step's tokens/s and model-FLOPs utilisation.
+
+    uv run python benchmarks/bench_esm.py                  # CPU: 8M and 35M
+    uv run python benchmarks/bench_esm.py --sizes 8M --rounds 5
+    uv run python benchmarks/bench_esm.py --gpu-only       # on a GPU machine
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from protenc_seq import ESM2, ESM2Config, ESM2Encoder, embed, save_huggingface
+from protenc_seq.loading.checkpoint import RawCheckpoint, build_model
+from protenc_seq.loading.convert import fair_to_ours
+
+ROOT = Path(__file__).resolve().parents[1]
+FASTA = ROOT.parent / "shared" / "data" / "function" / "cafa_like_sequences.fasta"
+TOL = 1e-4
+#: Dense bf16 tensor-core peaks (FLOP/s) used for MFU, by device-name substring.
+PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "L4": 121e12}
+
+
+def read_fasta(path: Path) -> list[tuple[str, str]]:
+    records, name, seq = [], None, []
+    for line in path.read_text().splitlines():
+        if line.startswith(">"):
+            if name is not None:
+                records.append((name, "".join(seq)))
+            name, seq = line[1:].split()[0], []
+        elif line.strip():
+            seq.append(line.strip())
+    if name is not None:
+        records.append((name, "".join(seq)))
+    return records
+
+
+def randomize_(module: torch.nn.Module, seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if "norm" in name and name.endswith("weight"):
+                p.copy_(1 + 0.2 * torch.randn(p.shape, generator=gen))
+            elif p.ndim >= 2:
+                p.copy_(torch.randn(p.shape, generator=gen) / p.shape[-1] ** 0.5)
+            else:
+                p.copy_(0.1 * torch.randn(p.shape, generator=gen))
+
+
+def build_trio(size: str, workdir: Path):
+    """The same random weights as fair-esm ``ESM2``, our ``ESM2`` and transformers ``EsmModel`` (SDPA)."""
+    import esm
+    import transformers
+    from transformers import EsmModel
+
+    transformers.logging.set_verbosity_error()  # the LM head we wrote is "unexpected" for EsmModel
+    c = ESM2Config.preset(size)
+    alphabet = esm.data.Alphabet.from_architecture("ESM-1b")
+    fair = esm.model.esm2.ESM2(c.num_layers, c.embed_dim, c.attention_heads, alphabet, True)
+    randomize_(fair, seed=c.num_layers)
+    for layer in fair.layers:  # the fp16 rotary table of the released checkpoints
+        layer.self_attn.rot_emb.inv_freq.copy_(layer.self_attn.rot_emb.inv_freq.half().float())
+    fair.eval()
+    state, _ = fair_to_ours(fair.state_dict(), "fair-esm")
+    ours = build_model(RawCheckpoint(state=state, source=f"random {size}"))
+    save_huggingface(ours, workdir / size)
+    hf = EsmModel.from_pretrained(workdir / size, attn_implementation="sdpa", add_pooling_layer=False).eval()
+    return fair, ours, hf, alphabet
+
+
+def timed_rounds(
+    fns: dict[str, Callable[[], object]], rounds: int, sync: Callable[[], None]
+) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            sync()
+            start = time.perf_counter()
+            fn()
+            sync()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def cpu_section(sizes: list[str], rounds: int, max_tokens: int, stride: int) -> None:
+    from esm.data import FastaBatchedDataset
+
+    # esm-extract --truncation_seq_length 1022
+    records = [(n, s[:1022]) for n, s in read_fasta(FASTA)][::stride]
+    seqs = [s for _, s in records]
+    n_res = sum(len(s) for s in seqs)
+    print(
+        f"CPU fp32, torch {torch.__version__}, {torch.get_num_threads()} threads; {len(seqs)} real sequences, "
+        f"{n_res} residues (lengths {min(map(len, seqs))}-{max(map(len, seqs))}); {rounds} interleaved rounds"
+    )
+    dataset = FastaBatchedDataset([n for n, _ in records], seqs)
+    batches = dataset.get_batch_indices(4096, extra_toks_per_seq=1)  # esm-extract defaults
+    for size in sizes:
+        bench_size(size, records, batches, rounds, max_tokens)
+
+
+def bench_size(
+    size: str, records: list[tuple[str, str]], batches: list[list[int]], rounds: int, max_tokens: int
+) -> None:
+    """Parity and interleaved timing of fair-esm, transformers and protenc-seq for one model size."""
+    seqs = [s for _, s in records]
+    n_res = sum(len(s) for s in seqs)
+    with tempfile.TemporaryDirectory() as tmp:
+        fair, ours, hf, alphabet = build_trio(size, Path(tmp))
+    converter = alphabet.get_batch_converter(1022)
+    encoder = ESM2Encoder(ours, nonstandard="keep")  # B/Z/U/O as fair-esm's own tokens
+    layers = fair.num_layers
+
+    def run_fair(batch: list[int]) -> list[torch.Tensor]:
+        with torch.no_grad():
+            _, strs, toks = converter([records[i] for i in batch])
+            rep = fair(toks, repr_layers=[layers])["representations"][layers]
+            return [rep[j, 1 : len(strs[j]) + 1].clone() for j in range(len(batch))]
+
+    def run_hf(batch: list[int]) -> list[torch.Tensor]:
+        with torch.no_grad():
+            _, strs, toks = converter([records[i] for i in batch])
+            rep = hf(toks, attention_mask=toks.ne(alphabet.padding_idx).long()).last_hidden_state
+            return [rep[j, 1 : len(strs[j]) + 1].clone() for j in range(len(batch))]
+
+    def run_ours(batch: list[int]) -> list[torch.Tensor]:
+        return embed(encoder, [seqs[i] for i in batch], per_residue=True, max_tokens=max_tokens)
+
+    fns = {"fair-esm": run_fair, "transformers": run_hf, "protenc-seq": run_ours}
+    outputs = {k: {} for k in fns}
+    for batch in batches:  # warm-up and parity on every per-residue output
+        for k, fn in fns.items():
+            outputs[k].update(zip(batch, fn(batch)))
+    for ref in ("fair-esm", "transformers"):
+        worst = max(
+            float((outputs["protenc-seq"][i] - outputs[ref][i]).abs().max()) for i in range(len(seqs))
+        )
+        assert worst <= TOL, f"{size}: protenc-seq vs {ref} max |Δ| = {worst:.2e} > {TOL}"
+        print(f"  {size}: parity vs {ref}: max |Δ| = {worst:.1e} over all per-residue outputs")
+    # Interleave the three implementations batch by batch, round after round; per batch keep the best and
+    # the median time (a shared machine's load spikes then hit single batches, not one implementation).
+    per_batch: dict[str, list[list[float]]] = {k: [[] for _ in batches] for k in fns}
+    for _ in range(rounds):
+        for b, batch in enumerate(batches):
+            for k, fn in fns.items():
+                start = time.perf_counter()
+                fn(batch)
+                per_batch[k][b].append(time.perf_counter() - start)
+    best = {k: sum(min(t) for t in v) for k, v in per_batch.items()}
+    median = {k: sum(statistics.median(t) for t in v) for k, v in per_batch.items()}
+    for k in fns:
+        print(f"  {size} {k:>13}: {n_res / best[k]:9.0f} tok/s (best), {n_res / median[k]:9.0f} (median)")
+    for a, b in (
+        ("protenc-seq", "fair-esm"),
+        ("protenc-seq", "transformers"),
+        ("transformers", "fair-esm"),
+    ):
+        print(
+            f"  {size} ratio {a} / {b}: {best[b] / best[a]:.2f}x (best), {median[b] / median[a]:.2f}x (median)"
+        )
+
+
+def model_flops_per_step(config: ESM2Config, lengths: list[int], training: bool) -> float:
+    """Model FLOPs of the transformer blocks: 2·(4D² + 2·D·F) per token per layer (projections, FFN) plus
+    4·L²·D per sequence per layer (q·kᵀ and p·v); a training step is 3× the forward (forward + backward).
+    The LM head (< 0.2 % at 650M) and elementwise work are not counted."""
+    d, f = config.embed_dim, config.ffn
+    tokens = sum(lengths)
+    forward = config.num_layers * (2 * tokens * (4 * d * d + 2 * d * f) + sum(4 * n * n * d for n in lengths))
+    return 3 * forward if training else forward
+
+
+def gpu_section(size: str, rounds: int, peak: float | None, device: str = "cuda", stride: int = 1) -> None:
+    import esm
+
+    records = [(n, s[:1022]) for n, s in read_fasta(FASTA)][::stride]
+    seqs = [s for _, s in records]
+    n_res = sum(len(s) for s in seqs)
+    config = ESM2Config.preset(size)
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu (dry run)"
+    peak = peak or next((p for k, p in PEAK_BF16.items() if k in name), None)
+    print(f"GPU {name}: {size} ({config.num_parameters() / 1e6:.0f}M parameters), bf16")
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    ours = ESM2(config)
+    randomize_(ours, 0)
+    ours = ours.to(device).eval()
+    encoder = ESM2Encoder(ours, nonstandard="keep", precision="bf16" if device == "cuda" else "fp32")
+
+    # ---- inference
+    alphabet = esm.data.Alphabet.from_architecture("ESM-1b")
+    fair = esm.model.esm2.ESM2(config.num_layers, config.embed_dim, config.attention_heads, alphabet, True)
+    from protenc_seq.loading.convert import ours_to_fair
+
+    our_state = {k: v.cpu() for k, v in ours.state_dict().items()}
+    fair.load_state_dict(
+        ours_to_fair(our_state, config.num_layers), strict=False
+    )  # our weights, fair-esm's module
+    fair = fair.to(device).eval()
+    converter = alphabet.get_batch_converter(1022)
+    batches = esm.data.FastaBatchedDataset([n for n, _ in records], seqs).get_batch_indices(4096, 1)
+
+    def run_fair() -> None:  # esm-extract's loop (fair-esm's dtype: fp32, or fp16 after .half())
+        with torch.no_grad():
+            for batch in batches:
+                toks = converter([records[i] for i in batch])[2].to(device)
+                fair(toks, repr_layers=[config.num_layers])
+
+    fns: dict[str, Callable[[], object]] = {
+        "fair-esm fp32 (esm-extract)": run_fair,
+        "protenc-seq bf16": lambda: embed(encoder, seqs),
+    }
+    for fn in fns.values():
+        fn()
+    times = {k: min(v) for k, v in timed_rounds(fns, rounds, sync).items()}
+    if device == "cuda":  # fp16 matmuls on CPU are not a meaningful reference
+        fair = fair.half()
+        run_fair()
+        times["fair-esm fp16"] = min(timed_rounds({"h": run_fair}, rounds, sync)["h"])
+    ours_t = times["protenc-seq bf16"]
+    for k, t in times.items():
+        flops = model_flops_per_step(config, [len(s) + 2 for s in seqs], training=False)
+        mfu = f", MFU {flops / t / peak:.0%}" if peak else ""
+        print(f"  inference {k:>28}: {n_res / t:10.0f} tok/s{mfu}  (protenc-seq is {t / ours_t:.2f}x faster)")
+
+    # ---- training step (masked LM, AdamW, bf16 autocast)
+    model = ours.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    train_tokens = encoder.tokenizer.encode([s[:510] for s in seqs])
+    from protenc_seq.esm2.packing import PackedBatch, length_buckets
+
+    step_batches = length_buckets([len(t) for t in train_tokens], 16384 if device == "cuda" else 1024)
+
+    def step(batch: list[int]) -> None:
+        packed = PackedBatch.from_token_arrays(
+            [train_tokens[i] for i in batch], device, padded=not encoder.uses_varlen()
+        )
+        labels = packed.tokens.clone()
+        masked = (torch.rand(labels.shape, device=device) < 0.15) & (labels > 3)
+        inputs = PackedBatch(torch.where(masked, alphabet.mask_idx, labels), packed.lengths, packed.slots)
+        with encoder.autocast():
+            logits = model.forward_packed(inputs, logits_rows=masked.nonzero().squeeze(1)).logits
+        loss = torch.nn.functional.cross_entropy(logits.float(), labels[masked])
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for b in step_batches[:2]:
+        step(b)
+    sync()
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for b in step_batches:
+            step(b)
+    sync()
+    elapsed = time.perf_counter() - start
+    lengths = [len(train_tokens[i]) for b in step_batches for i in b] * rounds
+    flops = model_flops_per_step(config, lengths, training=True)
+    mfu = f", MFU {flops / elapsed / peak:.0%} of {peak / 1e12:.0f} TFLOP/s" if peak else ""
+    print(
+        f"  training step (MLM, AdamW): {sum(lengths) / elapsed:10.0f} tok/s, "
+        f"{flops / elapsed / 1e12:.1f} TFLOP/s{mfu}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", nargs="+", default=["8M", "35M"])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=4096, help="protenc-seq token budget per batch")
+    parser.add_argument("--stride", type=int, default=1, help="use every k-th sequence (quicker runs)")
+    parser.add_argument("--gpu-only", action="store_true")
+    parser.add_argument("--gpu-size", default="650M")
+    parser.add_argument(
+        "--peak-tflops", type=float, default=None, help="bf16 peak for MFU (default: by name)"
+    )
+    parser.add_argument("--gpu-dry-run", action="store_true", help="run the GPU section's code on CPU, 8M")
+    args = parser.parse_args()
+    if not FASTA.is_file():
+        sys.exit(f"missing real data: {FASTA}")
+    if not args.gpu_only and not args.gpu_dry_run:
+        cpu_section(args.sizes, args.rounds, args.max_tokens, args.stride)
+    if args.gpu_dry_run:
+        gpu_section("8M", 1, None, device="cpu", stride=10)
+    elif torch.cuda.is_available():
+        gpu_section(args.gpu_size, args.rounds, args.peak_tflops * 1e12 if args.peak_tflops else None)
+    else:
+        print("GPU section skipped: CUDA is not available")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""``ESM2Encoder`` / ``SaProtEncoder``: the protstack encoder contract on top of our ESM-2 module.
+
+``forward(batch: ProteinBatch) -> EncoderOutput``: per-residue features of the final layer after
+``emb_layer_norm_after`` without BOS/EOS, ``(B, L_max, D)`` with zero padding rows; the protein feature is their
+mean over real residues (TorchDrug's ESM readout and SaProt's ``get_hidden_states(reduction="mean")``).
+
+Fine-tuning helpers follow the seeds: ``freeze()`` / ``unfreeze_last_k_layers(k)`` (ESM2 Function Caller
+``--unfreeze_last_k_layers``, default 0 = frozen encoder) and :meth:`parameter_groups` with an encoder learning
+rate ratio (ESM-GearNet ``sequence_model_lr_ratio: 0.1``, FusionProt ``0.08``) and optional layer-wise decay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from protdata import EncoderOutput, ProteinBatch, ProteinEncoder, masked_mean
+from protenc_seq.esm2.attention import varlen_available
+from protenc_seq.esm2.config import ESM2Config
+from protenc_seq.esm2.model import ESM2
+from protenc_seq.esm2.packing import PackedBatch, pack
+from protenc_seq.tokenize import NonStandard, OnLong, SequenceTokenizer
+
+Precision = Literal["auto", "fp32", "bf16"]
+
+
+class ESM2Encoder(ProteinEncoder):
+    """ESM-2 as a protstack encoder.
+
+    Args:
+        model: Our :class:`ESM2` (e.g. from :func:`protenc_seq.load_model`) or a config for a fresh one.
+        on_long: Sequences longer than the window: ``"error"`` (default), ``"crop"`` or ``"full"``
+            (``tokenize.py``). With ``"crop"``, residues past the window get zero features and are left out of
+            the protein mean; ``extras["covered"]`` marks the residues the model saw.
+        nonstandard: B/Z/U/O letters in string input: ``"error"`` (default), ``"x"`` or ``"keep"``.
+        precision: ``"auto"`` = bf16 autocast on CUDA, fp32 on CPU; ``"fp32"``; ``"bf16"`` (CUDA only).
+    """
+
+    def __init__(
+        self,
+        model: ESM2 | ESM2Config,
+        *,
+        on_long: OnLong = "error",
+        nonstandard: NonStandard = "error",
+        precision: Precision = "auto",
+        plddt_threshold: float | None = 70.0,
+    ) -> None:
+        super().__init__()
+        self.model = ESM2(model) if isinstance(model, ESM2Config) else model
+        self.output_dim = self.model.config.embed_dim
+        self.precision = precision
+        self.tokenizer = SequenceTokenizer(
+            self.model.alphabet,
+            max_residues=self.model.config.max_residues,
+            on_long=on_long,
+            nonstandard=nonstandard,
+            plddt_threshold=plddt_threshold,
+        )
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, **options: Any) -> ESM2Encoder:
+        """Load a local checkpoint (fair-esm ``.pt``, Hugging Face directory or our safetensors)."""
+        from protenc_seq.loading.auto import load_model
+
+        return cls(load_model(path), **options)
+
+    @classmethod
+    def from_preset(cls, name: str, **options: Any) -> ESM2Encoder:
+        """A randomly initialised encoder of a published size (``"8M"`` … ``"15B"``, ``"SaProt_650M_AF2"``)."""
+        return cls(ESM2Config.preset(name), **options)
+
+    # -------------------------------------------------------------- running
+    @property
+    def device(self) -> torch.device:
+        return self.model.embed_tokens.weight.device
+
+    def autocast(self) -> contextlib.AbstractContextManager[None]:
+        """bf16 autocast on CUDA (``precision`` "auto"/"bf16"); a no-op on CPU and for "fp32"."""
+        use = self.precision == "bf16" or (self.precision == "auto" and self.device.type == "cuda")
+        if use and self.device.type != "cuda":
+            raise RuntimeError("precision='bf16' needs a CUDA device (CPU runs fp32)")
+        return torch.autocast("cuda", dtype=torch.bfloat16) if use else contextlib.nullcontext()
+
+    def uses_varlen(self) -> bool:
+        """True when attention will use the padding-free CUDA varlen kernel."""
+        bf16 = self.precision == "bf16" or (self.precision == "auto" and self.device.type == "cuda")
+        return bf16 and varlen_available() and self.model.attention_backend in ("auto", "varlen")
+
+    def pack(self, token_arrays: list) -> tuple[PackedBatch, list[int]]:
+        """Sort by length and pack for this device (see :func:`~protenc_seq.esm2.packing.pack`)."""
+        return pack(token_arrays, self.device, varlen=self.uses_varlen())
+
+    def forward(self, batch: ProteinBatch, *, return_logits: bool = False) -> EncoderOutput:
+        """Encode ``batch`` (``residue_masked`` residues are hidden: ``<mask>`` for ESM-2, ``#`` for SaProt).
+
+        ``extras["logits"]`` ``(B, L_max, V)`` at residues when ``return_logits``.
+        """
+        tokens = self.tokenizer.encode_batch(batch)
+        packed, order = self.pack(tokens)
+        with self.autocast():
+            out = self.model.forward_packed(packed, return_logits=return_logits)
+        rows = packed.residue_rows
+        seen = [packed.lengths[j] - 2 for j in range(len(order))]  # residues the model saw, sorted order
+        inverse = [0] * len(order)
+        for j, i in enumerate(order):
+            inverse[i] = j
+        parts = torch.split(out.hidden[rows], seen)  # per sorted sequence (L_seen, D)
+        logit_parts = (
+            torch.split(out.logits[rows], seen) if return_logits and out.logits is not None else None
+        )
+        lengths = batch.lengths.tolist()
+        b, length = len(batch), batch.max_length
+        residue = out.hidden.new_zeros((b, length, self.output_dim))
+        covered = torch.zeros((b, length), dtype=torch.bool, device=residue.device)
+        logits = out.hidden.new_zeros((b, length, self.model.config.vocab_size)) if logit_parts else None
+        for i in range(b):
+            j = inverse[i]
+            n = min(seen[j], lengths[i])
+            residue[i, :n] = parts[j][:n]
+            covered[i, :n] = True
+            if logits is not None and logit_parts is not None:
+                logits[i, :n] = logit_parts[j][:n]
+        extras: dict[str, Tensor] = {}
+        if logits is not None:
+            extras["logits"] = logits
+        mask = batch.mask.to(residue.device)
+        if not torch.equal(covered, mask):
+            extras["covered"] = covered
+        return EncoderOutput(residue=residue, protein=masked_mean(residue, covered), mask=mask, extras=extras)
+
+    # ------------------------------------------------------------ fine-tuning
+    def freeze(self) -> ESM2Encoder:
+        """Freeze every parameter (ESM-GearNet ``lr_ratio 0`` / Function Caller default)."""
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        return self
+
+    def unfreeze(self) -> ESM2Encoder:
+        for p in self.model.parameters():
+            p.requires_grad_(True)
+        return self
+
+    def unfreeze_last_k_layers(self, k: int, *, final_norm: bool = False) -> ESM2Encoder:
+        """Freeze everything, then unfreeze the last ``k`` transformer blocks (Function Caller
+        ``--unfreeze_last_k_layers``, which unfreezes ``encoder.layer[-k:]`` only); ``final_norm`` also
+        unfreezes ``emb_layer_norm_after``."""
+        n = self.model.num_layers
+        if not 0 <= k <= n:
+            raise ValueError(f"k must be in 0..{n}, got {k}")
+        self.freeze()
+        for layer in self.model.layers[n - k :]:
+            for p in layer.parameters():
+                p.requires_grad_(True)
+        if final_norm and k > 0:
+            for p in self.model.emb_layer_norm_after.parameters():
+                p.requires_grad_(True)
+        return self
+
+    def layer_of(self, name: str) -> int:
+        """Depth of parameter ``name`` of :attr:`model`: 0 = embeddings, 1 … L = blocks, L + 1 = heads / final norm."""
+        if name.startswith("embed_tokens."):
+            return 0
+        if name.startswith("layers."):
+            return int(name.split(".")[1]) + 1
+        return self.model.num_layers + 1
+
+    def parameter_groups(
+        self,
+        lr: float,
+        *,
+        lr_ratio: float = 1.0,
+        layer_decay: float = 1.0,
+        weight_decay: float = 0.0,
+        no_decay_norm_and_bias: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Optimizer parameter groups for the trainable encoder parameters.
+
+        Every encoder parameter gets ``lr · lr_ratio`` (ESM-GearNet's ``sequence_model_lr_ratio`` 0.1, FusionProt
+        0.08: the task head keeps ``lr``), times ``layer_decay ** (L + 1 - depth)`` for layer-wise decay
+        (``layer_decay=1`` disables it). With ``no_decay_norm_and_bias`` LayerNorm weights and biases get no
+        weight decay (SaProt's AdamW setting).
+        """
+        groups: dict[tuple[float, float], list[nn.Parameter]] = {}
+        top = self.model.num_layers + 1
+        for name, p in self.model.named_parameters():
+            if not p.requires_grad:
+                continue
+            scale = lr_ratio * layer_decay ** (top - self.layer_of(name))
+            decay = 0.0 if no_decay_norm_and_bias and (p.ndim < 2) else weight_decay
+            groups.setdefault((lr * scale, decay), []).append(p)
+        return [{"params": ps, "lr": g_lr, "weight_decay": wd} for (g_lr, wd), ps in groups.items()]
+
+
+class SaProtEncoder(ESM2Encoder):
+    """SaProt: the ESM-2 network over the 446-token structure-aware vocabulary (seed-systems.md §5).
+
+    Proteins with ``structure_tokens`` (Foldseek 3Di) get ``aa + 3di`` tokens, ``#`` where the structure is
+    unknown or pLDDT < ``plddt_threshold`` (70, SaProt's default); sequence-only proteins get ``#`` everywhere
+    (amino-acid-only input, SaProt issue #66).
+    """
+
+    def __init__(self, model: ESM2 | ESM2Config, **options: Any) -> None:
+        super().__init__(model, **options)
+        if self.model.config.vocab != "saprot":
+            raise ValueError("SaProtEncoder needs a model with the 446-token SaProt vocabulary")
+
+
+def encoder_for(model: ESM2, **options: Any) -> ESM2Encoder:
+    """The encoder class matching ``model``'s vocabulary."""
+    cls = SaProtEncoder if model.config.vocab == "saprot" else ESM2Encoder
+    return cls(model, **options)
+
+
+@contextlib.contextmanager
+def evaluating(module: nn.Module) -> Iterator[None]:
+    """Run ``module`` in eval mode and restore its previous mode afterwards."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)

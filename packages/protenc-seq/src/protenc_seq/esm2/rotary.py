@@ -1,0 +1,69 @@
+"""Rotary position embeddings (RoFormer, Su et al. 2021) exactly as ESM-2 uses them.
+
+For position ``t`` and frequency ``inv_freq[j]`` the angle is ``t * inv_freq[j]``; the rotation is the
+half-split ("GPT-NeoX") form: with ``x = [x1, x2]`` (two halves of the head dimension)
+``rot(x) = [x1·cos - x2·sin, x2·cos + x1·sin]`` -- fair-esm's ``x·cos + rotate_half(x)·sin`` with
+``cos = cat(cos θ, cos θ)`` (``rotary_embedding.py``). Positions count from 0 at ``<cls>``.
+
+``inv_freq`` is kept *exactly as stored in the checkpoint*: ESM-2 was trained with an fp16 ``inv_freq``
+(values 1.0, 0.75, 0.5625, 0.42163…), and recomputing it in fp32 gives "significant discrepancies"
+(checkpoint-formats.md §1 "Dtype", §4). The buffer therefore stays float32 holding those values even when the
+module is cast to another dtype; cos/sin are computed in float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+
+class RotaryEmbedding(nn.Module):
+    """Holds ``inv_freq`` ``(head_dim / 2,)`` and produces cos/sin tables for packed positions."""
+
+    inv_freq: Tensor
+
+    def __init__(self, head_dim: int, theta: float = 10000.0) -> None:
+        super().__init__()
+        inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+        self.register_buffer("inv_freq", inv_freq, persistent=True)
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> RotaryEmbedding:
+        exact = self.inv_freq
+        super()._apply(fn, recurse)
+        if (
+            self.inv_freq.dtype != torch.float32
+        ):  # a dtype cast (model.half(), .to(bfloat16)): keep exact values
+            self.inv_freq = exact.to(device=self.inv_freq.device, dtype=torch.float32)
+        return self
+
+    def forward(self, positions: Tensor) -> tuple[Tensor, Tensor]:
+        """``positions`` ``(R,)`` -> ``cos, sin`` each ``(R, 1, 1, head_dim / 2)`` float32.
+
+        The two singleton axes broadcast over the stacked q/k axis and the heads of ``(R, 2, H, hd)``.
+        """
+        freqs = positions.to(torch.float32)[:, None] * self.inv_freq.to(torch.float32)[None, :]  # (R, hd/2)
+        return freqs.cos()[:, None, None, :], freqs.sin()[:, None, None, :]
+
+
+def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate ``x`` ``(R, 2, H, head_dim)`` (stacked q and k) by the angles behind ``cos``/``sin``.
+
+    Computed in float32 and returned in ``x``'s dtype (bf16 under autocast). Without autograd the result is
+    written in place of four fused multiply-adds (no temporaries).
+    """
+    half = x.shape[-1] // 2
+    if x.dtype == torch.float32 and not (torch.is_grad_enabled() and x.requires_grad):
+        x1, x2 = x[..., :half], x[..., half:]
+        out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+        o1, o2 = out[..., :half], out[..., half:]
+        torch.mul(x1, cos, out=o1)
+        o1.addcmul_(x2, sin, value=-1.0)
+        torch.mul(x2, cos, out=o2)
+        o2.addcmul_(x1, sin)
+        return out
+    dtype = x.dtype
+    x = x.float()
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).to(dtype)

@@ -1,0 +1,198 @@
+"""Zero-shot mutation effects by masked marginals (ESM-2 and SaProt; seed-systems.md §5.4).
+
+For a mutant ``A42G:L87P`` the wild-type sequence is run once with *every* mutated site hidden -- ESM-2: the
+``<mask>`` token; SaProt: ``#`` in the amino-acid slot with the site's 3Di letter kept -- and
+
+    score = Σ_i log P_i(mut_i) - log P_i(wt_i)
+
+over the sites ``i``. ESM-2: ``log P(aa)`` is the log-softmax over the whole vocabulary at the token of ``aa``
+(SaProt's ``esm_mutation_model``). SaProt: ``P(aa) = Σ_s softmax(logits)[aa + s]`` over the 21 structure-aware
+tokens sharing the amino acid (every 3Di letter and ``#``), the softmax taken over all 446 tokens
+(``saprot_foldseek_mutation_model``). ``multi="independent"`` instead sums single-site marginals (each site
+masked alone; fair-esm's ``masked-marginals``). Mutants sharing the same masked set share one forward pass,
+and all single mutants at a position share one pass (19 substitutions each).
+
+Positions are numbered from ``offset`` (1 by default; the BLAT_ECOLX scan uses 24); the wild-type letter of
+every mutation is checked against the sequence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from protenc_seq.alphabet import AMINO_ACIDS
+from protenc_seq.encoder import ESM2Encoder, encoder_for, evaluating
+from protenc_seq.errors import MutationError
+from protenc_seq.esm2.model import ESM2
+from protenc_seq.esm2.packing import PackedBatch
+
+_MUTATION = re.compile(r"^([A-Za-z])(-?\d+)([A-Za-z])$")
+_AA_INDEX = {a: i for i, a in enumerate(AMINO_ACIDS)}
+_SAPROT_MASKED_AA = 5 + 21 * 20  # id of "#p": amino-acid slot '#' with 3Di index 0
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One substitution: wild type ``wt`` at sequence index ``index`` (0-based) becomes ``mt``."""
+
+    wt: str
+    index: int
+    mt: str
+
+
+def parse_mutant(mutant: str, sequence: str, offset: int = 1) -> tuple[Mutation, ...]:
+    """Parse ``"A42G"`` or ``"A42G:L87P"`` against ``sequence`` (numbered from ``offset``)."""
+    parts = [p.strip() for p in mutant.split(":")]
+    where = f"mutant {mutant!r}"
+    out = []
+    for part in parts:
+        m = _MUTATION.match(part)
+        if m is None:
+            raise MutationError(where, f"{part!r} is not of the form A42G")
+        wt, number, mt = m.group(1), int(m.group(2)), m.group(3)
+        if wt != wt.upper() or mt != mt.upper():
+            raise MutationError(where, f"{part!r} must use upper-case one-letter codes")
+        index = number - offset
+        if not 0 <= index < len(sequence):
+            raise MutationError(
+                where,
+                f"position {number} is outside the sequence "
+                f"(residues {offset}..{offset + len(sequence) - 1} with offset {offset})",
+            )
+        if sequence[index] != wt:
+            raise MutationError(
+                where,
+                f"{part} expects {wt} at position {number} but the wild type has "
+                f"{sequence[index]} there (numbering offset {offset})",
+            )
+        for role, letter in (("wild-type", wt), ("mutant", mt)):
+            if letter not in _AA_INDEX:
+                raise MutationError(where, f"{role} residue {letter!r} is not a standard amino acid")
+        out.append(Mutation(wt, index, mt))
+    indices = [mu.index for mu in out]
+    if len(set(indices)) != len(indices):
+        raise MutationError(where, "mutates the same position twice")
+    return tuple(out)
+
+
+class _Marginals:
+    """Batched masked forward passes: log P(aa) ``(20,)`` at each site of each distinct masked set."""
+
+    def __init__(self, encoder: ESM2Encoder, sequence: str, structure: str | None, max_tokens: int) -> None:
+        self.encoder = encoder
+        model = encoder.model
+        if not model.has_lm_head:
+            raise RuntimeError("this checkpoint has no LM head: mutation scoring needs logits")
+        self.saprot = model.config.vocab == "saprot"
+        inp = (sequence, structure) if self.saprot and structure is not None else sequence
+        if structure is not None and not self.saprot:
+            raise ValueError("a 3Di structure string only applies to SaProt")
+        self.wild_type = torch.from_numpy(encoder.tokenizer.encode([inp], ids=["wild type"])[0])  # (L + 2,)
+        if len(self.wild_type) - 2 != len(sequence):
+            raise MutationError(
+                None, "the wild type was cropped to the model's window; score it with on_long='full'"
+            )
+        self.aa_ids = torch.from_numpy(model.alphabet.amino_acid_token_ids())  # (20,) or (20, 21)
+        self.max_tokens = max_tokens
+
+    def masked(self, sites: tuple[int, ...]) -> torch.Tensor:
+        tokens = self.wild_type.clone()
+        for i in sites:
+            if self.saprot:
+                t = int(tokens[i + 1])
+                struct = (t - 5) % 21 if t >= 5 else 20  # keep the 3Di letter ('#' for <unk>)
+                tokens[i + 1] = _SAPROT_MASKED_AA + struct
+            else:
+                tokens[i + 1] = self.encoder.model.alphabet.mask_id
+        return tokens
+
+    def compute(self, site_sets: Sequence[tuple[int, ...]]) -> dict[tuple[int, ...], np.ndarray]:
+        """``{sites: (len(sites), 20) float64 log P(aa)}`` for every masked set."""
+        model = self.encoder.model
+        length = len(self.wild_type)
+        per_batch = max(1, self.max_tokens // length)
+        out: dict[tuple[int, ...], np.ndarray] = {}
+        device = self.encoder.device
+        with evaluating(model), torch.inference_mode(), self.encoder.autocast():
+            for start in range(0, len(site_sets), per_batch):
+                chunk = site_sets[start : start + per_batch]
+                packed = PackedBatch.from_token_arrays([self.masked(s) for s in chunk], device)
+                rows = torch.tensor(
+                    [j * length + 1 + i for j, s in enumerate(chunk) for i in s],
+                    dtype=torch.long,
+                    device=device,
+                )
+                logits = model.forward_packed(packed, logits_rows=rows).logits.float()  # (n_sites, V)
+                if self.saprot:
+                    probs = torch.softmax(logits, -1)[:, self.aa_ids.to(device)].sum(-1)  # (n, 20)
+                    logp = probs.log()
+                else:
+                    logp = torch.log_softmax(logits, -1)[:, self.aa_ids.to(device)]  # (n, 20)
+                logp = logp.double().cpu().numpy()
+                k = 0
+                for s in chunk:
+                    out[s] = logp[k : k + len(s)]
+                    k += len(s)
+        return out
+
+
+def score_mutants(
+    encoder: ESM2Encoder | ESM2,
+    sequence: str,
+    mutants: Sequence[str],
+    *,
+    offset: int = 1,
+    structure: str | None = None,
+    multi: Literal["joint", "independent"] = "joint",
+    max_tokens: int = 8192,
+) -> np.ndarray:
+    """Masked-marginal scores ``(len(mutants),)`` float64 (higher = more favourable than the wild type).
+
+    Args:
+        encoder: ESM-2 or SaProt encoder (or bare model).
+        sequence: Wild-type amino-acid sequence.
+        mutants: ``"A42G"`` / ``"A42G:L87P"`` strings, numbered from ``offset``.
+        structure: SaProt only: the wild type's 3Di string (any case; ``#`` = unknown). Without it SaProt
+            scores from sequence alone (``#`` everywhere).
+        multi: ``"joint"`` (mask all sites of a mutant in one pass; SaProt's rule) or ``"independent"``.
+        max_tokens: Tokens per forward batch.
+    """
+    enc = encoder if isinstance(encoder, ESM2Encoder) else encoder_for(encoder)
+    parsed = [parse_mutant(m, sequence, offset) for m in mutants]
+    if multi not in ("joint", "independent"):
+        raise ValueError(f"multi must be 'joint' or 'independent', not {multi!r}")
+    keys = [
+        [tuple(sorted(mu.index for mu in muts))] if multi == "joint" else [(mu.index,) for mu in muts]
+        for muts in parsed
+    ]
+    distinct = sorted({k for ks in keys for k in ks})
+    table = _Marginals(enc, sequence, structure, max_tokens).compute(distinct)
+    scores = np.zeros(len(mutants), dtype=np.float64)
+    for n, (muts, ks) in enumerate(zip(parsed, keys)):
+        rows = {i: row for k in ks for i, row in zip(k, table[k])}
+        scores[n] = sum(rows[mu.index][_AA_INDEX[mu.mt]] - rows[mu.index][_AA_INDEX[mu.wt]] for mu in muts)
+    return scores
+
+
+def masked_marginals(
+    encoder: ESM2Encoder | ESM2,
+    sequence: str,
+    positions: Sequence[int] | None = None,
+    *,
+    structure: str | None = None,
+    max_tokens: int = 8192,
+) -> np.ndarray:
+    """``(P, 20)`` log P(aa) (order :data:`AMINO_ACIDS`) at each 0-based position, each masked on its own."""
+    enc = encoder if isinstance(encoder, ESM2Encoder) else encoder_for(encoder)
+    positions = list(range(len(sequence))) if positions is None else list(positions)
+    bad = [p for p in positions if not 0 <= p < len(sequence)]
+    if bad:
+        raise MutationError("positions", f"{bad[:5]} are outside the sequence of length {len(sequence)}")
+    table = _Marginals(enc, sequence, structure, max_tokens).compute(sorted({(p,) for p in positions}))
+    return np.stack([table[(p,)][0] for p in positions]) if positions else np.zeros((0, 20))
