@@ -217,17 +217,22 @@ def build_structure_cache(
     *,
     min_length: int = 1,
     parse_workers: int = 1,
+    encode_3di: bool = False,
 ) -> tuple[PackedProteins, dict[str, Any], bool]:
     """Load (or reuse) the preprocessed cache of ``sources``: ``(packed, report, was_cached)``.
 
     ``report`` holds ``summary`` (protdata's one-line load summary), ``skipped`` (``[source, error, reason]``
-    per bad file) and ``too_short`` (ids left out by ``min_length``).
+    per bad file or, with ``encode_3di``, per protein Foldseek's encoder cannot take) and ``too_short`` (ids left
+    out by ``min_length``). ``encode_3di`` stores each protein's Foldseek 3Di string (SaProt's structure tokens,
+    :func:`protdata.foldseek.encode_3di`) in the cache.
 
     Raises:
         DataError: no structure file, or no usable protein in any of them (names the first failure).
     """
     files, listing = list_structure_files(sources)
     options = {"min_length": min_length, "protdata": _protdata_version()}
+    if encode_3di:
+        options["encode_3di"] = True  # (absent otherwise: earlier cache entries keep their keys)
     entry = cache_dir / cache_key(files, options) if cache_dir is not None else None
     if entry is not None and (entry / "index.json").is_file():
         try:
@@ -254,6 +259,8 @@ def build_structure_cache(
         proteins, report = _load_chunk(paths)
     report.ignored.extend(listing.ignored)
     structured = [p for p in proteins if p.has_structure]
+    if encode_3di:
+        structured = _with_3di(structured, report)
     kept = [p for p in structured if len(p) >= min_length]
     too_short = [p.id for p in structured if len(p) < min_length]
     if not kept:
@@ -273,6 +280,25 @@ def build_structure_cache(
     if entry is not None:
         packed.save(entry, summary)
     return packed, summary, False
+
+
+def _with_3di(proteins: list[Protein], report: LoadReport) -> list[Protein]:
+    """``proteins`` with their 3Di strings; a protein the encoder rejects (e.g. a Cα-only chain) is skipped and
+    reported. All proteins are encoded in one batched call unless one of them fails."""
+    from protdata.errors import ProtdataError
+    from protdata.foldseek import with_3di
+
+    try:
+        return with_3di(proteins)
+    except ProtdataError:
+        pass
+    out = []
+    for p in proteins:
+        try:
+            out.extend(with_3di([p]))
+        except ProtdataError as exc:
+            report.add_skipped(p.source or p.id, exc, counted=False)
+    return out
 
 
 def _protdata_version() -> str:

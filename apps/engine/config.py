@@ -12,6 +12,10 @@ the seed's defaults); a YAML file composes them. Here:
 * the engine's sections — :class:`OptimizerConfig`, :class:`SchedulerConfig`, :class:`DeepSpeedConfig`,
   :class:`TrainConfig`, :class:`DataConfig` — with commented defaults, shared by every app.
 
+A config file may start from others: ``extends: base.yaml`` (or a list, merged in order; paths relative to the
+file) — the file's own keys are merged over them, section by section (a section whose ``type`` differs from the
+base's replaces it instead). Presets use it to share one task or encoder section between files.
+
 Paths in configs may use ``${APPS_DIR}`` (the ``apps/`` directory), ``${CONFIG_DIR}`` (the directory of the YAML
 file they came from), environment variables and ``~``; relative paths are taken from the working directory.
 """
@@ -38,8 +42,9 @@ M = TypeVar("M", bound=BaseModel)
 
 
 # --------------------------------------------------------------------------------------------- loading
-def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The mapping in YAML file ``path``; ``${CONFIG_DIR}`` in its strings becomes the file's directory."""
+def load_yaml(path: str | os.PathLike[str], _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The mapping in YAML file ``path``; ``${CONFIG_DIR}`` in its strings becomes the file's directory; the files
+    named by its ``extends`` key are loaded first and the file's keys merged over them (:func:`merge_configs`)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
@@ -58,7 +63,40 @@ def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config file must hold a mapping of keys, got {type(data).__name__}")
-    return _substitute(data, {"CONFIG_DIR": str(path.resolve().parent)})
+    data = _substitute(data, {"CONFIG_DIR": str(path.resolve().parent)})
+    parents = data.pop("extends", None)
+    if parents is None:
+        return data
+    if isinstance(parents, str):
+        parents = [parents]
+    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
+        raise ConfigError(f"{path}: extends: expected a config file name or a list of them, got {parents!r}")
+    chain = (*_chain, path.resolve())
+    merged: dict[str, Any] = {}
+    for parent in parents:
+        parent_path = Path(os.path.expanduser(os.path.expandvars(parent)))
+        if not parent_path.is_absolute():
+            parent_path = path.parent / parent_path
+        if not parent_path.is_file():
+            raise ConfigError(f"{path}: extends {parent!r}: no such config file ({parent_path})")
+        if parent_path.resolve() in chain:
+            raise ConfigError(f"{path}: extends {parent!r}: circular extends")
+        merged = merge_configs(merged, load_yaml(parent_path, chain))
+    return merge_configs(merged, data)
+
+
+def merge_configs(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged into a copy of ``base``: mappings key by key (recursively), anything else replaced; a mapping
+    whose ``type`` differs from the base's replaces it whole (another component, other keys)."""
+    out = dict(base)
+    for key, value in over.items():
+        old = out.get(key)
+        same_kind = isinstance(old, dict) and isinstance(value, dict)
+        if same_kind and ("type" not in value or "type" not in old or value["type"] == old["type"]):
+            out[key] = merge_configs(old, value)
+        else:
+            out[key] = value
+    return out
 
 
 def _substitute(value: Any, variables: Mapping[str, str]) -> Any:

@@ -65,13 +65,16 @@ class ProteinDataset(torch.utils.data.Dataset):
 
 @dataclass
 class MicroBatch:
-    """One micro-batch: its global index ``k`` and the collated proteins."""
+    """One micro-batch: its global index ``k``, the collated proteins and, for labelled data, their targets
+    (``(B, C)`` k-hot, ``(B,)`` class ids or ``(B,)`` values; see :mod:`engine.labelled`)."""
 
     index: int
     batch: ProteinBatch
+    targets: torch.Tensor | None = None
 
     def pin_memory(self) -> MicroBatch:
-        return MicroBatch(self.index, self.batch.pin_memory())
+        targets = self.targets.pin_memory() if self.targets is not None else None
+        return MicroBatch(self.index, self.batch.pin_memory(), targets)
 
 
 def collate_micro_batch(items: list[tuple[int, Protein]]) -> MicroBatch:

@@ -44,7 +44,8 @@ def one_line(message: str) -> str:
 
 def input_error_types() -> tuple[type[BaseException], ...]:
     """Exception types that mean *bad input* (reported in one line) rather than a bug (reported with a
-    traceback): ours, and the input errors of the packages (protdata, protenc-struct, prottasks)."""
+    traceback): ours, and the input errors of the packages (protdata and protenc-seq, protenc-struct, protfusion,
+    protalign, prottasks)."""
     from protdata.errors import ProtdataError
 
     types: list[type[BaseException]] = [AppError, ProtdataError]
@@ -58,6 +59,18 @@ def input_error_types() -> tuple[type[BaseException], ...]:
         from protenc_struct.errors import StructureInputError
 
         types.append(StructureInputError)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from protfusion.errors import FusionError
+
+        types.append(FusionError)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from protalign.errors import ProtalignError
+
+        types.append(ProtalignError)
     except ImportError:  # pragma: no cover
         pass
     return tuple(types)

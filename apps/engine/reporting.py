@@ -106,10 +106,16 @@ class Reporter:
                     self._tb.add_scalar(_tb_name(key), value, step)
             self._tb.flush()
         if self._bar is not None:
-            post = {"loss": f"{record['loss']:.4f}"}
-            if "residues_per_s" in record:
-                post["res/s"] = f"{record['residues_per_s']:,.0f}"
-            self._bar.set_postfix(post, refresh=False)
+            if "loss" in record:
+                post = {"loss": f"{record['loss']:.4f}"}
+                if "residues_per_s" in record:
+                    post["res/s"] = f"{record['residues_per_s']:,.0f}"
+                self._bar.set_postfix(post, refresh=False)
+            else:  # a validation record (engine.validation): one line above the bar
+                shown = [
+                    f"{k} {v:.4f}" for k, v in record.items() if k not in _SKIP_PLOT and isinstance(v, float)
+                ]
+                self._bar.write(f"step {step}: " + ", ".join(shown), file=sys.stderr)
 
     def write(self, message: str) -> None:
         """A line that does not break the progress bar."""
@@ -133,12 +139,15 @@ class Reporter:
 
 
 def _tb_name(key: str) -> str:
+    split, _, name = key.partition("_")
+    if split in ("valid", "test") and name:
+        return f"{split}/{name}"
     if key in {"lr", "grad_norm", "residues_per_s", "proteins_per_s", "data_wait", "epoch"}:
         return f"train/{key}"
     return f"metrics/{key}"
 
 
-_SKIP_PLOT = {"step", "epoch", "time", "proteins", "residues"}
+_SKIP_PLOT = {"step", "epoch", "time", "proteins", "residues", "eval_seconds"}
 
 
 def plot_curves(history: Sequence[Mapping[str, Any]], path: Path, title: str = "") -> Path | None:
@@ -150,14 +159,21 @@ def plot_curves(history: Sequence[Mapping[str, Any]], path: Path, title: str = "
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [k for k in history[-1] if k not in _SKIP_PLOT and isinstance(history[-1][k], int | float)]
+    keys = list(
+        dict.fromkeys(
+            k for r in history for k, v in r.items() if k not in _SKIP_PLOT and isinstance(v, int | float)
+        )
+    )
     keys.sort(key=lambda k: (k != "loss", k not in {"accuracy", "lr"}, k))
     cols = min(3, len(keys))
     rows = math.ceil(len(keys) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
     steps = [r["step"] for r in history]
     for ax, key in zip(axes.flat, keys):
-        ax.plot(steps, [r.get(key, float("nan")) for r in history], lw=1.4)
+        points = [(s, r[key]) for s, r in zip(steps, history) if key in r]  # validation: its own steps
+        ax.plot(
+            [s for s, _ in points], [v for _, v in points], lw=1.4, marker="o" if len(points) < 30 else None
+        )
         ax.set_title(key)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)

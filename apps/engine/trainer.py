@@ -42,6 +42,7 @@ from engine.distributed import DistContext, all_reduce_max, all_reduce_sum, impo
 from engine.errors import ConfigError, TrainingError
 from engine.optim import build_optimizer, build_scheduler
 from engine.reporting import PLOT_FILE, Reporter, plot_curves, summary_line
+from engine.validation import Validation
 
 
 @dataclass
@@ -62,11 +63,13 @@ class TrainResult:
 
     @property
     def first_loss(self) -> float | None:
-        return self.history[0]["loss"] if self.history else None
+        losses = [r["loss"] for r in self.history if "loss" in r]
+        return losses[0] if losses else None
 
     @property
     def last_loss(self) -> float | None:
-        return self.history[-1]["loss"] if self.history else None
+        losses = [r["loss"] for r in self.history if "loss" in r]
+        return losses[-1] if losses else None
 
     def summary(self) -> str:
         written = [p.name for p in (self.weights, self.config_json) if p is not None]
@@ -175,6 +178,11 @@ class Trainer:
         dist: This process's place in the process group.
         export_config: What ``config.json`` holds next to the exported weights (the full app config).
         progress: Show the progress bar (rank 0).
+        validation: Periodic evaluation with model selection and ReduceLROnPlateau (:mod:`engine.validation`;
+            the fine-tuning app), or ``None``.
+
+    A model whose ``forward`` takes ``targets`` receives the micro-batch's targets (labelled data, e.g.
+    :mod:`engine.labelled`).
     """
 
     def __init__(
@@ -191,6 +199,7 @@ class Trainer:
         dist: DistContext,
         export_config: dict[str, Any],
         progress: bool = True,
+        validation: Validation | None = None,
     ) -> None:
         self.model = model
         self.data = data
@@ -203,6 +212,7 @@ class Trainer:
         self.dist = dist
         self.export_config = export_config
         self.progress = progress
+        self.validation = validation
         self.shapes = parameter_shapes(model)
 
     # ---------------------------------------------------------------------------------------- set-up
@@ -275,6 +285,11 @@ class Trainer:
             manager.load(engine, Path(resume["path"]), resume)
             start = int(resume["step"])
             counters.update(resume.get("counters", {}))
+        if self.validation is not None:
+            per_step = w * g
+            self.validation.resolve(max(1, math.ceil(self.data.plan.micro_batches_per_epoch() / per_step)))
+            if resume is not None:
+                self.validation.load_state_dict(resume.get("validation"))
         if start >= total:
             raise ConfigError(
                 f"train.max_steps: the checkpoint is at step {start}, the run ends at step {total} "
@@ -282,7 +297,10 @@ class Trainer:
             )
         reporter = Reporter(self.run_dir, total, start, enabled=dist.is_main, progress=self.progress)
         result = TrainResult(run_dir=self.run_dir, start_step=start, steps=total)
-        takes_generator = "generator" in inspect.signature(model.forward).parameters
+        parameters = inspect.signature(model.forward).parameters
+        takes_generator = "generator" in parameters
+        takes_targets = "targets" in parameters
+        export = {**self.export_config, "format": FORMAT, "parameters": self.shapes}
         loader = self.data.loader(dist.rank, w, g, start, pin_memory=dist.device.type == "cuda")
         batches = iter(loader)
         run_t0 = time.perf_counter()
@@ -302,7 +320,10 @@ class Trainer:
                     window.wait += time.perf_counter() - t0
                     batch = micro.batch.to(dist.device, non_blocking=True)
                     generator = seed_micro_batch(self.seed, micro.index, dist.device)
-                    output = engine(batch, generator=generator) if takes_generator else engine(batch)
+                    kwargs: dict[str, Any] = {"generator": generator} if takes_generator else {}
+                    if takes_targets and micro.targets is not None:
+                        kwargs["targets"] = micro.targets.to(dist.device, non_blocking=True)
+                    output = engine(batch, **kwargs)
                     loss, metrics = unpack_output(output)
                     value = float(loss.detach())
                     if self.train.stop_on_nonfinite and not math.isfinite(value):
@@ -327,6 +348,18 @@ class Trainer:
                     totals.merge(window)
                     reporter.log(record)
                     window = _Window()
+                if self.validation is not None and self.validation.due(done, total):
+                    t_v = time.perf_counter()
+                    reporter.log(
+                        self.validation.run(
+                            engine,
+                            done,
+                            run_dir=self.run_dir,
+                            export_config={**export, "step": done},
+                            is_main=dist.is_main,
+                        )
+                    )
+                    window.t0 += time.perf_counter() - t_v  # evaluating is not training time
                 if (self.train.checkpoint_every and done % self.train.checkpoint_every == 0) or last:
                     t_ck = time.perf_counter()
                     residues, proteins = all_reduce_sum([float(seen[0]), float(seen[1])], dist.device)
@@ -347,8 +380,7 @@ class Trainer:
         state = consolidated_state_dict(engine)
         if dist.is_main:
             assert state is not None
-            export = {**self.export_config, "format": FORMAT, "step": total, "parameters": self.shapes}
-            result.weights, result.config_json = export_model(state, self.run_dir, export)
+            result.weights, result.config_json = export_model(state, self.run_dir, {**export, "step": total})
             result.history = reporter.history
             result.plot = plot_curves(result.history, self.run_dir / PLOT_FILE, title=self.run_dir.name)
         return result
@@ -394,6 +426,7 @@ class Trainer:
             "seed": self.seed,
             "counters": counters,
             "parameters": self.shapes,
+            **({"validation": self.validation.state_dict()} if self.validation is not None else {}),
         }
 
 
