@@ -29,6 +29,7 @@ from torch.nn import functional as F
 from protdata import ProteinBatch, load_chains
 from protdata.testing import find_shared_data
 from protenc_struct import GearNet, ResidueGraph
+from protenc_struct.layers.onednn_linear import linear, set_onednn
 
 TORCHDRUG_MS_PER_1000 = 451.0  # issue 4: TorchDrug 0.2.1, one protein per step, CPU, these machines
 
@@ -55,7 +56,10 @@ class TorchDrugStyleGearNet(nn.Module):
         layer_input = x
         for i, layer in enumerate(m.layers):
             update = torch.sparse.mm(adjacency.t(), layer_input).view(num_node, rel * layer_input.shape[1])
-            hidden = F.relu(layer.batch_norm(layer.linear(update) + layer.self_loop(layer_input)))
+            # TorchDrug's nn.Linear: F.linear (MKL sgemm on CPU)
+            out = F.linear(update, layer.linear.weight, layer.linear.bias)
+            out = out + F.linear(layer_input, layer.self_loop.weight, layer.self_loop.bias)
+            hidden = F.relu(layer.batch_norm(out))
             if hidden.shape == layer_input.shape:
                 hidden = hidden + layer_input
             hidden = m.batch_norms[i](hidden)
@@ -134,6 +138,13 @@ def main() -> None:
         batch, graph, x, edge_list = item
         return reference(x, edge_list, batch.num_residues, graph.nodes.batch, len(batch)).sum()
 
+    def mkl_step(item) -> Tensor:
+        previous = set_onednn(False)
+        try:
+            return ours_step(item)
+        finally:
+            set_onednn(previous)
+
     def bf16_step(item) -> Tensor:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             return ours_step(item).float()
@@ -162,6 +173,7 @@ def main() -> None:
     steps = {
         "reference (TorchDrug-style)": reference_step,
         "ours": ours_step,
+        "ours, F.linear (MKL sgemm)": mkl_step,
         "ours, bf16 autocast": bf16_step,
     }
     for step in steps.values():
@@ -193,24 +205,29 @@ def main() -> None:
     n = single[0][0].num_residues
     weights = [(layer.linear.weight.detach(), layer.self_loop.weight.detach()) for layer in model.layers]
 
-    def gemms() -> None:
-        for _ in range(len(proteins)):
-            x = torch.randn(n, 21)
-            for w_lin, w_self in weights:
-                update = torch.randn(n, w_lin.shape[1])
-                out = update @ w_lin.t() + x @ w_self.t()
-                grad = torch.ones_like(out)
-                grad.t() @ update, grad.t() @ x  # weight gradients
-                if x.shape[1] != 21:
-                    grad @ w_lin, grad @ w_self  # input gradients (none for the 21-d input)
-                x = out
+    def gemms(mm: Callable[[Tensor, Tensor], Tensor]) -> Callable[[], None]:
+        def floor() -> None:
+            for _ in range(len(proteins)):
+                x = torch.randn(n, 21)
+                for w_lin, w_self in weights:
+                    update = torch.randn(n, w_lin.shape[1])
+                    out = mm(update, w_lin) + mm(x, w_self)  # x Wᵀ
+                    grad = torch.ones_like(out)
+                    mm(grad.t(), update.t()), mm(grad.t(), x.t())  # weight gradients
+                    if x.shape[1] != 21:
+                        mm(grad, w_lin.t()), mm(grad, w_self.t())  # input gradients (none for the 21-d input)
+                    x = out
 
-    floor = best_ms(gemms, args.repeat) / (n * len(proteins)) * 1000
+        return floor
+
     flops = sum(2 * 3 * (wl.numel() + ws.numel()) for wl, ws in weights) - 2 * (
         weights[0][0].numel() + weights[0][1].numel()
     )
-    print(f"GEMM floor (same shapes, batch 1): {floor:.0f} ms per 1,000 residues = {flops / 1e6:.0f} MFLOP per "
-          f"residue at {flops / floor / 1e3:.0f} GFLOP/s; TorchDrug quoted: {TORCHDRUG_MS_PER_1000:g} ms")  # fmt: skip
+    for label, mm in (("MKL sgemm", lambda a, b: a @ b.t()), ("oneDNN", lambda a, b: linear(a, b))):
+        floor = best_ms(gemms(mm), args.repeat) / (n * len(proteins)) * 1000
+        print(f"GEMM floor, {label} (same shapes, batch 1): {floor:.0f} ms per 1,000 residues = "
+              f"{flops / 1e6:.0f} MFLOP per residue at {flops / floor / 1e3:.0f} GFLOP/s")  # fmt: skip
+    print(f"TorchDrug 0.2.1 quoted in issue 4: {TORCHDRUG_MS_PER_1000:g} ms per 1,000 residues")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
+from protenc_struct.layers.onednn_linear import Linear
+
 
 def relational_adjacency(
     edge_index: Tensor,
@@ -111,8 +113,9 @@ class GeometricRelationalGraphConv(nn.Module):
         self.input_dim = input_dim
         self.output_dim = output_dim
         self.num_relation = num_relation
-        self.self_loop = nn.Linear(input_dim, output_dim)
-        self.linear = nn.Linear(num_relation * input_dim, output_dim)
+        # oneDNN-backed nn.Linear on CPU float32 (layers.onednn_linear: ~2.4x MKL sgemm on AMD CPUs)
+        self.self_loop = Linear(input_dim, output_dim)
+        self.linear = Linear(num_relation * input_dim, output_dim)
         self.edge_linear = nn.Linear(edge_input_dim, input_dim) if edge_input_dim else None
         self.batch_norm = nn.BatchNorm1d(output_dim) if batch_norm else None
         self.activation = getattr(F, activation) if activation else None
@@ -142,7 +145,7 @@ class GeometricRelationalGraphConv(nn.Module):
 
     def combine(self, x: Tensor, update: Tensor) -> Tensor:
         """``linear(update) + self_loop(x)`` → batch norm → activation, ``(N, d_out)``."""
-        out = self.linear(update) + self.self_loop(x)
+        out = self.linear(update) + self.self_loop(x)  # (N, d_out)
         if self.batch_norm is not None:
             out = self.batch_norm(out)
         if self.activation is not None:
