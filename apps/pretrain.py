@@ -1,9 +1,15 @@
-"""Pretrain a protein structure encoder with a self-supervised objective, on DeepSpeed.
+"""Pretrain any protstack encoder with a self-supervised objective of the seeds, on DeepSpeed.
 
 With no arguments, ``uv run apps/pretrain.py`` trains the embedded default — a small ESM-GearNet-style model
 (GearNet structure encoder, residue-type prediction) on the 50 PDB chains the repository ships in
 ``apps/data/demo_structures`` — on the CPU in a few minutes, and writes ``model.safetensors`` + ``config.json``,
 ``metrics.jsonl``, TensorBoard events, ``curves.png`` and resumable checkpoints under ``runs/<name>-<time>/``.
+
+``--config apps/configs/pretrain/…`` runs a seed's pretraining: ESM-GearNet (serial / parallel / cross fusion)
+with each of its six objectives, GearNet-Edge, FusionProt, SaProt MLM (``engine.pretraining`` says which
+objective fits which encoder). Local weights and data are named by environment variables (``${ESM2_650M}``,
+``${AFDB_DIR}``); nothing is downloaded. The exported ``model.safetensors`` loads into the encoder alone
+(``engine.builders.load_encoder_weights``), which is how ``apps/finetune.py`` starts from it.
 
 The same script runs on N GPUs under a launcher: ``torchrun --nproc_per_node N apps/pretrain.py --config …`` or
 ``deepspeed apps/pretrain.py --config …`` (ZeRO stage, precision and accumulation from the config).
@@ -18,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from engine.checkpoint import check_parameter_shapes, load_weights, resolve_checkpoint, verify_checkpoint
+from engine.builders import resolve_path
+from engine.checkpoint import check_parameter_shapes, resolve_checkpoint, verify_checkpoint
 from engine.config import APPS_DIR, dump_yaml, expand_path, load_config
 from engine.data import TrainingData, list_structure_files, prepare_training_data
 from engine.distributed import (
@@ -31,7 +38,14 @@ from engine.distributed import (
 )
 from engine.errors import ConfigError, DataError, error_boundary
 from engine.files import write_text_atomic
-from engine.pretraining import PretrainConfig, build_pretraining_model
+from engine.pretraining import (
+    PretrainConfig,
+    build_pretraining_model,
+    check_combination,
+    load_initial_weights,
+    needs_3di,
+    pretrained_encoder,
+)
 from engine.runs import latest_run, new_run_dir
 from engine.trainer import Trainer, preflight
 
@@ -42,6 +56,10 @@ examples:
   uv run apps/pretrain.py                                     # the embedded default (CPU, minutes)
   uv run apps/pretrain.py train.max_steps=50 optimizer.lr=1e-3
   uv run apps/pretrain.py --config my.yaml data.sources=[/data/afdb/] encoder.hidden_dims=[512,512,512]
+  ESM2_650M=~/weights/esm2_t33_650M_UR50D.pt AFDB_DIR=/data/afdb \
+    uv run apps/pretrain.py --config apps/configs/pretrain/esm_gearnet/serial/mc.yaml
+  SAPROT_650M_AF2=~/weights/SaProt_650M_AF2 AF2_UNIREF50_DIR=/data/af2 \
+    uv run apps/pretrain.py --config apps/configs/pretrain/saprot/mlm_650m.yaml
   uv run apps/pretrain.py --resume                            # the latest run of this name, from its checkpoint
   uv run apps/pretrain.py --resume runs/pretrain-demo-20250101-120000 train.max_steps=600
   torchrun --nproc_per_node 4 apps/pretrain.py --config my.yaml deepspeed.zero_stage=2
@@ -103,6 +121,7 @@ class Checked:
     model: torch.nn.Module
     step_dir: Path | None
     state: dict[str, Any] | None
+    notes: list[str]
 
 
 def check_inputs(args: argparse.Namespace) -> Checked | None:
@@ -121,13 +140,16 @@ def check_inputs(args: argparse.Namespace) -> Checked | None:
         saved = step_dir.parent.parent / "config.yaml"
         if args.config is None and saved.is_file():
             config = load_config(PretrainConfig, saved, args.overrides)
+    check_combination(config)
     if args.print_config:
         print(dump_yaml(config), end="")
         return None
-    sources = [expand_path(s) for s in config.data.sources]
+    sources = [resolve_path(s, "data.sources") for s in config.data.sources]
     list_structure_files(sources)
     torch.manual_seed(config.seed)
-    model = build_pretraining_model(config)
+    # a resumed run or init_from brings every encoder weight: the sequence checkpoint is then not read
+    model = build_pretraining_model(config, load_checkpoint=step_dir is None and not config.init_from)
+    notes: list[str] = []
     device = choose_device(config.train.device)
     preflight(model, config.optimizer, config.scheduler, config.deepspeed, config.train, device)
     state = None
@@ -146,8 +168,8 @@ def check_inputs(args: argparse.Namespace) -> Checked | None:
                 "with --resume, or choose another output_dir"
             )
         if config.init_from:
-            load_weights(model, expand_path(config.init_from))
-    return Checked(config, sources, model, step_dir, state)
+            notes.append(load_initial_weights(model, resolve_path(config.init_from, "init_from")))
+    return Checked(config, sources, model, step_dir, state, notes)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -168,6 +190,8 @@ def run(args: argparse.Namespace) -> None:
         if dist.is_main:
             write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
             print(_describe(config, data, model, dist, step_dir), file=sys.stderr, flush=True)
+            for note in checked.notes:
+                print(note, file=sys.stderr, flush=True)
         trainer = Trainer(
             model,
             data,
@@ -193,23 +217,26 @@ def _training_data(config: PretrainConfig, dist: DistContext, sources: list[Path
     is raised on every rank (so no rank waits forever)."""
     output_root = expand_path(config.output_root)
     cache_dir = expand_path(config.data.cache_dir) if config.data.cache_dir else output_root / ".cache"
+    encode_3di = needs_3di(config)  # SaProt reads Foldseek 3Di strings: computed once, kept in the cache
     data, failure = None, None
     if dist.is_main:
         try:
-            data = prepare_training_data(config.data, cache_dir, config.seed, sources)
+            data = prepare_training_data(config.data, cache_dir, config.seed, sources, encode_3di=encode_3di)
         except DataError as exc:
             failure = str(exc)
     failure = broadcast_object(failure)
     if failure is not None:
         raise DataError(failure)
-    return data if data is not None else prepare_training_data(config.data, cache_dir, config.seed, sources)
+    if data is not None:
+        return data
+    return prepare_training_data(config.data, cache_dir, config.seed, sources, encode_3di=encode_3di)
 
 
 def _describe(
     config: PretrainConfig, data: TrainingData, model: Any, dist: DistContext, step_dir: Path | None
 ) -> str:
     """One line on what is about to run."""
-    encoder = type(getattr(model, "encoder", model)).__name__
+    encoder = type(pretrained_encoder(model)).__name__
     n_params = sum(p.numel() for p in model.parameters())
     cache = "cached" if data.cached else "cache written"
     line = (

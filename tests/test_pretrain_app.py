@@ -4,6 +4,7 @@ bad input is one ``error:`` line, exit status 2, and nothing written."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -226,3 +227,222 @@ def test_bad_input_exit_status_of_the_real_process(tmp_path: Path) -> None:
         "valid integer, unable to parse string as an integer (got 'oops')"
     ]
     assert not any(tmp_path.iterdir())
+
+
+# ------------------------------------------------------------------------------ any encoder, any objective
+PRESETS = APPS / "configs" / "pretrain"
+#: Four of the shipped PDB chains (79-85 residues): the end-to-end runs below cache only these.
+FEW = [
+    APPS / "data" / "demo_structures" / f
+    for f in ("3a4rA.pdb.gz", "2cviA.pdb.gz", "2xcjA.pdb.gz", "1lpbA.pdb.gz")
+]
+TINY_SEQ = "{num_layers: 2, embed_dim: 16, attention_heads: 2%s}"
+
+
+def _few_steps(tmp_path: Path) -> list[str]:
+    return [
+        "train.epochs=null",
+        "train.max_steps=3",
+        "train.log_every=1",
+        "train.checkpoint_every=3",
+        "train.num_threads=1",
+        "data.num_workers=0",
+        "data.batch_size=4",
+        "data.sources=[" + ",".join(str(f) for f in FEW) + "]",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        f"output_root={tmp_path}",
+        "--no-progress",
+    ]
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, torch.nn.Module]]:
+    """Tiny random ESM-2 (protenc-seq safetensors) and SaProt (a Hugging Face directory) checkpoints."""
+    from protenc_seq import ESM2, ESM2Config, save_huggingface, save_safetensors
+
+    root = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(11)
+    esm = ESM2(ESM2Config(num_layers=2, embed_dim=16, attention_heads=2))
+    saprot = ESM2(ESM2Config(num_layers=2, embed_dim=16, attention_heads=2, vocab="saprot"))
+    save_huggingface(saprot, root / "saprot")
+    return {
+        "esm": (save_safetensors(esm, root / "esm2.safetensors"), esm),
+        "saprot": (root / "saprot", saprot),
+    }
+
+
+def _records_of(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_tiny_serial_esm_gearnet_multiview_contrast_end_to_end(
+    tmp_path: Path, tiny_weights: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The serial ESM-GearNet multiview-contrast preset, shrunk: trains, keeps ESM-2 frozen (fix_sequence_model),
+    and its export loads into the fused encoder alone and initialises another objective's model."""
+    from engine.builders import build_encoder, load_encoder_weights, without_checkpoint
+    from engine.pretraining import load_initial_weights, pretrained_encoder
+
+    path, esm = tiny_weights["esm"]
+    monkeypatch.setenv("ESM2_650M", str(path))
+    preset = PRESETS / "esm_gearnet" / "serial" / "mc.yaml"
+    tiny = [
+        "encoder.sequence.preset=null",
+        "encoder.sequence.architecture=" + TINY_SEQ % "",
+        "encoder.structure.hidden_dims=[16,16]",
+    ]
+    assert pretrain.main(["--config", str(preset), *tiny, *_few_steps(tmp_path)]) == 0
+    (run_dir,) = tmp_path.glob("esm-gearnet-serial-mc-*")
+    records = _records_of(run_dir)
+    assert [r["step"] for r in records] == [1, 2, 3]
+    for r in records:  # InfoNCE over a batch of 4: 0 <= loss, accuracy of the diagonal in [0, 1]
+        assert math.isfinite(r["loss"]) and r["loss"] >= 0 and 0 <= r["accuracy"] <= 1
+
+    config = PretrainConfig.model_validate(json.loads((run_dir / "config.json").read_text())["config"])
+    assert config.encoder.type == "serial" and config.objective.type == "multiview_contrast"
+    assert load_config(PretrainConfig, run_dir / "config.yaml") == config  # what --resume reads
+    weights = load_file(str(run_dir / "model.safetensors"))
+    # the app's initial model, rebuilt the way check_inputs builds it (same seed, same checkpoint)
+    torch.manual_seed(config.seed)
+    initial = build_pretraining_model(config).state_dict()
+    sequence = [k for k in weights if k.startswith("encoder.sequence.")]
+    moved = [
+        k for k in weights if k.startswith("encoder.structure.") and not torch.equal(weights[k], initial[k])
+    ]
+    assert sequence and moved, "GearNet must train"
+    for k, v in esm.state_dict().items():  # ESM-2 frozen: its weights are the checkpoint's, bit for bit
+        assert torch.equal(weights["encoder.sequence.model." + k], v), k
+
+    encoder = build_encoder(without_checkpoint(config.encoder), load_checkpoint=False)
+    note = load_encoder_weights(encoder, run_dir / "model.safetensors")
+    assert "under 'encoder.'" in note and "others ignored" in note  # the contrast head is left out
+    for k, v in encoder.state_dict().items():
+        assert torch.equal(v, weights["encoder." + k]), k
+
+    # init_from: the export starts residue-type pretraining of the same encoder (its head starts fresh)
+    attr = load_config(PretrainConfig, PRESETS / "esm_gearnet" / "serial" / "attr.yaml", tiny)
+    model = build_pretraining_model(attr, load_checkpoint=False)
+    assert "under 'encoder.'" in load_initial_weights(model, run_dir / "model.safetensors")
+    for k, v in pretrained_encoder(model).state_dict().items():
+        assert torch.equal(v, weights["encoder." + k]), k
+
+
+def test_tiny_saprot_mlm_end_to_end(
+    tmp_path: Path, tiny_weights: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SaProt MLM preset, shrunk, on real chains: the cache holds Foldseek 3Di strings (protdata's encoder is
+    the truth), SaProt reads them, the loss goes down, and the export loads into a SaProt encoder."""
+    from engine.builders import build_encoder, load_encoder_weights, without_checkpoint
+    from engine.cache import PackedProteins
+    from engine.pretraining import load_initial_weights
+
+    from protdata.foldseek import encode_3di
+    from protdata.io import load_many
+
+    path, saprot = tiny_weights["saprot"]
+    monkeypatch.setenv("SAPROT_650M_AF2", str(path))
+    preset = PRESETS / "saprot" / "mlm_650m.yaml"
+    tiny = ["encoder.preset=null", "encoder.architecture=" + TINY_SEQ % ", vocab: saprot"]
+    assert (
+        pretrain.main(["--config", str(preset), *tiny, "scheduler.warmup_steps=1", *_few_steps(tmp_path)])
+        == 0
+    )
+    (run_dir,) = tmp_path.glob("saprot-650m-mlm-*")
+    records = _records_of(run_dir)
+    assert [r["step"] for r in records] == [1, 2, 3]
+    # 446-way cross-entropy at >= 1 selected token per protein (SaProt redraws empty selections); it learns
+    assert all(math.isfinite(r["loss"]) and r["loss"] > 0 and r["num_selected"] >= 1 for r in records)
+    assert records[-1]["loss"] < records[0]["loss"]
+
+    (entry,) = [p for p in (tmp_path / "cache").iterdir() if (p / "index.json").is_file()]
+    packed, _ = PackedProteins.load(entry)
+    chains = load_many([str(f) for f in FEW]).proteins
+    truth = dict(zip([p.id for p in chains], encode_3di(chains)))
+    assert bool(packed.has_tokens.all()) and len(packed) == len(truth)
+    for i in range(len(packed)):
+        assert packed.protein(i).structure_tokens == truth[packed.ids[i]]
+
+    config = PretrainConfig.model_validate(json.loads((run_dir / "config.json").read_text())["config"])
+    model = build_pretraining_model(config, load_checkpoint=False)
+    from protdata import ProteinBatch
+
+    tokens = model.model.tokenize(ProteinBatch.collate([packed.protein(0)])).tokens[0, 1:-1]  # residues only
+    struct = (tokens - 5) % 21  # SaProt id = 5 + 21 * aa + 3Di (seed-systems.md §5.1)
+    assert bool((struct != 20).all()), "SaProt must read the 3Di letters, not '#'"
+
+    weights = load_file(str(run_dir / "model.safetensors"))
+    encoder = build_encoder(without_checkpoint(config.encoder), load_checkpoint=False)
+    assert "under 'model.encoder.'" in load_encoder_weights(encoder, run_dir / "model.safetensors")
+    for k, v in encoder.state_dict().items():
+        assert torch.equal(v, weights["model.encoder." + k]), k
+    assert not torch.equal(
+        weights["model.encoder.model.lm_head.dense.weight"], saprot.state_dict()["lm_head.dense.weight"]
+    )
+    # init_from with the whole export: every tensor (LM head included) is loaded
+    assert load_initial_weights(model, run_dir / "model.safetensors").startswith("init_from: loaded ")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, weights[k]), k
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["objective={type: mlm}"],
+            r"objective\.type=mlm with encoder\.type=gearnet: mlm trains a masked language model, which needs an "
+            r"esm2 or saprot encoder",
+        ),
+        (
+            [
+                "encoder={type: esm2, architecture: {num_layers: 1, embed_dim: 16, attention_heads: 2}}",
+                "objective={type: distance_prediction}",
+            ],
+            r"objective\.type=distance_prediction with encoder\.type=esm2: distance_prediction learns 3D structure "
+            r"from a residue graph, but a esm2 encoder reads only the sequence",
+        ),
+        (
+            [
+                "encoder={type: saprot, architecture: {num_layers: 1, embed_dim: 16, attention_heads: 2, "
+                "vocab: saprot}}",
+                "objective={type: siamdiff}",
+            ],
+            r"objective\.type=siamdiff with encoder\.type=saprot",
+        ),
+        (
+            [
+                "encoder={type: cdconv, hidden_dims: [16], cutoffs: [8.0]}",
+                "objective={type: angle_prediction}",
+            ],
+            r"objective\.type=angle_prediction with encoder\.type=cdconv: angle_prediction removes the sampled "
+            r"edges .* cdconv builds its graphs inside forward",
+        ),
+        (
+            ["encoder={type: parallel, structure: {type: cdconv}}", "objective={type: dihedral_prediction}"],
+            r"objective\.type=dihedral_prediction with encoder\.type=parallel: .* encoder\.structure\.type=cdconv",
+        ),
+        (
+            ["--config", "{presets}/esm_gearnet/serial/mc.yaml"],
+            r"data\.sources: environment variable AFDB_DIR is not set",
+        ),
+        (
+            ["--config", "{presets}/esm_gearnet/serial/mc.yaml", "data.sources=[{demo}]"],
+            r"encoder\.sequence\.checkpoint: environment variable ESM2_650M is not set",
+        ),
+    ],
+)
+def test_bad_combinations_are_one_line_and_write_nothing(
+    args: list[str],
+    expected: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import re
+
+    monkeypatch.delenv("AFDB_DIR", raising=False)
+    monkeypatch.delenv("ESM2_650M", raising=False)
+    demo = APPS / "data" / "demo_structures"
+    line = _bad(
+        [a.replace("{presets}", str(PRESETS)).replace("{demo}", str(demo)) for a in args], tmp_path, capsys
+    )
+    assert re.search(expected, line), line

@@ -18,6 +18,12 @@ Modules:
 * :mod:`engine.errors` — the one-line errors apps print for bad input.
 * :mod:`engine.files` — atomic writes; :mod:`engine.runs` — run directories.
 * :mod:`engine.pretraining` — the pretraining app's config and components (encoder + objective).
+* :mod:`engine.finetuning` — the fine-tuning app's config, task model and metrics; :mod:`engine.labels` (label
+  sources), :mod:`engine.labelled` (labelled splits), :mod:`engine.validation` (evaluation, model selection),
+  :mod:`engine.plateau` (ReduceLROnPlateau); :mod:`engine.prediction` — ``apps/predict.py``'s export loading,
+  scoring, DAG-consistent GO scores and ranked tables.
+* :mod:`engine.inference` — an encoder from a config section or a protstack export, FASTA / structure inputs,
+  length-bucketed inference (``apps/embed.py``, ``apps/score.py``).
 
 An app is ~100 lines: ``load_config`` → build the model → ``preflight`` (every check that can fail on bad input,
 before anything is written) → ``setup_distributed`` → ``prepare_training_data`` → ``Trainer(...).fit()``; see

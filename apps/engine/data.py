@@ -114,12 +114,17 @@ class TrainingData:
 
 
 def prepare_training_data(
-    config: Any, cache_dir: Path | None, seed: int, sources: Sequence[Path]
+    config: Any, cache_dir: Path | None, seed: int, sources: Sequence[Path], *, encode_3di: bool = False
 ) -> TrainingData:
-    """Cache (or reuse) the structures of ``config`` (a :class:`~engine.config.DataConfig`) and plan batches."""
+    """Cache (or reuse) the structures of ``config`` (a :class:`~engine.config.DataConfig`) and plan batches
+    (``encode_3di``: store Foldseek 3Di strings, for SaProt encoders)."""
     t0 = time.perf_counter()
     packed, report, cached = build_structure_cache(
-        sources, cache_dir, min_length=config.min_length, parse_workers=config.parse_workers
+        sources,
+        cache_dir,
+        min_length=config.min_length,
+        parse_workers=config.parse_workers,
+        encode_3di=encode_3di,
     )
     transform = build_transform(config.transform) if config.transform is not None else None
     lengths = np.array([estimated_length(int(n), transform) for n in packed.lengths], dtype=np.int64)

@@ -17,7 +17,13 @@ Seeds (seed-systems.md §1.1, §2.2, §4.2, §5.5):
 Metrics by task: multi-label — ``fmax`` (protein-centric, every threshold; :func:`prottasks.metrics.fmax`),
 ``auprc_micro``, ``loss`` (BCE); single-label — ``accuracy``, ``mcc``, ``loss`` (CE); regression — ``spearman``,
 ``pearson``, ``mae``, ``rmse``, ``loss`` (MSE in target units). Each split's metrics are logged as
-``<split>_<metric>`` (``valid_fmax``, ``test_fmax``); the seed evaluates the test split at every epoch too.
+``<split>_<metric>`` (``valid_fmax``, ``test_fmax``); the seed evaluates the test split at every epoch too. ``fmax``
+is CAFA's protein-centric Fmax, not TorchDrug's ``f1_max`` (which splits tied scores and keeps proteins without a
+label; SaProt issue #23): the seeds' own numbers are not reproduced bit for bit on such data (prottasks README).
+
+Exports (``model.safetensors`` + ``config.json``; the best model in ``best/``) carry, under ``task`` (:func:`export_task`),
+everything ``apps/predict.py`` needs: the encoder and head configs, the labels in column order, their kind, GO
+namespace, names and ontology, and the inference transform.
 """
 
 from __future__ import annotations
@@ -171,15 +177,50 @@ def selection(config: FinetuneConfig) -> tuple[str, Literal["max", "min"]]:
 
 
 # ---------------------------------------------------------------------------------------------- model
-def build_task_model(config: FinetuneConfig, table: LabelTable, *, load_checkpoint: bool = True) -> nn.Module:
-    """The prottasks head around a freshly built encoder (``forward(batch, targets=None) -> HeadOutput``).
+def build_model(encoder_config: Any, head: Any, *, load_checkpoint: bool = True) -> nn.Module:
+    """The prottasks head ``head`` (a resolved prottasks head config) around a freshly built encoder
+    (``forward(batch, targets=None) -> HeadOutput``).
 
     The Function Caller head on an ESM-2 / SaProt encoder reads the ``<cls>`` embedding
     (:class:`~engine.adapters.ClsEncoder`); on other encoders it falls back to their protein feature (prottasks).
     """
-    cls_output = config.head.type == "function_caller" and sequence_config(config.encoder) is config.encoder
-    encoder = build_encoder(config.encoder, load_checkpoint=load_checkpoint, cls_output=cls_output)
-    return build_head(head_config(config.head, table), encoder)
+    cls_output = head.type == "function_caller" and sequence_config(encoder_config) is encoder_config
+    encoder = build_encoder(encoder_config, load_checkpoint=load_checkpoint, cls_output=cls_output)
+    return build_head(head, encoder)
+
+
+def build_task_model(config: FinetuneConfig, table: LabelTable, *, load_checkpoint: bool = True) -> nn.Module:
+    """The task model of a fine-tuning config, with the label count of ``table`` (:func:`build_model`)."""
+    return build_model(config.encoder, head_config(config.head, table), load_checkpoint=load_checkpoint)
+
+
+#: ``config.json`` key of what ``apps/predict.py`` needs (:func:`export_task`).
+TASK_KEY = "task"
+
+
+def export_task(config: FinetuneConfig, table: LabelTable) -> dict[str, Any]:
+    """What an export's ``config.json`` records for prediction, under :data:`TASK_KEY`: the task kind, the encoder
+    and head configs (the head with its label count), the labels in column order (a label's id is its index),
+    their kind (``go`` / ``ec`` / ``generic``), GO namespace, names and ontology file, and the inference transform.
+    """
+    from engine.builders import needs_structures, resolve_path, vocabulary
+    from engine.labelled import inference_transform
+
+    obo = getattr(config.data.labels, "obo", None)
+    transform = inference_transform(config.data.transform)
+    return {
+        "kind": table.kind,
+        "encoder": config.encoder.model_dump(mode="json"),
+        "head": head_config(config.head, table).model_dump(mode="json"),
+        "labels": list(table.labels),
+        "label_kind": table.label_kind,
+        "namespace": table.namespace,
+        "label_names": {k: table.label_names[k] for k in table.labels if k in table.label_names},
+        "obo": str(resolve_path(obo, "data.labels.obo").resolve()) if obo else None,
+        "transform": transform.model_dump(mode="json") if transform is not None else None,
+        "needs_structures": needs_structures(config.encoder),
+        "vocabulary": vocabulary(config.encoder),
+    }
 
 
 def fit_head(model: nn.Module, train_targets: np.ndarray) -> None:

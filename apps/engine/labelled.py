@@ -11,15 +11,17 @@ a seeded random split of the labelled proteins (``valid_fraction``, ``test_fract
 input, and inputs without a label, are counted in the data report (never silently dropped); an empty train or
 validation split is an error naming it.
 
-Training micro-batches follow :mod:`engine.batching` (length buckets, token budget, each rank's share, exact resume);
-evaluation runs every split in file order, each rank a share of the batches (:meth:`EvalSet.shard`).
+Training micro-batches follow :mod:`engine.batching` (length buckets, token budget, each rank's share, exact resume)
+and get the training transform (``data.transform``); the evaluation splits get its deterministic part
+(:func:`inference_transform`: the truncation, prefix kept — what ``apps/predict.py`` applies too) and run in file
+order, length-bucketed, each rank a share of the batches (:func:`eval_batches`).
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ from engine.errors import DataError
 from engine.labels import LabelsConfig, LabelTable
 from protdata import Protein, ProteinBatch
 from protdata.transforms import TruncateProteinConfig, build_transform
-from protdata.transforms.compose import AnyTransformConfig
+from protdata.transforms.compose import AnyTransformConfig, ComposeConfig
 
 SPLITS = ("train", "valid", "test")
 #: Micro-batch key of evaluation items (their crops, if any, are drawn from a generator seeded with it).
@@ -78,13 +80,34 @@ class FinetuneDataConfig(Section):
 
 
 # ------------------------------------------------------------------------------------------------- pool
-_PDB_CHAIN = re.compile(r"^([0-9][A-Za-z0-9]{3})[-_.]([A-Za-z0-9]+)$")
+_PDB_CHAIN = re.compile(r"^([0-9][A-Za-z0-9]{3})([A-Za-z0-9]{0,4})[-_.]([A-Za-z0-9]+)$")
 
 
 def chain_key(pid: str) -> str:
-    """``1abc_A`` / ``1ABC-A`` -> ``1ABC-A`` (PDB id upper case, chain as is); other ids unchanged."""
+    """The DeepFRI / TorchDrug chain key of a protein id: ``1abc_A`` / ``1ABC-A`` / ``1abc.A`` -> ``1ABC-A`` (PDB id
+    upper case, chain as is); a file named for its chain (``1abcA.pdb`` -> structure id ``1abcA_A``) -> ``1ABC-A``.
+    Other ids are returned unchanged."""
     m = _PDB_CHAIN.match(pid)
-    return f"{m.group(1).upper()}-{m.group(2)}" if m else pid
+    if m is None or (m.group(2) and m.group(2) != m.group(3)):
+        return pid
+    return f"{m.group(1).upper()}-{m.group(3)}"
+
+
+def inference_transform(config: Any) -> Any:
+    """The transform evaluation and prediction apply: the deterministic part of the training transform ``config``
+    — a truncation keeps its length but always the prefix (TorchDrug ``TruncateProtein``, the EC/GO seeds'
+    ``max_length 550``; ESM-2's 1,022-residue window) — while random crops, noise and masking (training
+    augmentation) are left out. ``None`` when nothing is left."""
+    lengths = list(_truncations(config))
+    return TruncateProteinConfig(max_length=min(lengths), random=False) if lengths else None
+
+
+def _truncations(config: Any) -> Iterator[int]:
+    if isinstance(config, ComposeConfig):
+        for part in config.transforms:
+            yield from _truncations(part)
+    elif isinstance(config, TruncateProteinConfig):
+        yield config.max_length
 
 
 class ProteinPool:
@@ -358,18 +381,23 @@ def prepare_labelled_data(
     sequences = _read_sequences([resolve(p, "data.sequences") for p in config.sequences])
     for pid, seq in table.sequences.items():
         sequences.append(Protein.from_sequence(pid, seq, source=table.source))
+    dropped_sequences = len(sequences) if needs_structures else 0
     if needs_structures:
         sequences = []
     packed, cached, structure_report = None, False, None
     if config.structures:
         sources = [resolve(p, "data.structures") for p in config.structures]
-        packed, structure_report, cached = build_structure_cache(
-            sources,
-            cache_dir,
-            min_length=config.min_length,
-            parse_workers=config.parse_workers,
-            encode_3di=encode_3di,
-        )
+        try:
+            packed, structure_report, cached = build_structure_cache(
+                sources,
+                cache_dir,
+                min_length=config.min_length,
+                parse_workers=config.parse_workers,
+                encode_3di=encode_3di,
+            )
+        except DataError as exc:  # the cache names the pretraining key; this app's key is data.structures
+            raise DataError(re.sub(r"^data\.sources:", "data.structures:", str(exc))) from None
+    short = [p.id for p in sequences if len(p) < config.min_length]
     sequences = [p for p in sequences if len(p) >= config.min_length]
     pool = ProteinPool(sequences, packed)
     if len(pool) == 0:
@@ -385,7 +413,17 @@ def prepare_labelled_data(
     available = {pid for pid in table.targets if ref_of(pid) is not None}
     splits, split_report = assign_splits(table, config.splits, available, resolve)
     transform = build_transform(config.transform) if config.transform is not None else None
+    eval_config = inference_transform(config.transform)
+    eval_transform = build_transform(eval_config) if eval_config is not None else None
     report: dict[str, Any] = {"labels": table.report + split_report}
+    if short:
+        report["labels"].append(
+            f"{len(short)} sequences shorter than data.min_length={config.min_length} left out (e.g. {short[0]})"
+        )
+    if dropped_sequences:
+        report["labels"].append(
+            f"{dropped_sequences} sequence-only proteins left out (the encoder reads 3D structures)"
+        )
     if structure_report is not None:
         report["structures"] = structure_report["summary"]
         report["skipped"] = structure_report["skipped"]
@@ -412,12 +450,20 @@ def prepare_labelled_data(
             )
         refs = np.array([ref_of(pid) for pid in ids], dtype=np.int64)
         targets = encode_targets(table, ids)
-        lengths = np.array([estimated_length(int(n), transform) for n in pool.lengths[refs]], dtype=np.int64)
+        split_transform = transform if s == "train" else eval_transform
+        lengths = np.array(
+            [estimated_length(int(n), split_transform) for n in pool.lengths[refs]], dtype=np.int64
+        )
         plan = MicroBatchPlan(
             lengths, config.batch_size, config.max_tokens, config.bucket_window, seed, shuffle=s == "train"
         )
-        built[s] = LabelledSplit(s, ids, targets, LabelledDataset(pool, refs, targets, transform, seed), plan)
+        dataset = LabelledDataset(pool, refs, targets, split_transform, seed)
+        built[s] = LabelledSplit(s, ids, targets, dataset, plan)
         counts.append(f"{s} {len(ids)}")
+    used = {int(r) for split in built.values() for r in split.dataset.refs}
+    unused = [pool.ids[r] for r in range(len(pool)) if r not in used]
+    if unused:
+        report["labels"].append(f"{len(unused)} inputs in no split or without a label (e.g. {unused[0]})")
     report["summary"] = ", ".join(counts)
     return LabelledTrainingData(
         train=built["train"],

@@ -352,6 +352,13 @@ def _table(path: Path, config: TableLabels) -> LabelTable:
         labels: list[str] = []
     elif config.classes is not None:
         labels = list(config.classes)
+        if config.task == "multi_label":
+            known = set(labels)
+            outside = sorted({t for ts in targets.values() for t in ts if t not in known})
+            if outside:
+                report.append(
+                    f"{len(outside)} labels of {path.name} not in data.labels.classes left out (e.g. {outside[0]})"
+                )
     elif config.task == "multi_label":
         labels = sorted({t for ts in targets.values() for t in ts})
     else:

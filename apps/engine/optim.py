@@ -49,6 +49,10 @@ def parameter_groups(model: nn.Module, config: OptimizerConfig) -> list[dict[str
             (n, p) for n, p in named if (n == prefix or n.startswith(prefix + ".")) and id(p) not in claimed
         ]
         if not members:
+            if ratio == 0 and any(
+                n == prefix or n.startswith(prefix + ".") for n, _ in model.named_parameters()
+            ):
+                continue  # frozen already (a second call, e.g. preflight and then the trainer)
             raise ConfigError(
                 f"optimizer.lr_ratios: no trainable parameter is named {prefix!r} or starts with {prefix + '.'!r}"
             )

@@ -1,19 +1,53 @@
-"""The pretraining app's configuration and components: an encoder (protenc-struct) wrapped by a pretraining
-objective (prottasks), trained by the shared loop.
+"""The pretraining app's configuration and components: any protstack encoder (``engine.builders``) wrapped by one
+of the seeds' pretraining objectives (prottasks), trained by the shared loop.
 
-``PretrainConfig`` composes the package configs (``encoder``: :data:`protenc_struct.StructureEncoderConfig`,
-``objective``: :data:`prottasks.objectives.ObjectiveConfig`, ``data.transform``: a protdata transform) with the
-engine's sections. Defaults are the seed's (ESM-GearNet: GearNet 6 × 512, residue-type prediction, Adam 2e-4,
-random crop 100); the embedded demo (``apps/configs/default_pretrain.yaml``) shrinks the widths to run on a CPU.
+``PretrainConfig`` composes the package configs (``encoder``: :data:`engine.builders.EncoderConfig` — ESM-2 /
+SaProt, GearNet / GearNet-Edge / GVP-GNN / CDConv, serial / parallel / cross / token fusion; ``objective``:
+:data:`prottasks.objectives.ObjectiveConfig`; ``data.transform``: a protdata transform) with the engine's sections.
+Defaults are the seed's (ESM-GearNet residue-type pretraining, ``config/pretrain/attr_esm_gearnet.yaml``: GearNet
+6 × 512, Adam 2e-4, random crop 100); the embedded demo (``apps/configs/default_pretrain.yaml``) shrinks the widths
+to run on a CPU, and the presets in ``apps/configs/pretrain/`` hold each seed's pretraining run.
+
+Which objective fits which encoder (:func:`check_combination`, one :class:`~engine.errors.ConfigError` naming
+both keys, before anything is loaded or written):
+
+* ``mlm`` — a masked language model: ``esm2`` / ``saprot`` sequence encoders only (through
+  :class:`engine.adapters.MaskedLMAdapter`; SaProt: ``#`` + 3Di masking over 446 tokens, seed-systems.md §5.3).
+* ``residue_type_prediction``, ``multiview_contrast`` — any encoder (the six ESM-GearNet objectives run on
+  structure and fused encoders; on a sequence encoder these two see only what it reads: masked residues,
+  subsequence crops).
+* ``distance_prediction``, ``angle_prediction``, ``dihedral_prediction``, ``siamdiff`` — encoders that read
+  coordinates (structure and fused encoders). The three geometry objectives also need an encoder whose residue
+  graph they can edit (GearNet, GearNet-Edge, GVP-GNN, and fusions of them): they remove the sampled edges so
+  the encoder cannot read the answer, and CDConv builds its graphs inside ``forward``.
+
+SaProt encoders (alone or inside a fusion) read Foldseek 3Di strings, so their structure cache stores them
+(:func:`needs_3di`, ``build_structure_cache(encode_3di=True)``); the tokenizer reads ``Protein.structure_tokens``.
+
+Weights: the exported ``model.safetensors`` holds the objective's parameters (encoder + heads);
+:func:`engine.builders.load_encoder_weights` takes the encoder out of it (``encoder.`` prefix, ``model.encoder.``
+for MLM), which is how fine-tuning starts from a pretraining run. ``init_from`` accepts such an export, an export
+of another objective on the same encoder, or an encoder's weights alone (:func:`load_initial_weights`).
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, field_serializer
 from torch import nn
 
+from engine.builders import (
+    FUSION_TYPES,
+    SEQUENCE_TYPES,
+    STRUCTURE_TYPES,
+    EncoderConfig,
+    load_encoder_weights,
+    vocabulary,
+)
+from engine.builders import build_encoder as build_any_encoder
 from engine.config import (
     DataConfig,
     DeepSpeedConfig,
@@ -22,9 +56,16 @@ from engine.config import (
     Section,
     TrainConfig,
 )
-from protenc_struct import GearNetConfig, StructureEncoderConfig
-from protenc_struct import build as build_structure_encoder
+from engine.errors import CheckpointError, ConfigError, one_line
+from protenc_struct import GearNetConfig
 from prottasks.objectives import ObjectiveConfig, ResidueTypePredictionConfig, build_objective
+
+#: Objectives that predict 3D geometry from a residue graph whose sampled edges they remove first.
+GEOMETRY_OBJECTIVES = ("distance_prediction", "angle_prediction", "dihedral_prediction")
+#: Objectives whose targets are coordinates: the encoder must read them.
+STRUCTURE_OBJECTIVES = (*GEOMETRY_OBJECTIVES, "siamdiff")
+#: Objectives a sequence-only encoder can be trained with.
+SEQUENCE_OBJECTIVES = ("mlm", "residue_type_prediction", "multiview_contrast")
 
 
 class PretrainConfig(Section):
@@ -38,7 +79,9 @@ class PretrainConfig(Section):
     output_root: str = "runs"
     #: Safetensors weights to start from (a previous export, or an encoder alone).
     init_from: str | None = None
-    encoder: StructureEncoderConfig = Field(default_factory=GearNetConfig)
+    #: Any protstack encoder (``type``: esm2, saprot, gearnet, gearnet_edge, gvp, cdconv, serial, parallel, cross,
+    #: token); default: GearNet 6 × 512 (ESM-GearNet's structure encoder).
+    encoder: EncoderConfig = Field(default_factory=GearNetConfig)
     objective: ObjectiveConfig = Field(default_factory=ResidueTypePredictionConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     optimizer: OptimizerConfig = Field(default_factory=lambda: OptimizerConfig(type="adam", lr=2e-4))
@@ -46,13 +89,135 @@ class PretrainConfig(Section):
     deepspeed: DeepSpeedConfig = Field(default_factory=DeepSpeedConfig)
     train: TrainConfig = Field(default_factory=lambda: TrainConfig(max_steps=1000))
 
+    @field_serializer("encoder", mode="wrap")
+    def _dump_encoder(self, value: Any, handler: SerializerFunctionWrapHandler) -> Any:
+        """A fusion derives its structure encoder's node input width (``input_dim`` / ``node_in_dim``) and rejects
+        an explicit one that differs; the dump leaves the width out unless the config set it, so a saved
+        ``config.yaml`` (``--resume``) and ``config.json`` load back to the same config."""
+        data = handler(value)
+        structure = getattr(value, "structure", None)
+        if structure is not None and isinstance(data, dict) and isinstance(data.get("structure"), dict):
+            for key in ("input_dim", "node_in_dim"):
+                if key not in structure.model_fields_set:
+                    data["structure"].pop(key, None)
+        return data
 
-def build_encoder(config: Any) -> nn.Module:
-    """The encoder of an ``encoder`` config section (structure encoders: ``gearnet``, ``gearnet_edge``, ``gvp``,
-    ``cdconv``)."""
-    return build_structure_encoder(config)
+
+def _structure_type(encoder: object) -> str | None:
+    """The structure encoder's ``type`` (itself, or a fusion's ``structure``), else ``None``."""
+    kind = getattr(encoder, "type", None)
+    if kind in STRUCTURE_TYPES:
+        return kind
+    structure = getattr(encoder, "structure", None)
+    return getattr(structure, "type", None)
 
 
-def build_pretraining_model(config: PretrainConfig) -> nn.Module:
-    """The objective module around a freshly initialised encoder (``forward(batch, generator) -> ObjectiveOutput``)."""
-    return build_objective(config.objective, build_encoder(config.encoder))
+def check_combination(config: PretrainConfig) -> None:
+    """Raise a :class:`ConfigError` naming ``objective.type`` and ``encoder.type`` when the objective cannot train
+    the encoder (module docstring)."""
+    objective, encoder = config.objective.type, config.encoder.type
+    where = f"objective.type={objective} with encoder.type={encoder}"
+    if objective == "mlm" and encoder not in SEQUENCE_TYPES:
+        raise ConfigError(
+            f"{where}: mlm trains a masked language model, which needs an esm2 or saprot encoder (structure and "
+            f"fused encoders: use one of residue_type_prediction, {', '.join(STRUCTURE_OBJECTIVES)}, "
+            "multiview_contrast)"
+        )
+    if objective in STRUCTURE_OBJECTIVES and encoder in SEQUENCE_TYPES:
+        raise ConfigError(
+            f"{where}: {objective} learns 3D structure from a residue graph, but a {encoder} encoder reads only "
+            f"the sequence (use one of {', '.join(SEQUENCE_OBJECTIVES)}, or a structure or fused encoder)"
+        )
+    if objective in GEOMETRY_OBJECTIVES and _structure_type(config.encoder) == "cdconv":
+        inner = "encoder.structure.type=cdconv" if encoder in FUSION_TYPES else "cdconv"
+        raise ConfigError(
+            f"{where}: {objective} removes the sampled edges from the encoder's residue graph, but {inner} builds "
+            "its graphs inside forward and would see the geometry it must predict (use gearnet, gearnet_edge or "
+            "gvp, or objective residue_type_prediction / multiview_contrast / siamdiff)"
+        )
+
+
+def needs_3di(config: PretrainConfig) -> bool:
+    """True when the encoder reads Foldseek 3Di strings (a SaProt vocabulary, alone or inside a fusion)."""
+    return vocabulary(config.encoder) == "saprot"
+
+
+def build_encoder(config: object, *, load_checkpoint: bool = True) -> nn.Module:
+    """The encoder of an ``encoder`` config section (:func:`engine.builders.build_encoder`; a sequence
+    ``checkpoint`` is loaded from its local path unless ``load_checkpoint`` is False)."""
+    return build_any_encoder(config, load_checkpoint=load_checkpoint)
+
+
+def build_pretraining_model(config: PretrainConfig, *, load_checkpoint: bool = True) -> nn.Module:
+    """The objective module around a freshly built encoder (``forward(batch, generator) -> ObjectiveOutput``).
+
+    ``mlm`` gets the encoder through :class:`engine.adapters.MaskedLMAdapter`; every other objective gets the
+    encoder itself. ``load_checkpoint=False`` builds the sequence encoder's architecture with random weights
+    (a resumed run or ``init_from`` brings the weights).
+
+    Raises:
+        ConfigError: the objective does not fit the encoder (:func:`check_combination`), or an MLM sequence
+            checkpoint has no LM head.
+    """
+    check_combination(config)
+    encoder = build_encoder(config.encoder, load_checkpoint=load_checkpoint)
+    if config.objective.type == "mlm":
+        from engine.adapters import MaskedLMAdapter
+
+        try:
+            encoder = MaskedLMAdapter(encoder)
+        except ValueError as exc:  # a checkpoint without an LM head (Hugging Face EsmModel)
+            raise ConfigError(f"encoder.checkpoint: {one_line(str(exc))}") from None
+    return build_objective(config.objective, encoder)
+
+
+def pretrained_encoder(model: nn.Module) -> nn.Module:
+    """The encoder inside a pretraining model (``model.encoder``; MLM: ``model.model.encoder``)."""
+    inner = getattr(model, "model", None)
+    if isinstance(inner, nn.Module) and isinstance(getattr(inner, "encoder", None), nn.Module):
+        return inner.encoder
+    encoder = getattr(model, "encoder", None)
+    if not isinstance(encoder, nn.Module):
+        raise TypeError(f"{type(model).__name__} holds no encoder")
+    return encoder
+
+
+def load_initial_weights(model: nn.Module, path: str | os.PathLike[str]) -> str:
+    """Initialise a pretraining model from safetensors file ``path`` (``init_from``); returns a one-line note.
+
+    * an export of this very model (every tensor has a counterpart of the same shape, and the encoder's tensors are
+      all there): loaded whole, heads too;
+    * anything else — an export of another objective, a fine-tuning export, an encoder alone: the encoder's
+      tensors are taken from it under whatever prefix holds them all (:func:`engine.builders.load_encoder_weights`)
+      and the objective's heads start fresh.
+
+    Raises:
+        CheckpointError: missing or unreadable file, no prefix holding every encoder tensor, or a wrong-size
+            tensor (names the file and the tensor).
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"init_from: {path}: no such weights file")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            names = list(handle.keys())
+            shapes = {k: tuple(handle.get_slice(k).get_shape()) for k in names}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"init_from: {path}: not a readable safetensors file ({one_line(str(exc))})"
+        ) from None
+    target = model.state_dict()
+    encoder = pretrained_encoder(model)
+    prefix = next(name for name, module in model.named_modules() if module is encoder) + "."
+    whole = all(k in target and tuple(target[k].shape) == s for k, s in shapes.items())
+    if shapes and whole and all(prefix + k in shapes for k in encoder.state_dict()):
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(path)), strict=False)
+        missing = len(target) - len(shapes)
+        return f"init_from: loaded {len(shapes)} tensors from {path}" + (
+            f" ({missing} of the model's left as initialised)" if missing else ""
+        )
+    return "init_from: " + load_encoder_weights(encoder, path, key="init_from")

@@ -125,3 +125,17 @@ def test_builds_with_local_weights(tmp_path):
     wrong = {**config, "sequence": {"preset": "8M", "checkpoint": str(path)}}
     with pytest.raises(CheckpointError, match="expected esm2_t6_8M_UR50D"):
         protfusion.build(wrong)
+
+
+@pytest.mark.parametrize("kind", ["serial", "parallel", "cross", "token"])
+@pytest.mark.parametrize("structure", ["gearnet", "gvp"])
+def test_dump_validates_back_to_the_same_config(kind, structure):
+    """A saved config (``model_dump()``) loads again: the derived node width is not written out."""
+    if kind == "token" and structure == "gvp":
+        pytest.skip("token fusion needs GearNet")
+    config = parse_config({"type": kind, "structure": {"type": structure}})
+    dumped = config.model_dump()
+    assert "input_dim" not in dumped["structure"] and "node_in_dim" not in dumped["structure"]
+    again = parse_config(dumped)
+    assert again == config
+    assert again.structure_config() == config.structure_config()

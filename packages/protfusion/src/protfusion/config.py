@@ -12,9 +12,16 @@ to anything else is an error that names the key. Unknown keys and wrong types ar
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    model_validator,
+)
 
 from protdata import NUM_RESIDUE_TYPES
 from protenc_seq import ESM2Config
@@ -108,6 +115,16 @@ class _FusionConfig(_Strict):
                 f"but the config sets {value} (leave it out: it is derived)"
             )
         return self
+
+    @field_serializer("structure", mode="wrap")
+    def _dump_structure(self, value: Any, handler: SerializerFunctionWrapHandler) -> Any:
+        """The dump leaves the derived node input width out unless the config set it, so ``model_dump()`` of a
+        fusion config validates again to the same config (saved run configs, ``--resume``)."""
+        data = handler(value)
+        key, _ = structure_width(value)
+        if isinstance(data, dict) and key not in value.model_fields_set:
+            data.pop(key, None)
+        return data
 
     def structure_config(self) -> StructureEncoderConfig:
         """The structure encoder's config with its derived node input width."""

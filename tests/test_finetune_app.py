@@ -1,0 +1,382 @@
+"""apps/finetune.py end to end on the real nrPDB-EC files (a handful of chains, a few steps, CPU): validation metrics
+logged and recomputed independently on the exported best model (Fmax by a brute-force CAFA loop and by
+prottasks.metrics.fmax, AUPR by scikit-learn, BCE by torch), the best export is the checkpoint of the selected step
+and holds what predict needs, an exact resume, and every kind of bad input as one ``error:`` line, exit status 2 and
+nothing written."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+ROOT = Path(__file__).resolve().parents[1]
+APPS = ROOT / "apps"
+if str(APPS) not in sys.path:
+    sys.path.insert(0, str(APPS))
+
+import finetune  # noqa: E402
+from engine.checkpoint import restricted_torch_load  # noqa: E402
+from engine.finetuning import FinetuneConfig, build_task_model  # noqa: E402
+from engine.labels import LabelTable  # noqa: E402
+
+from protdata import Protein, ProteinBatch  # noqa: E402
+from protdata.testing import shared_data  # noqa: E402
+from prottasks.metrics import fmax as prottasks_fmax  # noqa: E402
+
+TINY_ESM = "{num_layers: 2, embed_dim: 16, attention_heads: 2}"
+
+
+def read_fasta_plain(path: Path) -> dict[str, str]:
+    """FASTA by hand (id = first word of the header)."""
+    out: dict[str, str] = {}
+    name = None
+    for line in path.read_text().splitlines():
+        if line.startswith(">"):
+            name = line[1:].split()[0]
+            out[name] = ""
+        elif name is not None:
+            out[name] += line.strip()
+    return out
+
+
+def cafa_fmax(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Protein-centric Fmax (CAFA; Radivojac et al. 2013) by brute force over every distinct score: precision over
+    proteins with a prediction >= t, recall over all proteins with a true label."""
+    keep = labels.sum(1) > 0
+    s, y = scores[keep], labels[keep].astype(bool)
+    best = 0.0
+    for t in np.unique(s):
+        pred = s >= t
+        has = pred.any(1)
+        tp = (pred & y).sum(1)
+        precision = (tp[has] / pred[has].sum(1)).mean()
+        recall = (tp / y.sum(1)).mean()
+        if precision + recall > 0:
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return float(best)
+
+
+@pytest.fixture(scope="module")
+def ec_files() -> dict[str, Path]:
+    folder = shared_data("ec_go_benchmark", "deepfri")
+    return {"folder": folder, "fasta": folder / "nrPDB-EC_2020.04_test_sequences.fasta"}
+
+
+@pytest.fixture(scope="module")
+def ec_annotations(ec_files) -> tuple[list[str], dict[str, list[str]]]:
+    with (ec_files["folder"] / "nrPDB-EC_2020.04_annot.tsv").open() as f:
+        rows = list(csv.reader(f, delimiter="\t"))
+    return rows[1], {r[0]: r[1].split(",") for r in rows[3:] if r}
+
+
+def write_config(tmp: Path, ec_files, splits: dict[str, list[str]], **extra: str) -> Path:
+    """A tiny EC fine-tune: random ESM-2 (2 × 16), the seed's multi-label head, validation every 3 steps."""
+    for name, ids in splits.items():
+        (tmp / f"{name}.txt").write_text("\n".join(ids) + "\n")
+    text = f"""
+name: ec-tiny
+encoder:
+  type: esm2
+  architecture: {TINY_ESM}
+head: {{type: multi_label, num_mlp_layer: 3}}
+data:
+  labels: {{type: nrpdb_ec, folder: {ec_files["folder"]}}}
+  sequences: [{ec_files["fasta"]}]
+  splits: {{train: {tmp}/train.txt, valid: {tmp}/valid.txt, test: {tmp}/test.txt}}
+  transform: {{type: truncate, max_length: 550}}
+  batch_size: 4
+optimizer: {{type: adam, lr: 3.0e-3}}
+evaluation: {{every_steps: 3}}
+train: {{max_steps: 6, log_every: 1, checkpoint_every: 3, keep_checkpoints: 3, num_threads: 1}}
+"""
+    path = tmp / "ec.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def ec_run(tmp_path_factory, ec_files, ec_annotations) -> dict:
+    tmp = tmp_path_factory.mktemp("ec")
+    _, annotations = ec_annotations
+    chains = [c for c in read_fasta_plain(ec_files["fasta"]) if c in annotations]
+    splits = {"train": chains[:16], "valid": chains[16:26], "test": chains[26:30]}
+    config = write_config(tmp, ec_files, splits)
+    out = tmp / "runs"
+    assert finetune.main(["--config", str(config), f"output_root={out}", "--no-progress"]) == 0
+    (run_dir,) = out.glob("ec-tiny-*")
+    return {"dir": run_dir, "config": config, "splits": splits, "tmp": tmp}
+
+
+def _records(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_help_and_print_config(capsys: pytest.CaptureFixture[str], ec_run) -> None:
+    with pytest.raises(SystemExit) as info:
+        finetune.main(["--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    assert all(k in text for k in ("--config", "--resume", "--print-config", "KEY=VALUE", "presets"))
+    assert finetune.main(["--config", str(ec_run["config"]), "--print-config", "optimizer.lr=5e-4"]) == 0
+    printed = capsys.readouterr().out
+    assert "lr: 0.0005" in printed and "plateau:" in printed and "nrpdb_ec" in printed
+
+
+def test_validation_logged_and_best_model_exported(ec_run, ec_annotations) -> None:
+    run_dir = ec_run["dir"]
+    records = _records(run_dir)
+    valid = [r for r in records if "valid_fmax" in r]
+    assert [r["step"] for r in valid] == [3, 6]
+    for r in valid:
+        assert 0 < r["valid_fmax"] <= 1 and 0 < r["valid_auprc_micro"] <= 1 and "test_fmax" in r
+    best = max(valid, key=lambda r: r["valid_fmax"])  # ties: the earlier step is kept
+    exported = json.loads((run_dir / "best" / "config.json").read_text())
+    assert (
+        exported["selected"]["step"] == best["step"] and exported["selected"]["value"] == best["valid_fmax"]
+    )
+    assert exported["step"] == best["step"]
+    weights = load_file(str(run_dir / "best" / "model.safetensors"))
+    with restricted_torch_load():
+        states = torch.load(
+            run_dir / "checkpoints" / f"step_{best['step']:07d}" / "mp_rank_00_model_states.pt"
+        )
+    for k, v in states["module"].items():
+        torch.testing.assert_close(weights[k], v, rtol=0, atol=0)
+    # what predict needs: labels in column order, their kind, encoder and head, the inference transform
+    task = exported["task"]
+    vocabulary, _ = ec_annotations
+    assert task["labels"] == vocabulary and task["kind"] == "multi_label" and task["label_kind"] == "ec"
+    assert task["head"]["num_labels"] == 538 and task["encoder"]["type"] == "esm2"
+    assert task["transform"] == {"type": "truncate", "max_length": 550, "random": False}
+    last = json.loads((run_dir / "config.json").read_text())
+    assert last["step"] == 6 and last["task"] == task and (run_dir / "model.safetensors").is_file()
+
+
+def test_logged_fmax_equals_an_independent_recomputation(ec_run, ec_files, ec_annotations) -> None:
+    """Rebuild the best model from its config.json, score the validation chains one by one, and recompute the
+    metrics the app logged for that step."""
+    from sklearn.metrics import average_precision_score
+
+    run_dir = ec_run["dir"]
+    exported = json.loads((run_dir / "best" / "config.json").read_text())
+    config = FinetuneConfig.model_validate(exported["config"])
+    table = LabelTable(kind="multi_label", labels=exported["task"]["labels"], targets={})
+    model = build_task_model(config, table)
+    model.load_state_dict(load_file(str(run_dir / "best" / "model.safetensors")))
+    model.eval()
+    sequences = read_fasta_plain(ec_files["fasta"])
+    vocabulary, annotations = ec_annotations
+    ids = ec_run["splits"]["valid"]
+    labels = np.zeros((len(ids), len(vocabulary)))
+    for row, chain in enumerate(ids):
+        labels[row, [vocabulary.index(ec) for ec in annotations[chain]]] = 1
+    with torch.no_grad():
+        logits = torch.stack(
+            [
+                model(ProteinBatch.collate([Protein.from_sequence(c, sequences[c][:550])])).output[0]
+                for c in ids
+            ]
+        ).double()
+    scores = torch.sigmoid(logits).numpy()
+    logged = next(r for r in _records(run_dir) if r.get("step") == exported["step"] and "valid_fmax" in r)
+    assert logged["valid_fmax"] == pytest.approx(cafa_fmax(scores, labels), abs=1e-6)
+    assert logged["valid_fmax"] == pytest.approx(prottasks_fmax(scores, labels), abs=1e-6)
+    assert logged["valid_auprc_micro"] == pytest.approx(
+        average_precision_score(labels.ravel(), scores.ravel()), abs=1e-6
+    )
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.from_numpy(labels))
+    assert logged["valid_loss"] == pytest.approx(float(bce), rel=1e-5)
+
+
+def test_resume_continues_exactly(ec_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(ec_run["dir"], copy)
+    shutil.rmtree(copy / "checkpoints" / "step_0000006")
+    (copy / "checkpoints" / "latest").write_text("step_0000003\n")
+    assert finetune.main(["--resume", str(copy), "--no-progress"]) == 0
+    out = capsys.readouterr()
+    assert "done: steps 4-6 of 6" in out.out and "resuming from" in out.err
+    a, b = _records(ec_run["dir"]), _records(copy)
+    assert [r["step"] for r in a] == [r["step"] for r in b]
+    for x, y in zip(a, b):
+        for key in ("loss", "lr", "valid_fmax", "valid_loss", "test_fmax", "best_valid_fmax"):
+            if key in x:
+                assert y[key] == pytest.approx(x[key], rel=1e-6), (x["step"], key)
+
+
+def test_init_from_a_pretraining_export_loads_the_encoder(ec_run, tmp_path: Path) -> None:
+    """``init_from`` = a pretraining export (objective heads and all): its encoder tensors, and only those, start
+    the task model; the head keeps its fresh initialisation."""
+    from engine.checkpoint import export_model
+    from engine.pretraining import PretrainConfig, build_pretraining_model
+
+    torch.manual_seed(5)
+    pretrained = build_pretraining_model(PretrainConfig(encoder={"type": "gearnet", "hidden_dims": [16, 16]}))
+    export_model(pretrained.state_dict(), tmp_path / "pretrain", {"app": "pretrain"})
+    weights = tmp_path / "pretrain" / "model.safetensors"
+    args = finetune.build_parser().parse_intermixed_args(
+        [
+            "--config",
+            str(ec_run["config"]),
+            "encoder={type: gearnet, hidden_dims: [16, 16]}",
+            f"init_from={weights}",
+        ]
+    )
+    checked = finetune.check_inputs(args)
+    assert re.fullmatch(
+        rf"loaded \d+ tensors under 'encoder\.' from {weights} \(\d+ others ignored\)", checked.init_message
+    )
+    source = load_file(str(weights))
+    for name, value in checked.model.encoder.state_dict().items():
+        torch.testing.assert_close(value, source[f"encoder.{name}"], rtol=0, atol=0)
+    fresh = finetune.check_inputs(
+        finetune.build_parser().parse_intermixed_args(
+            ["--config", str(ec_run["config"]), "encoder={type: gearnet, hidden_dims: [16, 16]}"]
+        )
+    )
+    for (name, a), b in zip(checked.model.mlp.state_dict().items(), fresh.model.mlp.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)  # same seed, head untouched by init_from
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
+
+
+def _bad(args: list[str], root: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """Run the app in-process on bad input: exit status 2, one ``error:`` line, nothing written under ``root``."""
+    before = _snapshot(root)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        finetune.main([*args, "--no-progress"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert _snapshot(root) == before, "a failed start wrote files"
+    return err[0]
+
+
+@pytest.fixture()
+def bad_root(ec_run, tmp_path: Path) -> Path:
+    """A directory with the run's config, an empty data folder and bad weight files; runs would go to runs/."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "README.txt").write_text("no structures")
+    (tmp_path / "garbage.safetensors").write_bytes(os.urandom(300))
+    torch.manual_seed(0)
+    from protenc_seq import ESM2Config, ESM2Encoder
+
+    wider = ESM2Encoder(ESM2Config(num_layers=2, embed_dim=24, attention_heads=2))
+    save_file(
+        {f"encoder.{k}": v.contiguous() for k, v in wider.state_dict().items()},
+        str(tmp_path / "wider.safetensors"),
+    )
+    return tmp_path
+
+
+CASES = [
+    (["--config", "{root}/missing.yaml"], r"missing\.yaml: no such config file"),
+    ([], r"--config: give a fine-tuning config file"),
+    (["train.max_step=5"], r"train\.max_step: unknown key \(did you mean 'max_steps'\?\)"),
+    (["optimizer.lr=fast"], r"optimizer\.lr: Input should be a valid number.*'fast'"),
+    (["data.sequences=[{root}/missing.fasta]"], r"data\.sequences: .*missing\.fasta: no such file"),
+    (
+        ["encoder={{type: gearnet, hidden_dims: [8]}}", "data.structures=[{root}/empty]"],
+        r"data\.structures: no structure files in .*empty \(1 non-structure files ignored\)",
+    ),
+    (["data.labels.folder={root}/nowhere"], r"data\.labels\.folder: .*nowhere: no such file or directory"),
+    (["head.num_labels=10"], r"head\.num_labels: 10, but data\.labels \(.*\) has 538 labels"),
+    (
+        ["evaluation.metric=valid_accuracy"],
+        r"evaluation\.metric: 'valid_accuracy' is not logged for a multi_label task",
+    ),
+    (
+        ["encoder.checkpoint=${{PROTSTACK_UNSET_VAR}}"],
+        r"encoder\.checkpoint: environment variable PROTSTACK_UNSET_VAR is not set",
+    ),
+    (["init_from={root}/missing.safetensors"], r"init_from: .*missing\.safetensors: no such weights file"),
+    (
+        ["init_from={root}/garbage.safetensors"],
+        r"init_from: .*garbage\.safetensors: not a readable safetensors file",
+    ),
+    (
+        ["init_from={root}/wider.safetensors"],
+        r"init_from: .*wider\.safetensors: wrong-size weights: encoder\.model\.embed_tokens\.weight has shape "
+        r"\(33, 24\) in the file but \(33, 16\) in the model",
+    ),
+    (
+        ["init_from={root}/wider.safetensors", "init_target=encoder.structure"],
+        r"init_target: the task model has no module 'encoder\.structure'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), CASES, ids=[re.sub(r"\W+", "_", c[1])[:40] for c in CASES])
+def test_bad_input_is_one_line_and_writes_nothing(
+    args: list[str], expected: str, ec_run, bad_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = [] if args[:1] == ["--config"] or not args else ["--config", str(ec_run["config"])]
+    if not args:
+        config = []
+    argv = [*config, *[a.format(root=bad_root) for a in args], f"output_root={bad_root}/runs"]
+    line = _bad(argv, bad_root, capsys)
+    assert re.search(expected, line), line
+
+
+def test_bad_checkpoints_are_one_line_and_touch_nothing(
+    ec_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(ec_run["dir"], run)
+    step = run / "checkpoints" / "step_0000006"
+    line = _bad(["--resume", str(run)], tmp_path, capsys)
+    assert f"train.max_steps: {step} is at step 6 and the run ends at step 6" in line
+    line = _bad(
+        ["--resume", str(run), "train.max_steps=9", "encoder.architecture.embed_dim=32"], tmp_path, capsys
+    )
+    assert "wrong-size checkpoint" in line and str(step) in line
+    states = step / "mp_rank_00_model_states.pt"
+    data = bytearray(states.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    states.write_bytes(bytes(data))
+    line = _bad(["--resume", str(run), "train.max_steps=9"], tmp_path, capsys)
+    assert f"{states}: corrupted checkpoint file (sha256 differs from the manifest)" in line
+    (step / "manifest.json").unlink()
+    line = _bad(["--resume", str(run), "train.max_steps=9"], tmp_path, capsys)
+    assert f"{step}: incomplete checkpoint" in line
+    line = _bad(["--config", str(ec_run["config"]), f"output_dir={run}"], tmp_path, capsys)
+    assert f"output_dir: {run} already holds a run with checkpoints" in line
+
+
+@pytest.mark.slow
+def test_bad_input_exit_status_of_the_real_process(ec_run, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(APPS / "finetune.py"),
+            "--config",
+            str(ec_run["config"]),
+            "head.dropout=2",
+            f"output_root={tmp_path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {ec_run['config']} + 2 overrides: head.dropout: Input should be less than 1 (got 2)"
+    ]
+    assert not any(tmp_path.iterdir())
