@@ -33,9 +33,10 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from engine.app import inference_parser, run_config_main
 from engine.builders import EncoderConfig
-from engine.config import Section, dump_yaml, expand_path, load_config
-from engine.errors import ConfigError, DataError, error_boundary
+from engine.config import Section, expand_path
+from engine.errors import ConfigError, DataError
 from engine.files import atomic_path
 from engine.inference import (
     CPU_MAX_TOKENS,
@@ -110,44 +111,21 @@ class EmbedConfig(Section):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="embed.py",
-        description=__doc__.split("\n\n")[0]
-        + " Settings come from a YAML config and key=value overrides with dotted keys; unknown keys and wrong "
-        "types are errors that name the key.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    return inference_parser(
+        "embed.py",
+        __doc__,
+        EXAMPLES,
+        config_help="config file (apps/configs/embed/)",
+        override_example="pooling=cls",
+        output_metavar="FILE",
+        output_help="output .safetensors or .parquet",
+        inputs=True,
     )
-    parser.add_argument(
-        "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. pooling=cls"
-    )
-    parser.add_argument("--config", type=Path, metavar="FILE.yaml", help="config file (apps/configs/embed/)")
-    parser.add_argument(
-        "--input", "-i", action="append", metavar="PATH", help="input file / directory / glob (repeatable)"
-    )
-    parser.add_argument("--output", "-o", metavar="FILE", help="output .safetensors or .parquet")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to run (default: auto)")
-    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (bad input: one ``error:`` line and status 2)."""
-    args = build_parser().parse_intermixed_args(argv)
-    overrides = list(args.overrides)
-    if args.input:
-        overrides.append("inputs=" + json.dumps(args.input))
-    if args.output:
-        overrides.append("output=" + json.dumps(args.output))
-    if args.device:
-        overrides.append(f"device={args.device}")
-    with error_boundary():
-        config = load_config(EmbedConfig, args.config, overrides)
-        if args.print_config:
-            print(dump_yaml(config), end="")
-            return 0
-        run(config)
-    return 0
+    return run_config_main(build_parser(), argv, EmbedConfig, run)
 
 
 def run(config: EmbedConfig) -> Path:

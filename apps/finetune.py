@@ -20,19 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from engine.builders import load_encoder_weights, needs_structures, resolve_path, vocabulary
-from engine.checkpoint import check_parameter_shapes, resolve_checkpoint, verify_checkpoint
-from engine.config import APPS_DIR, dump_yaml, expand_path, load_config
-from engine.distributed import (
-    DistContext,
-    broadcast_object,
-    choose_device,
-    env_rank,
-    setup_distributed,
-    teardown_distributed,
+from engine.app import (
+    check_resume_state,
+    distributed,
+    main_rank_first,
+    make_trainer,
+    open_run_dir,
+    resolve_run_config,
+    run_main,
+    training_parser,
 )
-from engine.errors import ConfigError, DataError, error_boundary
-from engine.files import write_text_atomic
+from engine.builders import load_encoder_weights, needs_structures, resolve_path, vocabulary
+from engine.config import APPS_DIR, dump_yaml, expand_path, load_config
+from engine.distributed import DistContext, choose_device
+from engine.errors import ConfigError
 from engine.finetuning import (
     TASK_KEY,
     FinetuneConfig,
@@ -45,8 +46,7 @@ from engine.finetuning import (
 )
 from engine.labelled import LabelledTrainingData, prepare_labelled_data
 from engine.labels import LabelTable, read_labels
-from engine.runs import latest_run, new_run_dir
-from engine.trainer import Trainer, preflight
+from engine.trainer import preflight
 from engine.validation import BEST_DIR, Validation
 
 PRESETS = APPS_DIR / "configs" / "finetune"
@@ -69,47 +69,19 @@ tensorboard/, curves.png, checkpoints/; predict with: uv run apps/predict.py --m
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="finetune.py",
-        description=__doc__.split("\n\n")[0]
-        + " Settings come from a YAML config (--config; presets in apps/configs/finetune/) and key=value "
-        "overrides with dotted keys; unknown keys and wrong types are errors that name the key.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    return training_parser(
+        "finetune.py",
+        __doc__,
+        EXAMPLES,
+        config_source="--config; presets in apps/configs/finetune/",
+        config_help="config file (e.g. a preset)",
+        override_example="optimizer.lr=2e-5",
     )
-    parser.add_argument(
-        "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optimizer.lr=2e-5"
-    )
-    parser.add_argument("--config", type=Path, metavar="FILE.yaml", help="config file (e.g. a preset)")
-    parser.add_argument(
-        "--resume",
-        nargs="?",
-        const="latest",
-        metavar="DIR",
-        help="continue a run from its checkpoint: a run directory, its checkpoints/ or one checkpoint "
-        "(no DIR: the latest run of this config's name)",
-    )
-    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs still written)")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (bad input: one ``error:`` line and status 2)."""
-    args = build_parser().parse_intermixed_args(argv)
-    if args.resume not in (None, "latest") and "=" in args.resume and not Path(args.resume).exists():
-        args.overrides.insert(0, args.resume)  # `--resume key=value`: the value is an override
-        args.resume = "latest"
-    rank, world = env_rank()
-    try:
-        with error_boundary(rank, world):
-            run(args)
-    except KeyboardInterrupt:
-        where = getattr(args, "run_dir", None)
-        hint = f"; continue with: uv run apps/finetune.py --resume {where}" if where else ""
-        print(f"interrupted{hint}", file=sys.stderr, flush=True)
-        return 130
-    return 0
+    return run_main(build_parser(), argv, run, "finetune")
 
 
 @dataclass
@@ -136,19 +108,7 @@ def _load(path: Path | None, overrides: list[str]) -> FinetuneConfig:
 def check_inputs(args: argparse.Namespace) -> Checked | None:
     """Resolve the config, the labels, the model, its initial weights and the checkpoint to resume; raise on any
     bad input. ``None`` when there is nothing to train (``--print-config``)."""
-    step_dir = None
-    config_path = args.config
-    if args.resume not in (None, "latest"):
-        step_dir = resolve_checkpoint(args.resume)
-        saved = step_dir.parent.parent / "config.yaml"
-        if config_path is None and saved.is_file():
-            config_path = saved  # a resumed run keeps its config (overrides still apply)
-    config = _load(config_path, args.overrides)
-    if args.resume == "latest":
-        step_dir = resolve_checkpoint(latest_run(expand_path(config.output_root), config.name))
-        saved = step_dir.parent.parent / "config.yaml"
-        if args.config is None and saved.is_file():
-            config = _load(saved, args.overrides)
+    config, step_dir = resolve_run_config(args, _load)
     if args.print_config:
         print(dump_yaml(config), end="")
         return None
@@ -159,30 +119,16 @@ def check_inputs(args: argparse.Namespace) -> Checked | None:
     model = build_task_model(config, table, load_checkpoint=step_dir is None)
     device = choose_device(config.train.device)
     preflight(model, config.optimizer, config.scheduler, config.deepspeed, config.train, device)
-    state, init_message = None, None
-    if step_dir is not None:
-        state = verify_checkpoint(step_dir)
-        check_parameter_shapes(state, model, str(step_dir))
-        if config.train.max_steps is not None and state["step"] >= config.train.max_steps:
+    state, init_message = check_resume_state(config, model, step_dir), None
+    if step_dir is None and config.init_from:
+        try:
+            target = model.get_submodule(config.init_target)
+        except AttributeError:
             raise ConfigError(
-                f"train.max_steps: {step_dir} is at step {state['step']} and the run ends at step "
-                f"{config.train.max_steps}; raise train.max_steps to train longer"
-            )
-    else:
-        if config.output_dir and (expand_path(config.output_dir) / "checkpoints").exists():
-            raise ConfigError(
-                f"output_dir: {expand_path(config.output_dir)} already holds a run with checkpoints; continue it "
-                "with --resume, or choose another output_dir"
-            )
-        if config.init_from:
-            try:
-                target = model.get_submodule(config.init_target)
-            except AttributeError:
-                raise ConfigError(
-                    f"init_target: the task model has no module {config.init_target!r} (e.g. encoder, "
-                    "encoder.sequence, encoder.structure)"
-                ) from None
-            init_message = load_encoder_weights(target, resolve_path(config.init_from, "init_from"))
+                f"init_target: the task model has no module {config.init_target!r} (e.g. encoder, "
+                "encoder.sequence, encoder.structure)"
+            ) from None
+        init_message = load_encoder_weights(target, resolve_path(config.init_from, "init_from"))
     return Checked(config, table, model, monitor, step_dir, state, init_message)
 
 
@@ -192,19 +138,12 @@ def run(args: argparse.Namespace) -> None:
         return
     config, model, step_dir = checked.config, checked.model, checked.step_dir
     # ---- processes, data, run directory: only now is anything written
-    dist = setup_distributed(config.train.device)
-    try:
+    with distributed(config.train.device) as dist:
         data = _labelled_data(config, checked.table, dist)
         if step_dir is None:
             fit_head(model, data.train.targets)  # regression: target normalisation from the training split
-        if step_dir is not None:
-            run_dir = step_dir.parent.parent
-        else:
-            exact = expand_path(config.output_dir) if config.output_dir else None
-            run_dir = new_run_dir(expand_path(config.output_root), config.name, dist, exact)
-        args.run_dir = run_dir
+        run_dir = open_run_dir(config, dist, step_dir, args)
         if dist.is_main:
-            write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
             print(_describe(checked, data, dist), file=sys.stderr, flush=True)
         kind = task_kind(config.head)
         splits = dict(data.evaluation)
@@ -225,14 +164,10 @@ def run(args: argparse.Namespace) -> None:
             "config": config.model_dump(mode="json"),
             TASK_KEY: export_task(config, checked.table),
         }
-        trainer = Trainer(
+        trainer = make_trainer(
+            config,
             model,
-            data,  # type: ignore[arg-type]
-            optimizer=config.optimizer,
-            scheduler=config.scheduler,
-            deepspeed=config.deepspeed,
-            train=config.train,
-            seed=config.seed,
+            data,
             run_dir=run_dir,
             dist=dist,
             export_config=export,
@@ -251,8 +186,6 @@ def run(args: argparse.Namespace) -> None:
                 print(
                     f"best: {metric} was never finite: no best model (the last is in {run_dir}/)", flush=True
                 )
-    finally:
-        teardown_distributed()
 
 
 def _labelled_data(config: FinetuneConfig, table: LabelTable, dist: DistContext) -> LabelledTrainingData:
@@ -272,16 +205,7 @@ def _labelled_data(config: FinetuneConfig, table: LabelTable, dist: DistContext)
             resolve=resolve_path,
         )
 
-    data, failure = None, None
-    if dist.is_main:
-        try:
-            data = prepare()
-        except DataError as exc:
-            failure = str(exc)
-    failure = broadcast_object(failure)
-    if failure is not None:
-        raise DataError(failure)
-    return data if data is not None else prepare()
+    return main_rank_first(prepare, dist)
 
 
 def _describe(checked: Checked, data: LabelledTrainingData, dist: DistContext) -> str:

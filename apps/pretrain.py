@@ -24,20 +24,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from engine.app import (
+    check_resume_state,
+    distributed,
+    main_rank_first,
+    make_trainer,
+    open_run_dir,
+    resolve_run_config,
+    run_main,
+    training_parser,
+)
 from engine.builders import resolve_path
-from engine.checkpoint import check_parameter_shapes, resolve_checkpoint, verify_checkpoint
 from engine.config import APPS_DIR, dump_yaml, expand_path, load_config
 from engine.data import TrainingData, list_structure_files, prepare_training_data
-from engine.distributed import (
-    DistContext,
-    broadcast_object,
-    choose_device,
-    env_rank,
-    setup_distributed,
-    teardown_distributed,
-)
-from engine.errors import ConfigError, DataError, error_boundary
-from engine.files import write_text_atomic
+from engine.distributed import DistContext, choose_device
 from engine.pretraining import (
     PretrainConfig,
     build_pretraining_model,
@@ -46,8 +46,7 @@ from engine.pretraining import (
     needs_3di,
     pretrained_encoder,
 )
-from engine.runs import latest_run, new_run_dir
-from engine.trainer import Trainer, preflight
+from engine.trainer import preflight
 
 DEFAULT_CONFIG = APPS_DIR / "configs" / "default_pretrain.yaml"
 
@@ -67,49 +66,19 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="pretrain.py",
-        description=__doc__.split("\n\n")[0]
-        + " Settings come from a YAML config (default: apps/configs/default_pretrain.yaml) and key=value "
-        "overrides with dotted keys; unknown keys and wrong types are errors that name the key.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    return training_parser(
+        "pretrain.py",
+        __doc__,
+        EXAMPLES,
+        config_source="default: apps/configs/default_pretrain.yaml",
+        config_help="config file (default: the embedded demo)",
+        override_example="optimizer.lr=2e-4",
     )
-    parser.add_argument(
-        "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optimizer.lr=2e-4"
-    )
-    parser.add_argument(
-        "--config", type=Path, metavar="FILE.yaml", help="config file (default: the embedded demo)"
-    )
-    parser.add_argument(
-        "--resume",
-        nargs="?",
-        const="latest",
-        metavar="DIR",
-        help="continue a run from its checkpoint: a run directory, its checkpoints/ or one checkpoint "
-        "(no DIR: the latest run of this config's name)",
-    )
-    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs still written)")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (bad input: one ``error:`` line and status 2)."""
-    args = build_parser().parse_intermixed_args(argv)
-    if args.resume not in (None, "latest") and "=" in args.resume and not Path(args.resume).exists():
-        args.overrides.insert(0, args.resume)  # `--resume key=value`: the value is an override
-        args.resume = "latest"
-    rank, world = env_rank()
-    try:
-        with error_boundary(rank, world):
-            run(args)
-    except KeyboardInterrupt:
-        where = getattr(args, "run_dir", None)
-        hint = f"; continue with: uv run apps/pretrain.py --resume {where}" if where else ""
-        print(f"interrupted{hint}", file=sys.stderr, flush=True)
-        return 130
-    return 0
+    return run_main(build_parser(), argv, run, "pretrain")
 
 
 @dataclass
@@ -127,19 +96,9 @@ class Checked:
 def check_inputs(args: argparse.Namespace) -> Checked | None:
     """Resolve the config, the data sources, the model and the checkpoint to resume; raise on any bad input.
     ``None`` when there is nothing to train (``--print-config``)."""
-    step_dir = None
-    config_path = args.config
-    if args.resume not in (None, "latest"):
-        step_dir = resolve_checkpoint(args.resume)
-        saved = step_dir.parent.parent / "config.yaml"
-        if config_path is None and saved.is_file():
-            config_path = saved  # a resumed run keeps its config (overrides still apply)
-    config = load_config(PretrainConfig, config_path or DEFAULT_CONFIG, args.overrides)
-    if args.resume == "latest":
-        step_dir = resolve_checkpoint(latest_run(expand_path(config.output_root), config.name))
-        saved = step_dir.parent.parent / "config.yaml"
-        if args.config is None and saved.is_file():
-            config = load_config(PretrainConfig, saved, args.overrides)
+    config, step_dir = resolve_run_config(
+        args, lambda path, overrides: load_config(PretrainConfig, path or DEFAULT_CONFIG, overrides)
+    )
     check_combination(config)
     if args.print_config:
         print(dump_yaml(config), end="")
@@ -152,23 +111,9 @@ def check_inputs(args: argparse.Namespace) -> Checked | None:
     notes: list[str] = []
     device = choose_device(config.train.device)
     preflight(model, config.optimizer, config.scheduler, config.deepspeed, config.train, device)
-    state = None
-    if step_dir is not None:
-        state = verify_checkpoint(step_dir)
-        check_parameter_shapes(state, model, str(step_dir))
-        if config.train.max_steps is not None and state["step"] >= config.train.max_steps:
-            raise ConfigError(
-                f"train.max_steps: {step_dir} is at step {state['step']} and the run ends at step "
-                f"{config.train.max_steps}; raise train.max_steps to train longer"
-            )
-    else:
-        if config.output_dir and (expand_path(config.output_dir) / "checkpoints").exists():
-            raise ConfigError(
-                f"output_dir: {expand_path(config.output_dir)} already holds a run with checkpoints; continue it "
-                "with --resume, or choose another output_dir"
-            )
-        if config.init_from:
-            notes.append(load_initial_weights(model, resolve_path(config.init_from, "init_from")))
+    state = check_resume_state(config, model, step_dir)
+    if step_dir is None and config.init_from:
+        notes.append(load_initial_weights(model, resolve_path(config.init_from, "init_from")))
     return Checked(config, sources, model, step_dir, state, notes)
 
 
@@ -178,28 +123,17 @@ def run(args: argparse.Namespace) -> None:
         return
     config, model, step_dir = checked.config, checked.model, checked.step_dir
     # ---- processes, data, run directory: only now is anything written
-    dist = setup_distributed(config.train.device)
-    try:
+    with distributed(config.train.device) as dist:
         data = _training_data(config, dist, checked.sources)
-        if step_dir is not None:
-            run_dir = step_dir.parent.parent
-        else:
-            exact = expand_path(config.output_dir) if config.output_dir else None
-            run_dir = new_run_dir(expand_path(config.output_root), config.name, dist, exact)
-        args.run_dir = run_dir
+        run_dir = open_run_dir(config, dist, step_dir, args)
         if dist.is_main:
-            write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
             print(_describe(config, data, model, dist, step_dir), file=sys.stderr, flush=True)
             for note in checked.notes:
                 print(note, file=sys.stderr, flush=True)
-        trainer = Trainer(
+        trainer = make_trainer(
+            config,
             model,
             data,
-            optimizer=config.optimizer,
-            scheduler=config.scheduler,
-            deepspeed=config.deepspeed,
-            train=config.train,
-            seed=config.seed,
             run_dir=run_dir,
             dist=dist,
             export_config={"app": "pretrain", "config": config.model_dump(mode="json")},
@@ -208,8 +142,6 @@ def run(args: argparse.Namespace) -> None:
         result = trainer.fit(checked.state)
         if dist.is_main:
             print(result.summary(), flush=True)
-    finally:
-        teardown_distributed()
 
 
 def _training_data(config: PretrainConfig, dist: DistContext, sources: list[Path]) -> TrainingData:
@@ -218,18 +150,10 @@ def _training_data(config: PretrainConfig, dist: DistContext, sources: list[Path
     output_root = expand_path(config.output_root)
     cache_dir = expand_path(config.data.cache_dir) if config.data.cache_dir else output_root / ".cache"
     encode_3di = needs_3di(config)  # SaProt reads Foldseek 3Di strings: computed once, kept in the cache
-    data, failure = None, None
-    if dist.is_main:
-        try:
-            data = prepare_training_data(config.data, cache_dir, config.seed, sources, encode_3di=encode_3di)
-        except DataError as exc:
-            failure = str(exc)
-    failure = broadcast_object(failure)
-    if failure is not None:
-        raise DataError(failure)
-    if data is not None:
-        return data
-    return prepare_training_data(config.data, cache_dir, config.seed, sources, encode_3di=encode_3di)
+    return main_rank_first(
+        lambda: prepare_training_data(config.data, cache_dir, config.seed, sources, encode_3di=encode_3di),
+        dist,
+    )
 
 
 def _describe(

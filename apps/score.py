@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import math
 import re
 import sys
@@ -47,9 +46,10 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from engine.app import inference_parser, run_config_main
 from engine.builders import resolve_path
-from engine.config import Section, dump_yaml, expand_path, load_config
-from engine.errors import CheckpointError, ConfigError, DataError, error_boundary
+from engine.config import Section, expand_path
+from engine.errors import CheckpointError, ConfigError, DataError
 from engine.files import write_json_atomic, write_text_atomic
 from engine.inference import Device, Precision, choose_device, load_inference_encoder, read_export
 from pydantic import Field, field_validator, model_validator
@@ -131,39 +131,20 @@ class ScoreConfig(Section):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="score.py",
-        description=__doc__.split("\n\n")[0]
-        + " Settings come from a YAML config and key=value overrides with dotted keys; unknown keys and wrong "
-        "types are errors that name the key.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    return inference_parser(
+        "score.py",
+        __doc__,
+        EXAMPLES,
+        config_help="config file (apps/configs/score/)",
+        override_example="data.offset=24",
+        output_metavar="FILE.csv",
+        output_help="output CSV",
     )
-    parser.add_argument(
-        "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. data.offset=24"
-    )
-    parser.add_argument("--config", type=Path, metavar="FILE.yaml", help="config file (apps/configs/score/)")
-    parser.add_argument("--output", "-o", metavar="FILE.csv", help="output CSV")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to run (default: auto)")
-    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (bad input: one ``error:`` line and status 2)."""
-    args = build_parser().parse_intermixed_args(argv)
-    overrides = list(args.overrides)
-    if args.output:
-        overrides.append("output=" + json.dumps(args.output))
-    if args.device:
-        overrides.append(f"device={args.device}")
-    with error_boundary():
-        config = load_config(ScoreConfig, args.config, overrides)
-        if args.print_config:
-            print(dump_yaml(config), end="")
-            return 0
-        run(config)
-    return 0
+    return run_config_main(build_parser(), argv, ScoreConfig, run)
 
 
 # ------------------------------------------------------------------------------------------------ inputs

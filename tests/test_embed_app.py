@@ -8,7 +8,6 @@ and counted; bad input is one ``error:`` line, exit status 2, and no output file
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import shutil
@@ -27,6 +26,7 @@ if str(APPS) not in sys.path:
     sys.path.insert(0, str(APPS))
 
 import embed  # noqa: E402
+from app_testing import fair_esm_checkpoint, randomize_, run_main  # noqa: E402
 
 PRESETS = APPS / "configs" / "embed"
 TINY = "{num_layers: 2, embed_dim: 32, attention_heads: 4}"
@@ -35,42 +35,10 @@ TOL = dict(atol=1e-5, rtol=1e-5)
 GOOD = ["1ahsA.pdb.gz", "1dx5I.pdb.gz", "1i8nA.pdb.gz", "1lpbA.pdb.gz"]
 
 
-def randomize_(module: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """Non-trivial random parameters (LayerNorm weights around 1), so that every weight matters."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            if "norm" in name.lower() and name.endswith("weight"):
-                p.copy_(1 + 0.2 * torch.randn(p.shape, generator=gen))
-            elif p.ndim >= 2:
-                p.copy_(torch.randn(p.shape, generator=gen) / p.shape[-1] ** 0.5)
-            else:
-                p.copy_(0.1 * torch.randn(p.shape, generator=gen))
-    return module
-
-
 @pytest.fixture(scope="module")
 def fair_esm(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, Path]:
     """A random fair-esm ESM2 (2 layers, 32-d) and its weights as a fair-esm ``.pt`` (fair-esm's file layout)."""
-    esm = pytest.importorskip("esm")
-    alphabet = esm.data.Alphabet.from_architecture("ESM-1b")
-    model = esm.model.esm2.ESM2(2, 32, 4, alphabet, token_dropout=True)
-    randomize_(model, seed=5)
-    for layer in model.layers:  # released checkpoints hold fp16-rounded rotary frequencies
-        inv = layer.self_attn.rot_emb.inv_freq
-        inv.copy_(inv.half().float())
-    model.eval()
-    state = {}
-    for key, value in model.state_dict().items():
-        if not key.startswith("contact_head."):
-            prefix = "encoder." if key.startswith("lm_head.") else "encoder.sentence_encoder."
-            state[prefix + key] = value.clone()
-    cfg = argparse.Namespace(
-        encoder_layers=2, encoder_embed_dim=32, encoder_attention_heads=4, token_dropout=True, arch="esm2"
-    )
-    path = tmp_path_factory.mktemp("esm") / "esm2_tiny.pt"
-    torch.save({"model": state, "cfg": {"model": cfg}, "args": None}, path)
-    return model, alphabet, path
+    return fair_esm_checkpoint(tmp_path_factory, seed=5)
 
 
 def fair_esm_features(model: Any, alphabet: Any, sequence: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,12 +67,7 @@ def structures(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Any
 
 def run_app(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """``apps/embed.py`` in this process: ``(exit status, stdout, stderr)``."""
-    try:
-        status = embed.main(argv)
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    out = capsys.readouterr()
-    return status, out.out, out.err
+    return run_main(embed.main, argv, capsys)
 
 
 def esm_args(checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:

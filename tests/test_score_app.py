@@ -6,7 +6,6 @@ wrote; scipy.stats.spearmanr on the written CSV. Bad input is one ``error:`` lin
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -29,6 +28,7 @@ if str(APPS) not in sys.path:
     sys.path.insert(0, str(APPS))
 
 import score  # noqa: E402
+from app_testing import fair_esm_checkpoint, randomize_, run_main  # noqa: E402
 
 PRESETS = APPS / "configs" / "score"
 TINY = "{num_layers: 2, embed_dim: 32, attention_heads: 4}"
@@ -37,44 +37,11 @@ TOL = 1e-4
 
 
 # ----------------------------------------------------------------------------------------------- models
-def randomize_(module: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """Non-trivial random parameters (LayerNorm weights around 1), so that every weight matters."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            if "norm" in name.lower() and name.endswith("weight"):
-                p.copy_(1 + 0.2 * torch.randn(p.shape, generator=gen))
-            elif p.ndim >= 2:
-                p.copy_(torch.randn(p.shape, generator=gen) / p.shape[-1] ** 0.5)
-            else:
-                p.copy_(0.1 * torch.randn(p.shape, generator=gen))
-    return module
-
-
 @pytest.fixture(scope="module")
 def fair_esm(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, Path]:
     """A random fair-esm ESM2 (2 layers, 32-d) and the same weights as a fair-esm ``.pt`` in fair-esm's layout
     (``{"model": encoder.sentence_encoder.-prefixed state, "cfg": {"model": Namespace}}``)."""
-    esm = pytest.importorskip("esm")
-    alphabet = esm.data.Alphabet.from_architecture("ESM-1b")
-    model = esm.model.esm2.ESM2(2, 32, 4, alphabet, token_dropout=True)
-    randomize_(model, seed=7)
-    for layer in model.layers:  # released checkpoints hold fp16-rounded rotary frequencies
-        inv = layer.self_attn.rot_emb.inv_freq
-        inv.copy_(inv.half().float())
-    model.eval()
-    state = {}
-    for key, value in model.state_dict().items():
-        if key.startswith("contact_head."):
-            continue
-        prefix = "encoder." if key.startswith("lm_head.") else "encoder.sentence_encoder."
-        state[prefix + key] = value.clone()
-    cfg = argparse.Namespace(
-        encoder_layers=2, encoder_embed_dim=32, encoder_attention_heads=4, token_dropout=True, arch="esm2"
-    )
-    path = tmp_path_factory.mktemp("esm") / "esm2_tiny.pt"
-    torch.save({"model": state, "cfg": {"model": cfg}, "args": None}, path)
-    return model, alphabet, path
+    return fair_esm_checkpoint(tmp_path_factory, seed=7)
 
 
 def fair_masked_marginals(model: Any, alphabet: Any, sequence: str, positions: list[int]) -> dict[int, Any]:
@@ -112,12 +79,7 @@ def label_row(mutant: str, sequence: str, token_probs: Any, alphabet: Any, offse
 
 def run_app(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """``apps/score.py`` in this process: ``(exit status, stdout, stderr)``."""
-    try:
-        status = score.main(argv)
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    out = capsys.readouterr()
-    return status, out.out, out.err
+    return run_main(score.main, argv, capsys)
 
 
 def read_scores(path: Path, column: str = "score") -> list[dict[str, str]]:

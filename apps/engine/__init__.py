@@ -15,6 +15,8 @@ Modules:
 * :mod:`engine.trainer` — the loop (DeepSpeed ZeRO 0–3, bf16 on GPU, accumulation, clipping, exact resume).
 * :mod:`engine.checkpoint` — atomic, verified DeepSpeed checkpoints; safetensors export; initial weights.
 * :mod:`engine.reporting` — progress bar, metrics log, TensorBoard, curves PNG, summary line.
+* :mod:`engine.app` — the apps' command-line skeleton: parsers, ``main()`` (error boundary, Ctrl-C), config and
+  checkpoint resolution for ``--resume``, the run directory and the :class:`~engine.trainer.Trainer` of a run.
 * :mod:`engine.errors` — the one-line errors apps print for bad input.
 * :mod:`engine.files` — atomic writes; :mod:`engine.runs` — run directories.
 * :mod:`engine.pretraining` — the pretraining app's config and components (encoder + objective).

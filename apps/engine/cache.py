@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -284,7 +284,14 @@ def build_structure_cache(
 
 def _with_3di(proteins: list[Protein], report: LoadReport) -> list[Protein]:
     """``proteins`` with their 3Di strings; a protein the encoder rejects (e.g. a Cα-only chain) is skipped and
-    reported. All proteins are encoded in one batched call unless one of them fails."""
+    reported."""
+    return with_3di_or_skip(proteins, lambda p, exc: report.add_skipped(p.source or p.id, exc, counted=False))
+
+
+def with_3di_or_skip(proteins: list[Protein], skip: Callable[[Protein, Exception], None]) -> list[Protein]:
+    """``proteins`` with their Foldseek 3Di strings (SaProt), in order. All proteins are encoded in one batched
+    call unless one of them fails; then each is encoded alone, and one the encoder rejects (e.g. a Cα-only chain)
+    is handed to ``skip(protein, error)`` and left out."""
     from protdata.errors import ProtdataError
     from protdata.foldseek import with_3di
 
@@ -297,7 +304,7 @@ def _with_3di(proteins: list[Protein], report: LoadReport) -> list[Protein]:
         try:
             out.extend(with_3di([p]))
         except ProtdataError as exc:
-            report.add_skipped(p.source or p.id, exc, counted=False)
+            skip(p, exc)
     return out
 
 

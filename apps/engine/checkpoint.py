@@ -31,7 +31,6 @@ import contextlib
 import hashlib
 import io
 import json
-import logging
 import os
 import random
 import re
@@ -47,6 +46,7 @@ from torch import nn
 from engine.distributed import DistContext, barrier
 from engine.errors import CheckpointError, one_line
 from engine.files import atomic_path, temp_dir, write_json_atomic, write_text_atomic
+from engine.reporting import quiet_logger
 
 LATEST = "latest"
 MANIFEST = "manifest.json"
@@ -291,7 +291,8 @@ class CheckpointManager:
     def load(self, engine: Any, step_dir: Path, state: Mapping[str, Any]) -> None:
         """Load model, optimizer, scheduler (DeepSpeed) and this rank's generator states from ``step_dir``."""
         load_dir, tag = self.loadable(step_dir, state)
-        with restricted_torch_load(), contextlib.redirect_stdout(io.StringIO()), _quiet_deepspeed():
+        # DeepSpeed warns that no model-parallel unit was given when it reads a universal checkpoint; we use none
+        with restricted_torch_load(), contextlib.redirect_stdout(io.StringIO()), quiet_logger("DeepSpeed"):
             path, _ = engine.load_checkpoint(
                 str(load_dir), tag=tag, load_optimizer_states=True, load_lr_scheduler_states=True
             )
@@ -311,18 +312,6 @@ class CheckpointManager:
             convert_to_universal(step_dir, out)
         barrier()
         return out, step_dir.name
-
-
-@contextlib.contextmanager
-def _quiet_deepspeed() -> Iterator[None]:
-    """DeepSpeed warns that no model-parallel unit was given when it reads a universal checkpoint; we use none."""
-    logger = logging.getLogger("DeepSpeed")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def needs_universal(state: Mapping[str, Any], world_size: int) -> bool:

@@ -36,6 +36,7 @@ __all__ = [
     "list_structure_files",
     "micro_batch_index",
     "prepare_training_data",
+    "rank_loader",
 ]
 
 
@@ -85,6 +86,26 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
+def rank_loader(
+    dataset: torch.utils.data.Dataset,
+    sampler: RankBatchSampler,
+    collate_fn: Any,
+    num_workers: int,
+    prefetch_factor: int,
+    pin_memory: bool,
+) -> torch.utils.data.DataLoader:
+    """The DataLoader of one rank's micro-batches (``sampler``), each worker on one torch thread."""
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=collate_fn,
+        num_workers=num_workers,
+        prefetch_factor=prefetch_factor if num_workers else None,
+        pin_memory=pin_memory,
+        worker_init_fn=_worker_init if num_workers else None,
+    )
+
+
 @dataclass
 class TrainingData:
     """What the trainer needs: the dataset, the micro-batch plan and how to make a rank's loader."""
@@ -102,14 +123,8 @@ class TrainingData:
         self, rank: int, world_size: int, accumulation_steps: int, start_step: int, pin_memory: bool
     ) -> torch.utils.data.DataLoader:
         sampler = RankBatchSampler(self.plan, rank, world_size, accumulation_steps, start_step)
-        return torch.utils.data.DataLoader(
-            self.dataset,
-            batch_sampler=sampler,
-            collate_fn=collate_micro_batch,
-            num_workers=self.num_workers,
-            prefetch_factor=self.prefetch_factor if self.num_workers else None,
-            pin_memory=pin_memory,
-            worker_init_fn=_worker_init if self.num_workers else None,
+        return rank_loader(
+            self.dataset, sampler, collate_micro_batch, self.num_workers, self.prefetch_factor, pin_memory
         )
 
 

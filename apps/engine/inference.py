@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import glob
 import json
-import logging
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -47,8 +46,10 @@ from engine.builders import (
     sequence_config,
     vocabulary,
 )
+from engine.cache import with_3di_or_skip
 from engine.config import Section, validate
 from engine.errors import AppError, CheckpointError, ConfigError, DataError, input_error_types, one_line
+from engine.reporting import quiet_logger
 from protdata import Protein, ProteinBatch
 from protdata.errors import ProtdataError
 from protdata.io import LoadReport, load_many
@@ -270,7 +271,7 @@ def read_inputs(inputs: Sequence[str], key: str = "inputs") -> InputSet:
             read_fasta_file(Path(source))
             continue
         sub = LoadReport()
-        with _quiet("protdata.io"):  # its summary line would repeat what the app reports
+        with quiet_logger("protdata.io"):  # its summary line would repeat what the app reports
             result = load_many([source], report=sub)
         proteins.extend(result.proteins)
         n_files += sub.n_sources
@@ -291,17 +292,6 @@ def read_inputs(inputs: Sequence[str], key: str = "inputs") -> InputSet:
         why = f"; first failure: {first.source}: {first.error}: {first.reason}" if first else ""
         raise DataError(f"{key}: no usable protein in {n_files} files ({shown}){why}")
     return InputSet(proteins, report, n_files)
-
-
-@contextlib.contextmanager
-def _quiet(name: str) -> Iterator[None]:
-    logger = logging.getLogger(name)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def prepare_proteins(inputs: InputSet, config: Any, key: str = "inputs") -> InputSet:
@@ -331,21 +321,17 @@ def prepare_proteins(inputs: InputSet, config: Any, key: str = "inputs") -> Inpu
 def _with_3di(proteins: list[Protein], report: LoadReport) -> list[Protein]:
     """Foldseek 3Di strings for proteins with coordinates (one batched call; per protein when one of them fails,
     which is then skipped and reported). Sequence-only proteins pass unchanged."""
-    from protdata.foldseek import with_3di
+    structured = [p for p in proteins if p.has_structure]
+    if not structured:
+        return list(proteins)
+    rejected: set[int] = set()
 
-    index = [i for i, p in enumerate(proteins) if p.has_structure]
-    out: list[Protein | None] = list(proteins)
-    try:
-        for i, p in zip(index, with_3di([proteins[i] for i in index]) if index else []):
-            out[i] = p
-    except ProtdataError:
-        for i in index:
-            try:
-                out[i] = with_3di([proteins[i]])[0]
-            except ProtdataError as exc:
-                report.add_skipped(proteins[i].source or proteins[i].id, exc, counted=False)
-                out[i] = None
-    return [p for p in out if p is not None]
+    def skip(protein: Protein, exc: Exception) -> None:
+        report.add_skipped(protein.source or protein.id, exc, counted=False)
+        rejected.add(id(protein))
+
+    encoded = iter(with_3di_or_skip(structured, skip))
+    return [next(encoded) if p.has_structure else p for p in proteins if id(p) not in rejected]
 
 
 # --------------------------------------------------------------------------------------------- batches

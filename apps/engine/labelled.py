@@ -33,7 +33,7 @@ from pydantic import Field
 from engine.batching import MicroBatchPlan, RankBatchSampler, estimated_length
 from engine.cache import PackedProteins, build_structure_cache
 from engine.config import Section
-from engine.data import MicroBatch, item_seed
+from engine.data import MicroBatch, item_seed, rank_loader
 from engine.errors import DataError
 from engine.labels import LabelsConfig, LabelTable
 from protdata import Protein, ProteinBatch
@@ -203,10 +203,6 @@ def collate_labelled(items: list[tuple[int, int, Protein, np.ndarray]]) -> Micro
     return MicroBatch(items[0][0], ProteinBatch.collate([p for _, _, p, _ in items]), targets)
 
 
-def _worker_init(_: int) -> None:
-    torch.set_num_threads(1)
-
-
 @dataclass
 class LabelledSplit:
     """One split: protein ids, their targets, the dataset over them and its batch plan."""
@@ -247,14 +243,8 @@ class LabelledTrainingData:
         self, rank: int, world_size: int, accumulation_steps: int, start_step: int, pin_memory: bool
     ) -> torch.utils.data.DataLoader:
         sampler = RankBatchSampler(self.plan, rank, world_size, accumulation_steps, start_step)
-        return torch.utils.data.DataLoader(
-            self.train.dataset,
-            batch_sampler=sampler,
-            collate_fn=collate_labelled,
-            num_workers=self.num_workers,
-            prefetch_factor=self.prefetch_factor if self.num_workers else None,
-            pin_memory=pin_memory,
-            worker_init_fn=_worker_init if self.num_workers else None,
+        return rank_loader(
+            self.train.dataset, sampler, collate_labelled, self.num_workers, self.prefetch_factor, pin_memory
         )
 
 

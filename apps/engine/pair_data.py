@@ -32,7 +32,7 @@ from pydantic import Field, field_validator
 from engine.batching import MicroBatchPlan, RankBatchSampler
 from engine.builders import resolve_path
 from engine.config import Section
-from engine.data import MicroBatch
+from engine.data import MicroBatch, rank_loader
 from engine.errors import DataError
 from protalign.config import ProtCLIPConfig
 from protalign.data import ProtCLIPBatch, ProtCLIPCollator
@@ -407,10 +407,6 @@ class PairCollate:
         return MicroBatch(k, AlignBatch.of(batch))
 
 
-def _worker_init(_: int) -> None:
-    torch.set_num_threads(1)
-
-
 @dataclass
 class PairTrainingData:
     """The pairs in the shape :class:`~engine.trainer.Trainer` expects (``plan``, ``num_workers``, ``loader``)."""
@@ -427,14 +423,8 @@ class PairTrainingData:
         self, rank: int, world_size: int, accumulation_steps: int, start_step: int, pin_memory: bool
     ) -> torch.utils.data.DataLoader:
         sampler = RankBatchSampler(self.plan, rank, world_size, accumulation_steps, start_step)
-        return torch.utils.data.DataLoader(
-            self.dataset,
-            batch_sampler=sampler,
-            collate_fn=self.collate,
-            num_workers=self.num_workers,
-            prefetch_factor=self.prefetch_factor if self.num_workers else None,
-            pin_memory=pin_memory,
-            worker_init_fn=_worker_init if self.num_workers else None,
+        return rank_loader(
+            self.dataset, sampler, self.collate, self.num_workers, self.prefetch_factor, pin_memory
         )
 
 

@@ -39,6 +39,7 @@ from pydantic import TypeAdapter, ValidationError
 from torch import nn
 
 from engine.builders import EncoderConfig
+from engine.cache import with_3di_or_skip
 from engine.config import format_validation_error
 from engine.errors import CheckpointError, ConfigError, DataError, input_error_types, one_line
 from engine.files import atomic_path
@@ -279,20 +280,9 @@ def read_proteins(
 
 def _with_3di(proteins: list[Protein], report: InputReport) -> list[Protein]:
     """``proteins`` with Foldseek 3Di strings (SaProt); a protein the encoder rejects is skipped and reported."""
-    from protdata.errors import ProtdataError
-    from protdata.foldseek import with_3di
-
-    try:
-        return with_3di(proteins)
-    except ProtdataError:
-        pass
-    out = []
-    for p in proteins:
-        try:
-            out.extend(with_3di([p]))
-        except ProtdataError as exc:
-            report.skipped.append((p.source or p.id, one_line(f"3Di: {exc}")))
-    return out
+    return with_3di_or_skip(
+        proteins, lambda p, exc: report.skipped.append((p.source or p.id, one_line(f"3Di: {exc}")))
+    )
 
 
 # ---------------------------------------------------------------------------------------------- scoring

@@ -3,10 +3,12 @@ of the curves at the end and a one-line summary of where everything was written.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -220,3 +222,15 @@ def summary_line(
         f"done: {what} in {format_seconds(seconds)}{loss}, {residues_per_s:,.0f} residues/s, "
         f"data wait {100 * data_wait:.1f} % -> {run_dir}/ ({', '.join(written)})"
     )
+
+
+@contextlib.contextmanager
+def quiet_logger(name: str) -> Iterator[None]:
+    """Only errors from the logger ``name`` while the block runs (its level is restored afterwards)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -1,0 +1,279 @@
+"""The command-line skeleton the apps share: the parser, ``main()`` and the run set-up of the training apps
+(``apps/pretrain.py``, ``apps/finetune.py``, ``apps/align.py``) and the config plumbing of the one-shot apps
+(``apps/embed.py``, ``apps/score.py``).
+
+Training apps:
+
+* :func:`training_parser` — ``KEY=VALUE`` overrides, ``--config``, ``--resume [DIR]``, ``--print-config``,
+  ``--no-progress``.
+* :func:`run_main` — ``--resume key=value`` read as an override, :func:`~engine.errors.error_boundary` (one
+  ``error:`` line, status 2), Ctrl-C as status 130 with the ``--resume`` command that continues the run.
+* :func:`resolve_run_config` — the config and the checkpoint to resume: ``--resume DIR`` keeps the run's saved
+  ``config.yaml`` (overrides still apply), ``--resume`` alone takes the latest run of the config's name.
+* :func:`check_resume_state` — the checkpoint verified against the model and ``train.max_steps``; a fresh run must
+  not write into an ``output_dir`` that already holds checkpoints.
+* :func:`distributed`, :func:`main_rank_first`, :func:`open_run_dir`, :func:`make_trainer` — the run
+  itself: process group, data built on rank 0 first, the run directory with its ``config.yaml``, the
+  :class:`~engine.trainer.Trainer`.
+
+One-shot apps: :func:`inference_parser` (overrides, ``--config``, ``--input``, ``--output``, ``--device``,
+``--print-config``) and :func:`run_config_main` (the flags as overrides, the config loaded, printed or run inside
+the error boundary).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from torch import nn
+
+from engine.checkpoint import check_parameter_shapes, resolve_checkpoint, verify_checkpoint
+from engine.config import dump_yaml, expand_path, load_config
+from engine.distributed import (
+    DistContext,
+    broadcast_object,
+    env_rank,
+    setup_distributed,
+    teardown_distributed,
+)
+from engine.errors import ConfigError, DataError, error_boundary
+from engine.files import write_text_atomic
+from engine.runs import latest_run, new_run_dir
+from engine.trainer import Trainer
+
+C = TypeVar("C")
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+
+# ------------------------------------------------------------------------------------------ training apps
+def training_parser(
+    prog: str, doc: str, examples: str, *, config_source: str, config_help: str, override_example: str
+) -> argparse.ArgumentParser:
+    """The training apps' parser: overrides, ``--config``, ``--resume``, ``--print-config``, ``--no-progress``;
+    the description is the first paragraph of the app's ``doc`` and where its settings come from."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=doc.split("\n\n")[0]
+        + f" Settings come from a YAML config ({config_source}) and key=value "
+        "overrides with dotted keys; unknown keys and wrong types are errors that name the key.",
+        epilog=examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help=f"config overrides, e.g. {override_example}"
+    )
+    parser.add_argument("--config", type=Path, metavar="FILE.yaml", help=config_help)
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        metavar="DIR",
+        help="continue a run from its checkpoint: a run directory, its checkpoints/ or one checkpoint "
+        "(no DIR: the latest run of this config's name)",
+    )
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs still written)")
+    return parser
+
+
+def run_main(
+    parser: argparse.ArgumentParser,
+    argv: list[str] | None,
+    run: Callable[[argparse.Namespace], None],
+    app: str,
+) -> int:
+    """Parse ``argv`` and ``run`` it; returns the exit status (bad input: one ``error:`` line and status 2;
+    Ctrl-C: 130, with the command that continues the run once ``run`` has set ``args.run_dir``)."""
+    args = parser.parse_intermixed_args(argv)
+    if args.resume not in (None, "latest") and "=" in args.resume and not Path(args.resume).exists():
+        args.overrides.insert(0, args.resume)  # `--resume key=value`: the value is an override
+        args.resume = "latest"
+    rank, world = env_rank()
+    try:
+        with error_boundary(rank, world):
+            run(args)
+    except KeyboardInterrupt:
+        where = getattr(args, "run_dir", None)
+        hint = f"; continue with: uv run apps/{app}.py --resume {where}" if where else ""
+        print(f"interrupted{hint}", file=sys.stderr, flush=True)
+        return 130
+    return 0
+
+
+def resolve_run_config(
+    args: argparse.Namespace, load: Callable[[Path | None, list[str]], C]
+) -> tuple[C, Path | None]:
+    """``(config, checkpoint step directory to resume or None)`` of ``--config`` / ``--resume`` and the overrides;
+    ``load(path, overrides)`` reads a config file (``path`` is ``None`` when no ``--config`` was given)."""
+    step_dir = None
+    config_path = args.config
+    if args.resume not in (None, "latest"):
+        step_dir = resolve_checkpoint(args.resume)
+        saved = step_dir.parent.parent / "config.yaml"
+        if config_path is None and saved.is_file():
+            config_path = saved  # a resumed run keeps its config (overrides still apply)
+    config = load(config_path, args.overrides)
+    if args.resume == "latest":
+        step_dir = resolve_checkpoint(latest_run(expand_path(config.output_root), config.name))
+        saved = step_dir.parent.parent / "config.yaml"
+        if args.config is None and saved.is_file():
+            config = load(saved, args.overrides)
+    return config, step_dir
+
+
+def check_resume_state(config: Any, model: nn.Module, step_dir: Path | None) -> dict[str, Any] | None:
+    """The verified checkpoint state of ``step_dir`` (its tensors fit ``model``; it has steps left before
+    ``train.max_steps``), or ``None`` for a fresh run, whose ``output_dir`` must not hold checkpoints already."""
+    if step_dir is not None:
+        state = verify_checkpoint(step_dir)
+        check_parameter_shapes(state, model, str(step_dir))
+        if config.train.max_steps is not None and state["step"] >= config.train.max_steps:
+            raise ConfigError(
+                f"train.max_steps: {step_dir} is at step {state['step']} and the run ends at step "
+                f"{config.train.max_steps}; raise train.max_steps to train longer"
+            )
+        return state
+    if config.output_dir and (expand_path(config.output_dir) / "checkpoints").exists():
+        raise ConfigError(
+            f"output_dir: {expand_path(config.output_dir)} already holds a run with checkpoints; continue it "
+            "with --resume, or choose another output_dir"
+        )
+    return None
+
+
+@contextlib.contextmanager
+def distributed(device: str) -> Iterator[DistContext]:
+    """The process group of a run (:func:`~engine.distributed.setup_distributed`), torn down however it ends."""
+    dist = setup_distributed(device)
+    try:
+        yield dist
+    finally:
+        teardown_distributed()
+
+
+def main_rank_first(prepare: Callable[[], T], dist: DistContext) -> T:
+    """``prepare()`` on rank 0 first (it builds or reuses the caches), then on the other ranks (they read them); a
+    :class:`~engine.errors.DataError` on rank 0 is raised on every rank (so no rank waits forever)."""
+    data, failure = None, None
+    if dist.is_main:
+        try:
+            data = prepare()
+        except DataError as exc:
+            failure = str(exc)
+    failure = broadcast_object(failure)
+    if failure is not None:
+        raise DataError(failure)
+    return data if data is not None else prepare()
+
+
+def open_run_dir(config: Any, dist: DistContext, step_dir: Path | None, args: argparse.Namespace) -> Path:
+    """The run directory: the resumed run's, else a new one (``output_dir``, or ``<output_root>/<name>-<time>``);
+    noted in ``args.run_dir`` (for the Ctrl-C hint); rank 0 writes the resolved ``config.yaml`` into it."""
+    if step_dir is not None:
+        run_dir = step_dir.parent.parent
+    else:
+        exact = expand_path(config.output_dir) if config.output_dir else None
+        run_dir = new_run_dir(expand_path(config.output_root), config.name, dist, exact)
+    args.run_dir = run_dir
+    if dist.is_main:
+        write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
+    return run_dir
+
+
+def make_trainer(
+    config: Any,
+    model: nn.Module,
+    data: Any,
+    *,
+    run_dir: Path,
+    dist: DistContext,
+    export_config: dict[str, Any],
+    progress: bool,
+    **extra: Any,
+) -> Trainer:
+    """A :class:`~engine.trainer.Trainer` with the config's optimizer, scheduler, DeepSpeed and train sections."""
+    return Trainer(
+        model,
+        data,
+        optimizer=config.optimizer,
+        scheduler=config.scheduler,
+        deepspeed=config.deepspeed,
+        train=config.train,
+        seed=config.seed,
+        run_dir=run_dir,
+        dist=dist,
+        export_config=export_config,
+        progress=progress,
+        **extra,
+    )
+
+
+# ------------------------------------------------------------------------------------------ one-shot apps
+def inference_parser(
+    prog: str,
+    doc: str,
+    examples: str,
+    *,
+    config_help: str,
+    override_example: str,
+    output_metavar: str,
+    output_help: str,
+    inputs: bool = False,
+) -> argparse.ArgumentParser:
+    """The one-shot apps' parser: overrides, ``--config``, (``--input``,) ``--output``, ``--device``,
+    ``--print-config``; the description is the first paragraph of the app's ``doc`` and where settings come from."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=doc.split("\n\n")[0]
+        + " Settings come from a YAML config and key=value overrides with dotted keys; unknown keys and wrong "
+        "types are errors that name the key.",
+        epilog=examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help=f"config overrides, e.g. {override_example}"
+    )
+    parser.add_argument("--config", type=Path, metavar="FILE.yaml", help=config_help)
+    if inputs:
+        parser.add_argument(
+            "--input",
+            "-i",
+            action="append",
+            metavar="PATH",
+            help="input file / directory / glob (repeatable)",
+        )
+    parser.add_argument("--output", "-o", metavar=output_metavar, help=output_help)
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to run (default: auto)")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    return parser
+
+
+def run_config_main(
+    parser: argparse.ArgumentParser, argv: list[str] | None, config_cls: type[M], run: Callable[[M], Any]
+) -> int:
+    """Parse ``argv`` (a parser of :func:`inference_parser`), load ``config_cls`` from ``--config`` + overrides
+    (``--input`` / ``--output`` / ``--device`` become overrides too), print it (``--print-config``) or ``run`` it;
+    returns the exit status (bad input: one ``error:`` line and status 2)."""
+    args = parser.parse_intermixed_args(argv)
+    overrides = list(args.overrides)
+    if getattr(args, "input", None):
+        overrides.append("inputs=" + json.dumps(args.input))
+    if args.output:
+        overrides.append("output=" + json.dumps(args.output))
+    if args.device:
+        overrides.append(f"device={args.device}")
+    with error_boundary():
+        config = load_config(config_cls, args.config, overrides)
+        if args.print_config:
+            print(dump_yaml(config), end="")
+            return 0
+        run(config)
+    return 0
