@@ -7,20 +7,12 @@ inside torch.
 
 from __future__ import annotations
 
-from os import PathLike
+from protdata.errors import ProtdataError
 
 
-class ProttasksError(ValueError):
-    """Bad input to prottasks. ``source`` names the file / protein / array, ``reason`` says what is wrong."""
-
-    def __init__(self, source: str | PathLike[str] | None, reason: str, *, line: int | None = None) -> None:
-        self.source = None if source is None else str(source)
-        self.reason = reason
-        self.line = line
-        where = self.source or "<input>"
-        if line is not None:
-            where = f"{where}, line {line}"
-        super().__init__(f"{where}: {reason}")
+class ProttasksError(ProtdataError):
+    """Bad input to prottasks. ``source`` names the file / protein / array, ``reason`` says what is wrong; the
+    message is ``"<source>[, line N]: <reason>"`` (the same error shape as protdata's, whose subclass this is)."""
 
 
 class LabelError(ProttasksError):

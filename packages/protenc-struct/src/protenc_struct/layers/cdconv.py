@@ -77,18 +77,14 @@ class BNMLP(nn.Module):
         momentum: float = 0.2,
     ) -> None:
         super().__init__()
-        modules: list[nn.Module] = []
-        if batch_norm:
-            modules.append(nn.BatchNorm1d(in_channels, momentum=momentum))
-        modules += [
-            nn.LeakyReLU(leakyrelu_negative_slope),
-            nn.Dropout(dropout),
-            nn.Linear(in_channels, out_channels, bias=bias),
-        ]
+        first = BNLinear(
+            in_channels, out_channels, batch_norm, dropout, bias, leakyrelu_negative_slope, momentum
+        )
+        modules = list(first.module)
         if batch_norm:
             modules.append(nn.BatchNorm1d(out_channels, momentum=momentum))
         modules += [nn.LeakyReLU(leakyrelu_negative_slope), nn.Dropout(dropout)]
-        self.module = nn.Sequential(*modules)
+        self.module = nn.Sequential(*modules)  # same layout (and state-dict names) as the seed's
 
     def forward(self, x: Tensor) -> Tensor:
         return self.module(x)
