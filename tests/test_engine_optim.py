@@ -111,6 +111,9 @@ def test_prefix_ratio_groups_and_freezing() -> None:
     in_opt = {id(p) for g in opt.param_groups for p in g["params"]}
     assert all(not p.requires_grad and id(p) not in in_opt for p in frozen.sequence.parameters())
     assert all(id(p) in in_opt for p in frozen.head.parameters())
+    # a second build (preflight, then the trainer) finds the prefix already frozen: same groups, no error
+    again = build_optimizer(frozen, OptimizerConfig(lr=1e-3, lr_ratios={"sequence": 0.0}))
+    assert {id(p) for g in again.param_groups for p in g["params"]} == in_opt
 
 
 def test_no_decay_for_norms_and_biases() -> None:
