@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from protdata.fasta import read_fasta_records
 from protenc_seq import ESM2, ESM2Config, ESM2Encoder, embed, save_huggingface
 from protenc_seq.loading.checkpoint import RawCheckpoint, build_model
 from protenc_seq.loading.convert import fair_to_ours
@@ -40,20 +41,6 @@ FASTA = ROOT.parent / "shared" / "data" / "function" / "cafa_like_sequences.fast
 TOL = 1e-4
 #: Dense bf16 tensor-core peaks (FLOP/s) used for MFU, by device-name substring.
 PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "L4": 121e12}
-
-
-def read_fasta(path: Path) -> list[tuple[str, str]]:
-    records, name, seq = [], None, []
-    for line in path.read_text().splitlines():
-        if line.startswith(">"):
-            if name is not None:
-                records.append((name, "".join(seq)))
-            name, seq = line[1:].split()[0], []
-        elif line.strip():
-            seq.append(line.strip())
-    if name is not None:
-        records.append((name, "".join(seq)))
-    return records
 
 
 def randomize_(module: torch.nn.Module, seed: int) -> None:
@@ -107,7 +94,7 @@ def cpu_section(sizes: list[str], rounds: int, max_tokens: int, stride: int) -> 
     from esm.data import FastaBatchedDataset
 
     # esm-extract --truncation_seq_length 1022
-    records = [(n, s[:1022]) for n, s in read_fasta(FASTA)][::stride]
+    records = [(r.id, r.sequence[:1022]) for r in read_fasta_records(FASTA)][::stride]
     seqs = [s for _, s in records]
     n_res = sum(len(s) for s in seqs)
     print(
@@ -194,7 +181,7 @@ def model_flops_per_step(config: ESM2Config, lengths: list[int], training: bool)
 def gpu_section(size: str, rounds: int, peak: float | None, device: str = "cuda", stride: int = 1) -> None:
     import esm
 
-    records = [(n, s[:1022]) for n, s in read_fasta(FASTA)][::stride]
+    records = [(r.id, r.sequence[:1022]) for r in read_fasta_records(FASTA)][::stride]
     seqs = [s for _, s in records]
     n_res = sum(len(s) for s in seqs)
     config = ESM2Config.preset(size)
