@@ -36,7 +36,6 @@ from engine.data import MicroBatch, rank_loader
 from engine.errors import DataError
 from protalign.config import ProtCLIPConfig
 from protalign.data import ProtCLIPBatch, ProtCLIPCollator
-from protalign.masking import bernoulli_mask, fragment_mask
 from protalign.pairs import pair_from_record
 from protdata import Protein
 from protdata.errors import RecordError
@@ -364,46 +363,20 @@ class PairDataset(torch.utils.data.Dataset):
 
 
 class PairCollate:
-    """``[(k, protein, text), …] -> MicroBatch(k, AlignBatch)``.
-
-    protalign's :class:`~protalign.data.ProtCLIPCollator` cuts the proteins to ``max_protein_length``, tokenises
-    the texts and the four property sub-texts; the two maskings are drawn here with protalign's own functions
-    (:func:`~protalign.masking.bernoulli_mask`, :func:`~protalign.masking.fragment_mask`, the collator's order and
-    parameters) from a generator seeded by ``(seed, k)`` (module docstring).
+    """``[(k, protein, text), …] -> MicroBatch(k, AlignBatch)``: protalign's
+    :class:`~protalign.data.ProtCLIPCollator` (cut to ``max_protein_length``, texts and the four property sub-texts
+    tokenised, protein-MLM and fragment masks) with its masks drawn from a generator seeded by ``(seed, k)``
+    (module docstring).
     """
 
     def __init__(self, config: ProtCLIPConfig, tokenizer: Any, seed: int) -> None:
-        self.config = config
         self.seed = seed
-        w = config.weights
-        self.mlm = config.protein_mask_probability if w.protein_mlm > 0 else 0.0
-        self.fragments = w.fragment_mlm > 0
-        self.collator = ProtCLIPCollator(
-            tokenizer,
-            max_protein_length=config.max_protein_length,
-            max_text_length=config.max_text_length,
-            protein_mask_probability=0.0,
-            fragments=False,
-            subtexts=w.local_contrast > 0,
-        )
+        self.collator = ProtCLIPCollator.from_config(config, tokenizer)
 
     def __call__(self, items: list[tuple[int, Protein, str]]) -> MicroBatch:
         k = items[0][0]
-        batch = self.collator([(protein, text) for _, protein, text in items])
         rng = np.random.default_rng([self.seed, k, 0xC11])
-        if self.mlm > 0:
-            batch.mlm_mask = torch.from_numpy(bernoulli_mask(batch.proteins.num_residues, self.mlm, rng))
-        if self.fragments:
-            c = self.config
-            lengths = batch.proteins.lengths.tolist()
-            batch.fragment_mask = torch.from_numpy(
-                np.concatenate(
-                    [
-                        fragment_mask(n, rng, mask_range=c.fragment_mask_range, coverage=c.fragment_coverage)
-                        for n in lengths
-                    ]
-                )
-            )
+        batch = self.collator([(protein, text) for _, protein, text in items], rng=rng)
         return MicroBatch(k, AlignBatch.of(batch))
 
 

@@ -65,6 +65,25 @@ def test_mlm_rate_and_seeding(swissprot_records: list[ProtAnnoRecord], encoder: 
     assert first.subtexts is None
 
 
+def test_explicit_generator_sets_the_masks(
+    swissprot_records: list[ProtAnnoRecord], encoder: TextEncoder
+) -> None:
+    """With ``rng=`` the masks are the protalign.masking draws from that generator (MLM, then fragments per
+    protein), whatever the collator's own seed; without it the collator's stream is used."""
+    from protalign.masking import bernoulli_mask, fragment_mask
+
+    pairs = [(r.to_protein(), r.text) for r in swissprot_records[:12]]
+    batch = ProtCLIPCollator(encoder, subtexts=False, seed=3)(pairs, rng=np.random.default_rng(7))
+    other_seed = ProtCLIPCollator(encoder, subtexts=False, seed=9)(pairs, rng=np.random.default_rng(7))
+    rng = np.random.default_rng(7)
+    mlm = bernoulli_mask(batch.proteins.num_residues, 0.15, rng)
+    frag = np.concatenate([fragment_mask(n, rng) for n in batch.proteins.lengths.tolist()])
+    for b in (batch, other_seed):
+        assert np.array_equal(b.mlm_mask.numpy(), mlm) and np.array_equal(b.fragment_mask.numpy(), frag)
+    own = ProtCLIPCollator(encoder, subtexts=False, seed=3)(pairs)
+    assert not torch.equal(own.mlm_mask, batch.mlm_mask)
+
+
 def test_from_config_builds_only_what_is_used(encoder: TextEncoder) -> None:
     cfg = ProtCLIPConfig(weights=LossWeights(protein_mlm=0.0, fragment_mlm=0.0, local_contrast=0.0))
     batch = ProtCLIPCollator.from_config(cfg, encoder)(

@@ -143,8 +143,13 @@ class ProtCLIPCollator:
         return self._rngs[key]
 
     def __call__(
-        self, items: Sequence[ProteinTextPair | tuple[Protein, str] | ProtAnnoRecord]
+        self,
+        items: Sequence[ProteinTextPair | tuple[Protein, str] | ProtAnnoRecord],
+        *,
+        rng: np.random.Generator | None = None,
     ) -> ProtCLIPBatch:
+        """Collate ``items``; the masks come from ``rng`` when given (e.g. seeded by the micro-batch index, so a
+        resumed run and any number of DataLoader workers draw the same masks), else from this worker's stream."""
         if len(items) == 0:
             raise ValueError("ProtCLIPCollator: empty batch")
         proteins: list[Protein] = []
@@ -163,7 +168,7 @@ class ProtCLIPCollator:
             proteins.append(protein)
             texts.append(text)
         batch = ProteinBatch.collate(proteins)
-        rng = self._rng()
+        rng = self._rng() if rng is None else rng
         mlm = None
         if self.protein_mask_probability > 0:
             mlm = torch.from_numpy(bernoulli_mask(batch.num_residues, self.protein_mask_probability, rng))
