@@ -1,8 +1,9 @@
 """Each package installs into a fresh virtual environment with only its declared dependencies (and our internal
 packages it declares), and then every one of its modules imports.
 
-Internal dependencies are installed from the checkout, never from PyPI: an unrelated project called
-``protdata`` exists there, so a bare ``pip install packages/protenc-seq`` must not be trusted to find ours.
+Internal dependencies are installed from the checkout, never from PyPI. An unrelated project called ``protdata``
+exists there, so every distribution is named ``protstack-<folder>`` (import names stay short): a dependency that is
+not installed from the checkout then fails to resolve instead of silently pulling in somebody else's package.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from workspace import FORBIDDEN, IMPORT_NAMES, PACKAGES_DIR, internal_closure
+from workspace import DIST_PREFIX, FORBIDDEN, IMPORT_NAMES, PACKAGES_DIR, dist_name, internal_closure, pyproject
 
 uv = pytest.importorskip("uv", reason="the uv Python package (dev dependency) is needed to build venvs")
 
@@ -54,7 +55,8 @@ def test_installs_alone_with_declared_dependencies(dist: str, tmp_path: Path) ->
     installed = {row["name"].lower().replace("_", "-") for row in listed}
     leaked = installed & FORBIDDEN[dist]
     assert not leaked, f"{dist} pulls in {sorted(leaked)}"
-    others = set(IMPORT_NAMES) - set(internal_closure(dist))
+    others = {dist_name(name) for name in set(IMPORT_NAMES) - set(internal_closure(dist))}
+    assert dist_name(dist) in installed, f"{dist_name(dist)} is not what packages/{dist} installs"
     assert not installed & others, (
         f"{dist} installs undeclared internal packages {sorted(installed & others)}"
     )
@@ -63,3 +65,14 @@ def test_installs_alone_with_declared_dependencies(dist: str, tmp_path: Path) ->
     assert not report["failed"], (
         f"modules of {dist} fail to import with only its declared deps: {report['failed']}"
     )
+
+
+@pytest.mark.parametrize("dist", sorted(IMPORT_NAMES))
+def test_distribution_names_are_prefixed_and_dependencies_use_them(dist: str) -> None:
+    """Every distribution and every internal dependency carries the ``protstack-`` prefix (no bare ``protdata``)."""
+    project = pyproject(dist)["project"]
+    assert project["name"] == dist_name(dist)
+    bare = {f'"{name}"' for name in IMPORT_NAMES} | set(IMPORT_NAMES)
+    for dep in project["dependencies"]:
+        name = dep.split(";")[0].split("[")[0].split("=")[0].split(">")[0].split("<")[0].strip()
+        assert name not in bare, f"packages/{dist} depends on the bare name {name!r}; use {DIST_PREFIX}{name}"

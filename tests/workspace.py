@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES_DIR = ROOT / "packages"
 
-#: distribution name -> import name
+#: package folder (``packages/<folder>``) -> import name. Tests key everything by folder name.
 IMPORT_NAMES: dict[str, str] = {
     "protdata": "protdata",
     "protenc-seq": "protenc_seq",
@@ -39,15 +39,26 @@ FORBIDDEN: dict[str, set[str]] = {
 }
 
 
+#: Distribution names on an index are ours alone: an unrelated ``protdata`` (proteomics) exists on PyPI, so every
+#: distribution carries the ``protstack-`` prefix while folders and import names stay short.
+DIST_PREFIX = "protstack-"
+
+
+def dist_name(folder: str) -> str:
+    """The distribution name of ``packages/<folder>`` (``protdata`` -> ``protstack-protdata``)."""
+    return DIST_PREFIX + folder
+
+
 def pyproject(dist: str) -> dict:
     return tomllib.loads((PACKAGES_DIR / dist / "pyproject.toml").read_text())
 
 
 def declared_internal(dist: str) -> set[str]:
-    """Our packages that ``dist`` declares as dependencies."""
+    """Our packages (folder names) that ``packages/<dist>`` declares as dependencies."""
     deps = pyproject(dist)["project"]["dependencies"]
     names = {d.split(";")[0].split("[")[0].split("=")[0].split(">")[0].split("<")[0].strip() for d in deps}
-    return names & set(IMPORT_NAMES)
+    by_dist = {dist_name(folder): folder for folder in IMPORT_NAMES}
+    return {by_dist[name] for name in names if name in by_dist}
 
 
 def internal_closure(dist: str) -> list[str]:
