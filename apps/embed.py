@@ -17,8 +17,10 @@ batches (bf16 on a GPU, fp32 on the CPU) and writes one file:
 Pooling: ``mean`` over residues (fair-esm ``extract.py --include mean``; SaProt ``get_hidden_states(reduction=
 "mean")``), ``cls`` (ESM-2 / SaProt final-layer ``<cls>``) or ``readout`` (the encoder's own protein feature, e.g.
 GearNet's sum readout). SaProt gets Foldseek 3Di strings computed from the structures (``protdata.foldseek``);
-FASTA input gives it ``#`` (structure unknown). Bad files or proteins are skipped and counted; the output is
-written atomically (never half a file); no usable protein at all is an error.
+FASTA input gives it ``#`` (structure unknown). Bad files, bad FASTA records (the rest of the file is read) and
+proteins the encoder rejects are skipped, counted and listed with their reasons; ``--strict`` makes any skip an error
+(exit 2, nothing written). Notices such as crops are counted and reported once. The output is written atomically
+(never half a file); no usable protein at all is an error.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,6 +55,7 @@ from engine.inference import (
     read_inputs,
     resolve_inputs,
 )
+from engine.notices import Notices, report_skipped, strict_failure
 from pydantic import Field
 
 from protfusion import SequenceEncoderConfig
@@ -95,6 +97,8 @@ class EmbedConfig(Section):
     precision: Precision = "auto"
     #: torch intra-op threads (None: torch's default).
     num_threads: int | None = Field(None, ge=1)
+    #: Any skipped input (file, FASTA record, protein the encoder rejects) is an error instead of a warning.
+    strict: bool = False
 
     def output_format(self) -> str:
         if self.format != "auto":
@@ -156,16 +160,18 @@ def run(config: EmbedConfig) -> Path:
     )
     if config.pooling == "cls" and not isinstance(loaded.config, SequenceEncoderConfig):
         raise ConfigError(f"pooling: 'cls' needs an ESM-2 / SaProt encoder, the export holds {loaded.type!r}")
-    inputs = prepare_proteins(read_inputs(config.inputs), loaded.config)
+    inputs = prepare_proteins(read_inputs(config.inputs, strict=config.strict), loaded.config)
+    if config.strict and inputs.report.skipped:  # e.g. a structure whose 3Di string failed
+        raise strict_failure([(s.source, f"{s.error}: {s.reason}") for s in inputs.report.skipped])
     proteins = inputs.proteins
     max_tokens = config.max_tokens or (GPU_MAX_TOKENS if device.type == "cuda" else CPU_MAX_TOKENS)
     batches = length_batches([len(p) for p in proteins], config.batch_size, max_tokens)
     report = EncodeReport()
     results: list[Embedded | None] = [None] * len(proteins)
-    with warnings.catch_warnings(
-        record=True
-    ) as caught:  # the encoders' notes (e.g. which proteins were cropped)
-        warnings.simplefilter("always", UserWarning)
+    notices = Notices()
+    for note in inputs.notes:
+        notices.note(note)
+    with notices.capture():  # the encoders' per-batch notes (e.g. crops): counted, reported once at the end
         for item in encode_proteins(
             loaded.module,
             proteins,
@@ -177,19 +183,16 @@ def run(config: EmbedConfig) -> Path:
             report=report,
         ):
             results[item.index] = item
-    for w in caught:
-        if issubclass(w.category, UserWarning) and str(w.message) not in inputs.notes:
-            inputs.notes.append(str(w.message))
-        elif not issubclass(w.category, UserWarning):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     done = [(p, r) for p, r in zip(proteins, results) if r is not None]
     if not done:
         first = report.skipped[0] if report.skipped else ("?", "?")
         raise DataError(f"inputs: every protein failed in the encoder; first: {first[0]}: {first[1]}")
+    if config.strict and report.skipped:
+        raise strict_failure(report.skipped)
     meta = {"encoder": loaded.description, "pooling": config.pooling, "app": "embed"}
     writer = write_safetensors if fmt == "safetensors" else write_parquet
     writer(output, done, meta)
-    _report(config, inputs, report, done, output, time.perf_counter() - start)
+    _report(config, inputs, report, notices, done, output, time.perf_counter() - start)
     return output
 
 
@@ -245,18 +248,16 @@ def _report(
     config: EmbedConfig,
     inputs: Any,
     report: EncodeReport,
+    notices: Notices,
     done: list[tuple[Any, Embedded]],
     output: Path,
     seconds: float,
 ) -> None:
-    """Skipped files / proteins with their reasons on stderr; one summary line on stdout."""
+    """Skipped files / records / proteins with their reasons and the run's notices (each once) on stderr; one
+    summary line on stdout."""
     skipped = [(s.source, f"{s.error}: {s.reason}") for s in inputs.report.skipped] + report.skipped
-    for source, reason in skipped[:20]:
-        print(f"skipped {source}: {reason}", file=sys.stderr)
-    if len(skipped) > 20:
-        print(f"… and {len(skipped) - 20} more skipped", file=sys.stderr)
-    for note in inputs.notes:
-        print(f"note: {note}", file=sys.stderr)
+    report_skipped(skipped)
+    notices.report()
     dim = done[0][1].protein.shape[0]
     rows = sum(len(r.residue) for _, r in done if r.residue is not None)
     residues = f", per-residue rows for {rows:,} residues" if config.per_residue else ""

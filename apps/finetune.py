@@ -38,6 +38,7 @@ from engine.finetuning import (
     TASK_KEY,
     FinetuneConfig,
     build_task_model,
+    check_window,
     export_task,
     fit_head,
     make_evaluate,
@@ -58,7 +59,7 @@ examples:
   uv run apps/finetune.py --config my.yaml init_from=runs/pretrain-mc/model.safetensors
   uv run apps/finetune.py --config my.yaml --print-config          # every key, defaults included
   uv run apps/finetune.py --config my.yaml --resume                # the latest run of this name
-  uv run apps/finetune.py --resume runs/ec-serial-20250101-120000 train.epochs=60
+  uv run apps/finetune.py --resume runs/ec-serial-20250101-120000 data.num_workers=4    # same schedule
   torchrun --nproc_per_node 4 apps/finetune.py --config apps/configs/finetune/esm_gearnet/serial_go_mf.yaml
 
 presets: apps/configs/finetune/{esm_gearnet,fusionprot,function_caller,saprot}/*.yaml (pretrained weights and
@@ -113,6 +114,7 @@ def check_inputs(args: argparse.Namespace) -> Checked | None:
         print(dump_yaml(config), end="")
         return None
     monitor = selection(config)
+    check_window(config)  # before the labels (an ontology can take seconds to read)
     table = read_labels(config.data.labels)
     torch.manual_seed(config.seed)
     # a resumed run takes every weight from its checkpoint: the sequence checkpoint is not read again

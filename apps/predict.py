@@ -8,8 +8,10 @@ below any of its descendants: max-propagation along is_a / part_of with the onto
 above any threshold form a consistent subgraph; GO names come from the OBO, EC names from ``names`` (a table such
 as ProtST's ``reaction_description.tsv``). Regression models write ``protein, prediction``.
 
-Files that cannot be read are skipped and counted (the first reason is shown); a missing path, or no usable
-protein at all, is an error. The output is written atomically (a failed run leaves no partial file).
+Files that cannot be read, bad FASTA records (the rest of the file is read) and proteins the model rejects are
+skipped, counted and listed with their reasons (file, line, record); ``--strict`` makes any skip an error (exit 2,
+nothing written). A missing path, or no usable protein at all, is an error. Notices such as crops are counted and
+reported once. The output is written atomically (a failed run leaves no partial file).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engine.config import Section, apply_overrides, dump_yaml, expand_path, load_yaml, validate
-from engine.distributed import choose_device
 from engine.errors import ConfigError, DataError, error_boundary
 from pydantic import Field
 
@@ -55,6 +56,8 @@ class PredictConfig(Section):
     propagate: bool = True
     batch_size: int = Field(8, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    #: Any skipped input (file, FASTA record, protein the model rejects) is an error instead of a warning.
+    strict: bool = False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-propagate", action="store_true", help="do not max-propagate GO scores")
     parser.add_argument("--batch-size", type=int, dest="batch_size", help="proteins per forward pass (8)")
     parser.add_argument("--device", help="auto, cpu or cuda")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="any skipped input (file, FASTA record, protein) is an error (exit 2)",
+    )
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     return parser
 
@@ -104,6 +112,8 @@ def resolve_config(args: argparse.Namespace) -> PredictConfig:
             data[key] = value
     if args.no_propagate:
         data["propagate"] = False
+    if args.strict:
+        data["strict"] = True
     data = apply_overrides(data, args.overrides)
     source = str(args.config) if args.config is not None else "predict"
     return validate(PredictConfig, data, source)
@@ -124,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
 def run(config: PredictConfig) -> str:
     """Predict and write ``config.output``; returns the summary line."""
 
+    from engine.inference import choose_device
+    from engine.notices import Notices, report_skipped, strict_failure
     from engine.prediction import (
         load_export,
         predict_scores,
@@ -133,6 +145,7 @@ def run(config: PredictConfig) -> str:
         write_table,
     )
 
+    device = choose_device(config.device)  # before anything is loaded: names --device, not a training key
     output = expand_path(config.output)
     if output.is_dir():
         raise ConfigError(
@@ -152,11 +165,15 @@ def run(config: PredictConfig) -> str:
         [expand_path(s) for s in config.inputs],
         needs_structures=bool(task.get("needs_structures")),
         encode_3di=task.get("vocabulary") == "saprot",
+        strict=config.strict,
     )
-    device = choose_device(config.device)
-    scores, kept = predict_scores(
-        export, proteins, batch_size=config.batch_size, device=device, report=report
-    )
+    notices = Notices()
+    with notices.capture():  # the encoder's per-batch warnings (e.g. crops): counted, reported once below
+        scores, kept = predict_scores(
+            export, proteins, batch_size=config.batch_size, device=device, report=report, notices=notices
+        )
+    if config.strict and report.skipped:
+        raise strict_failure(report.skipped)
     ids = [proteins[i].id for i in kept]
     if export.kind == "regression":
         rows = [(pid, float(v)) for pid, v in zip(ids, scores)]
@@ -180,10 +197,12 @@ def run(config: PredictConfig) -> str:
         dag = ", DAG-consistent GO scores" if propagation is not None and config.propagate else ""
         what = f"{n} rows ({limit}, score >= {config.threshold:g}{dag})"
     summary = f"predicted {len(ids)} proteins with {export.directory}: {what} -> {output}"
+    notices.report()
     if report.skipped:
-        source, reason = report.skipped[0]
+        report_skipped(report.skipped)
         print(
-            f"warning: {len(report.skipped)} inputs skipped (first: {source}: {reason})",
+            f"warning: {len(report.skipped)} inputs skipped (first: {report.skipped[0][0]}: "
+            f"{report.skipped[0][1]}); --strict makes this an error",
             file=sys.stderr,
             flush=True,
         )

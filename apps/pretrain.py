@@ -60,7 +60,7 @@ examples:
   SAPROT_650M_AF2=~/weights/SaProt_650M_AF2 AF2_UNIREF50_DIR=/data/af2 \
     uv run apps/pretrain.py --config apps/configs/pretrain/saprot/mlm_650m.yaml
   uv run apps/pretrain.py --resume                            # the latest run of this name, from its checkpoint
-  uv run apps/pretrain.py --resume runs/pretrain-demo-20250101-120000 train.max_steps=600
+  uv run apps/pretrain.py --resume runs/pretrain-demo-20250101-120000 data.num_workers=8  # same schedule
   torchrun --nproc_per_node 4 apps/pretrain.py --config my.yaml deepspeed.zero_stage=2
 """
 

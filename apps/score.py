@@ -26,8 +26,8 @@ type (written to a ``derived_mutant`` column). The wild type is ``wild_type`` (a
 file; ``#`` lines in a text file are comments) or the structure's sequence. A mutant whose wild-type letter does not
 match the sequence (or that cannot be parsed) is an error naming the CSV line (``data.on_mismatch: error``, the
 default: a wrong ``offset`` usually shows up this way); with ``on_mismatch: skip`` such rows keep an empty score and
-are counted and listed in the JSON. Nothing is written unless every check passed; both files are written
-atomically.
+are counted and listed in the JSON (``--strict``: any skipped row is an error, exit 2). Nothing is written unless
+every check passed; both files are written atomically. The model's notices are counted and reported once.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from engine.config import Section, expand_path
 from engine.errors import CheckpointError, ConfigError, DataError
 from engine.files import write_json_atomic, write_text_atomic
 from engine.inference import Device, Precision, choose_device, load_inference_encoder, read_export
+from engine.notices import Notices, strict_failure
 from pydantic import Field, field_validator, model_validator
 
 from protfusion import SequenceEncoderConfig
@@ -128,6 +129,8 @@ class ScoreConfig(Section):
     device: Device = "auto"
     precision: Precision = "auto"
     num_threads: int | None = Field(None, ge=1)
+    #: Any skipped row (``data.on_mismatch: skip``) is an error instead of a warning.
+    strict: bool = False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -356,6 +359,7 @@ def run(config: ScoreConfig) -> Path:
     Every check that reads only small files (config, table, wild type, structure, mutants) runs before the model is
     loaded; nothing is written until every score is computed."""
     start = time.perf_counter()
+    device = choose_device(config.device)  # names --device; before any file is read
     output = expand_path(config.output)
     if output.suffix.lower() == ".json":
         raise ConfigError(f"output: {output}: the scores are a CSV (the summary goes next to it as .json)")
@@ -412,12 +416,13 @@ def run(config: ScoreConfig) -> Path:
         )
     if all(s is None for s in mutants.strings):
         raise DataError(
-            f"{table.path}: no row could be scored ({len(mutants.bad)} rows do not match the wild type)"
+            f"{table.path}: no row could be scored: all {len(mutants.bad)} rows were skipped (first: line "
+            f"{table.lines[mutants.bad[0][0]]}: {mutants.bad[0][1]})"
         )
+    if config.strict and mutants.bad:
+        raise strict_failure([(f"{table.path}, line {table.lines[r]}", reason) for r, reason in mutants.bad])
     # ---- the model: only now
-    loaded = load_inference_encoder(
-        config.encoder, config.export, device=choose_device(config.device), precision=config.precision
-    )
+    loaded = load_inference_encoder(config.encoder, config.export, device=device, precision=config.precision)
     encoder = loaded.module
     if not encoder.model.has_lm_head:
         raise CheckpointError(
@@ -425,7 +430,12 @@ def run(config: ScoreConfig) -> Path:
             "zero-shot scoring needs its logits"
         )
     distinct = sorted({s for s in mutants.strings if s})
-    values = dict(zip(distinct, score(config, encoder, wild_type, structure, distinct))) if distinct else {}
+    notices = Notices()
+    with notices.capture():  # the model's per-batch warnings: counted, reported once
+        values = (
+            dict(zip(distinct, score(config, encoder, wild_type, structure, distinct))) if distinct else {}
+        )
+    notes.extend(notices.lines())
     values[""] = 0.0
     scores = [values[s] if s is not None else None for s in mutants.strings]
     metrics = _metrics(config, table, label_col, scores, mutants, loaded.description, notes)

@@ -61,3 +61,24 @@ def run_main(
         status = int(exc.code or 0)
     out = capsys.readouterr()
     return status, out.out, out.err
+
+
+def corrupted_cafa(
+    tmp_path: Path, bad: set[int], name: str = "cafa_bad.fasta"
+) -> tuple[Path, list[tuple[str, str]]]:
+    """The real CAFA-like FASTA rewritten as header + one sequence line per record, with a digit put into column 5
+    of each record in ``bad``; returns the file and the (id, sequence) pairs biotite reads from the original
+    (B/Z/J/U/O mapped to X, protdata's documented policy)."""
+    from biotite.sequence.io.fasta import FastaFile
+
+    from protdata.testing import shared_data
+
+    source = shared_data("function", "cafa_like_sequences.fasta")
+    to_x = str.maketrans("BZJUO", "XXXXX")
+    records = [(h.split()[0], s.translate(to_x)) for h, s in FastaFile.read(str(source)).items()]
+    lines = []
+    for k, (pid, seq) in enumerate(records):
+        lines += [f">{pid}", seq[:4] + "1" + seq[5:] if k in bad else seq]
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    return path, records

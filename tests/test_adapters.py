@@ -23,6 +23,8 @@ from prottasks.heads import FunctionCallerHead, FunctionCallerHeadConfig  # noqa
 from prottasks.objectives import MaskedLMObjective, MLMConfig  # noqa: E402
 from prottasks.protocols import MaskedLanguageModel  # noqa: E402
 
+pytestmark = pytest.mark.numerics
+
 transformers = pytest.importorskip("transformers")
 
 SEQUENCES = ["MKTAYIAKQRQISFVKSHFSRQ", "MEVQLVQSGAEV", "GSHMASMTGGQQMGRDLYDDDDKDPSSRSAAGTMEFAAKLA"]

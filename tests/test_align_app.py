@@ -128,6 +128,7 @@ def _r1(model: torch.nn.Module, proteins: list, texts: list[str]) -> tuple[float
 
 
 @pytest.mark.slow
+@pytest.mark.numerics
 def test_training_aligns_swissprot_pairs(learn_run: Path, env: dict[str, str]) -> None:
     records = _records(learn_run)
     assert [r["step"] for r in records] == list(range(1, 31))

@@ -26,7 +26,7 @@ if str(APPS) not in sys.path:
     sys.path.insert(0, str(APPS))
 
 import embed  # noqa: E402
-from app_testing import fair_esm_checkpoint, randomize_, run_main  # noqa: E402
+from app_testing import corrupted_cafa, fair_esm_checkpoint, randomize_, run_main  # noqa: E402
 
 PRESETS = APPS / "configs" / "embed"
 TINY = "{num_layers: 2, embed_dim: 32, attention_heads: 4}"
@@ -166,7 +166,8 @@ def test_long_proteins_cropped_or_skipped(fair_esm, structures, tmp_path, monkey
     out = tmp_path / "crop.safetensors"
     status, stdout, stderr = run_app([*args, "-o", str(out), "per_residue=true"], capsys)
     assert status == 0, stderr
-    assert "1 cropped to the encoder's window" in stdout and "note: cropped 1 sequence(s)" in stderr
+    assert "1 cropped to the encoder's window" in stdout
+    assert "note: cropped 1 protein longer than 1022 residues to 1022" in stderr.splitlines()
     with safe_open(str(out), framework="pt") as handle:
         offsets, protein = handle.get_tensor("residue_offsets"), handle.get_tensor("protein")
         assert handle.get_tensor("lengths").tolist() == [len(proteins[0]), len(proteins[1]), 2073]
@@ -181,6 +182,69 @@ def test_long_proteins_cropped_or_skipped(fair_esm, structures, tmp_path, monkey
     assert "P31696" in stderr and "1022" in stderr
     with safe_open(str(out), framework="pt") as handle:
         assert json.loads(handle.metadata()["protein_ids"]) == [p.id for p in proteins[:2]]
+
+
+def test_bad_fasta_record_skipped_not_the_file_and_crops_reported_once(
+    fair_esm, tmp_path, monkeypatch, capsys
+) -> None:
+    """Issue 11 on the real CAFA-like FASTA with record 10 corrupted: the other 146 are embedded (= fair-esm), the
+    bad record is named with file, line and reason and counted; the 9 proteins over 1,022 residues fall into several
+    batches but their crop is reported once, with the total; ``--strict`` makes the skip exit 2 with no output; a
+    file whose every record is bad is exit 2 too."""
+    import pyarrow.parquet as pq
+
+    model, alphabet, checkpoint = fair_esm
+    fasta, records = corrupted_cafa(tmp_path, {10})
+    kept = [r for k, r in enumerate(records) if k != 10]
+    bad_id = records[10][0]
+    out = tmp_path / "emb.parquet"
+    args = [*esm_args(checkpoint, monkeypatch), "-i", str(fasta)]
+    status, stdout, stderr = run_app([*args, "-o", str(out)], capsys)
+    assert status == 0, stderr
+    table = pq.read_table(out)
+    assert table.column("id").to_pylist() == [pid for pid, _ in kept]  # every good record, in file order
+    residues, _ = fair_esm_features(model, alphabet, records[11][1])  # the record after the bad one
+    torch.testing.assert_close(
+        torch.tensor(table.column("embedding").to_pylist()[10]), residues.mean(0), **TOL
+    )
+    reason = f"SequenceError: record {bad_id!r}: digit '1' in a sequence line at column 5"
+    assert f"skipped {fasta}, line 22: {reason}" in stderr.splitlines()
+    assert "skipped 1" in stdout
+    n_long = sum(len(seq) > 1022 for _, seq in kept)
+    assert n_long == 9
+    crop_lines = [line for line in stderr.splitlines() if "cropped" in line]
+    assert crop_lines == [f"note: cropped {n_long} proteins longer than 1022 residues to 1022"], stderr
+    assert f"{n_long} cropped to the encoder's window" in stdout
+
+    strict_out = tmp_path / "strict" / "emb.parquet"
+    strict_out.parent.mkdir()
+    status, _, stderr = run_app([*args, "-o", str(strict_out), "--strict"], capsys)
+    assert status == 2
+    (line,) = stderr.strip().splitlines()
+    assert line.startswith("error: inputs: 1 input(s) skipped and --strict is set: ")
+    assert f"{fasta}, line 22: {reason}" in line
+    assert list(strict_out.parent.iterdir()) == []
+
+    all_bad, _ = corrupted_cafa(tmp_path, set(range(len(records))), "all_bad.fasta")
+    status, _, stderr = run_app(
+        [*esm_args(checkpoint, monkeypatch), "-i", str(all_bad), "-o", str(out)], capsys
+    )
+    assert status == 2
+    (line,) = stderr.strip().splitlines()
+    assert f"every input was skipped ({len(records)})" in line and "all_bad.fasta, line 2" in line
+
+
+def test_cuda_on_a_cpu_machine_names_the_device_option(fair_esm, tmp_path, monkeypatch, capsys) -> None:
+    """Issue 11: ``--device cuda`` without CUDA names embed's own option and says CUDA is not available."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    _, _, checkpoint = fair_esm
+    fasta, _ = corrupted_cafa(tmp_path, set())
+    argv = [*esm_args(checkpoint, monkeypatch), "-i", str(fasta), "-o", str(tmp_path / "e.parquet")]
+    status, _, stderr = run_app([*argv, "--device", "cuda"], capsys)
+    assert status == 2
+    (line,) = stderr.strip().splitlines()
+    assert line.startswith("error: --device cuda") and "CUDA is not available" in line, line
+    assert not (tmp_path / "e.parquet").exists()
 
 
 # ------------------------------------------------------------------------------------------------ SaProt

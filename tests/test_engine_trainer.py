@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -87,10 +88,13 @@ def test_unpack_output_forms() -> None:
 
 
 @pytest.mark.slow
-def test_resume_latest_run_and_train_longer(tmp_path: Path) -> None:
+def test_resume_latest_run_continues_in_place(tmp_path: Path) -> None:
+    """``--resume`` without a directory continues the latest run of the config's name, in its directory; a longer
+    ``train.max_steps`` would change its learning-rate schedule and is refused (tests/test_engine_resume.py)."""
     args = [
-        "train.max_steps=3",
+        "train.max_steps=5",
         "train.log_every=1",
+        "train.checkpoint_every=3",
         "train.num_threads=1",
         "encoder.hidden_dims=[16,16]",
         "data.batch_size=4",
@@ -100,16 +104,18 @@ def test_resume_latest_run_and_train_longer(tmp_path: Path) -> None:
     ]
     assert pretrain.main(args) == 0
     (run,) = tmp_path.glob("pretrain-demo-*")
+    shutil.rmtree(run / "checkpoints" / "step_0000005")  # as if it had stopped after its checkpoint of step 3
+    (run / "checkpoints" / "latest").write_text("step_0000003\n")
     assert (
         pretrain.main(
-            ["--resume", *args[:-2], "train.max_steps=5", f"output_root={tmp_path}", "--no-progress"]
+            ["--resume", *args[:-2], "train.log_every=3", f"output_root={tmp_path}", "--no-progress"]
         )
         == 0
     )
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert steps == [1, 2, 3, 4, 5]
+    assert steps == [1, 2, 3, 5]  # kept up to the checkpoint, then the resumed run's log_every
     assert (run / "checkpoints" / "latest").read_text().strip() == "step_0000005"
-    assert "max_steps: 5" in (run / "config.yaml").read_text()
+    assert "log_every: 3" in (run / "config.yaml").read_text()
     assert len(list(tmp_path.glob("pretrain-demo-*"))) == 1  # continued in place
 
 

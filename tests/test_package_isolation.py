@@ -15,7 +15,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from workspace import DIST_PREFIX, FORBIDDEN, IMPORT_NAMES, PACKAGES_DIR, dist_name, internal_closure, pyproject
+from workspace import (
+    DIST_PREFIX,
+    FORBIDDEN,
+    IMPORT_NAMES,
+    PACKAGES_DIR,
+    dist_name,
+    internal_closure,
+    pyproject,
+)
 
 uv = pytest.importorskip("uv", reason="the uv Python package (dev dependency) is needed to build venvs")
 

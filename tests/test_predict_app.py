@@ -26,6 +26,7 @@ if str(APPS) not in sys.path:
 
 import finetune  # noqa: E402
 import predict  # noqa: E402
+from app_testing import corrupted_cafa, run_main  # noqa: E402
 from engine.finetuning import FinetuneConfig, build_task_model  # noqa: E402
 from engine.labels import LabelTable  # noqa: E402
 from go_obo_text import read_obo_text  # noqa: E402
@@ -328,6 +329,60 @@ def test_help_and_print_config(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     )
     printed = capsys.readouterr().out
     assert "top_k: 5" in printed and "threshold: 0.4" in printed and "model: runs/x/best" in printed
+
+
+# ------------------------------------------------------------------------------ bad records, --strict (issue 11)
+def test_bad_fasta_record_skipped_not_the_file(
+    go_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real CAFA-like FASTA with record 10 corrupted: the other 146 proteins are predicted (scores = the Python
+    API), the bad record is named with file, line and reason; the inference truncation to 550 residues is reported
+    once with its total; ``--strict`` is exit 2 and writes nothing; a file of bad records only is exit 2."""
+    fasta, records = corrupted_cafa(tmp_path, {10})
+    kept = [r for k, r in enumerate(records) if k != 10]
+    out = tmp_path / "go.tsv"
+    args = ["-m", str(go_model), "-i", str(fasta), "--no-propagate", "-k", "0"]
+    status, stdout, stderr = run_main(predict.main, [*args, "-o", str(out)], capsys)
+    assert status == 0, stderr
+    rows = read_tsv(out)
+    assert list(dict.fromkeys(r["protein"] for r in rows)) == [pid for pid, _ in kept]
+    reason = f"SequenceError: record {records[10][0]!r}: digit '1' in a sequence line at column 5"
+    assert f"skipped {fasta}, line 22: {reason}" in stderr.splitlines()
+    assert "(1 inputs skipped)" in stdout
+    n_long = sum(len(seq) > 550 for _, seq in kept)
+    assert n_long > 10
+    crop_lines = [line for line in stderr.splitlines() if "cropped" in line]
+    assert crop_lines == [f"note: cropped {n_long} proteins longer than 550 residues to 550"], stderr
+    model, meta = api_model(go_model)  # the record after the bad one, through the API
+    with torch.no_grad():
+        expected = torch.sigmoid(
+            model(
+                ProteinBatch.collate([Protein.from_sequence(records[11][0], records[11][1][:550])])
+            ).output.double()
+        )[0].numpy()
+    got = {r["label"]: float(r["score"]) for r in rows if r["protein"] == records[11][0]}
+    np.testing.assert_allclose([got[t] for t in meta["task"]["labels"]], expected, atol=1e-5)
+
+    strict = _bad([*args, "-o", str(tmp_path / "strict.tsv"), "--strict"], tmp_path, capsys)
+    assert strict.startswith("error: inputs: 1 input(s) skipped and --strict is set: ")
+    assert f"{fasta}, line 22: {reason}" in strict
+    bad_dir = tmp_path / "all_bad"
+    bad_dir.mkdir()
+    all_bad, _ = corrupted_cafa(bad_dir, set(range(len(records))))
+    line = _bad(["-m", str(go_model), "-i", str(all_bad), "--no-propagate", "-o", str(out)], tmp_path, capsys)
+    assert f"every input was skipped ({len(records)})" in line and "line 2:" in line
+
+
+def test_cuda_on_a_cpu_machine_names_the_device_option(
+    go_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 11: ``--device cuda`` without CUDA names predict's ``--device`` (predict has no ``train.device``)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    fasta = shared_data("function", "cafa_like_sequences.fasta")
+    args = ["-m", str(go_model), "-i", str(fasta), "--no-propagate", "-o", str(tmp_path / "p.tsv")]
+    line = _bad([*args, "--device", "cuda"], tmp_path, capsys)
+    assert line.startswith("error: --device cuda") and "CUDA is not available" in line, line
+    assert "train.device" not in line
 
 
 # ------------------------------------------------------------------------------------------------ bad input

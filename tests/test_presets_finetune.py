@@ -83,6 +83,8 @@ FUNCTION_CALLER = {  # §4.1-4.2 lines 194-202
     "min_count": 1,  # line 195: "first-seen order, no frequency cut-off"
     "valid_split": (0.1, 42),  # line 194: "train_test_split(test_size=0.1, ..., seed=42)"
 }
+#: ESM-2's window in residues — line 28: "Max input 1022 residues" (1,024 tokens with <cls> / <eos>).
+ESM2_WINDOW = 1022
 SAPROT = {  # §5.5 lines 250-254
     "optimizer": (
         "adamw",
@@ -231,7 +233,8 @@ def test_preset_values_are_the_seeds(path: Path) -> None:
         assert config.deepspeed.gradient_clipping == FUNCTION_CALLER["clipping"]
         assert config.train.epochs == FUNCTION_CALLER["epochs"]
         assert config.evaluation.every_epochs == FUNCTION_CALLER["eval_every_epochs"]
-        assert truncate.max_length + 2 == FUNCTION_CALLER["context"]
+        # the seed's 1,026 tokens hold 1,024 residues; ESM-2's window is 1,022 (issue 11): the preset cuts there
+        assert truncate.max_length == min(FUNCTION_CALLER["context"] - 2, ESM2_WINDOW) == 1022
         h = config.head
         assert h.type == "function_caller" and h.problem == "multi_label"
         assert h.unfreeze_last_k_layers == FUNCTION_CALLER["unfreeze"] and config.plateau is None

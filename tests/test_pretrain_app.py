@@ -105,6 +105,7 @@ def test_default_app_writes_everything(tiny_run: tuple[Path, subprocess.Complete
 
 
 @pytest.mark.slow
+@pytest.mark.numerics
 def test_default_demo_loss_goes_down(tmp_path: Path) -> None:
     """The embedded default (6 × 128 GearNet, residue-type prediction on the shipped chains), shortened."""
     args = [

@@ -107,6 +107,7 @@ def esm_preset_args(checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> list[s
 
 
 # ------------------------------------------------------------------------------------------------- ESM-2
+@pytest.mark.numerics
 def test_blat_masked_marginal_equals_fair_esm(fair_esm, tmp_path, monkeypatch, capsys) -> None:
     """The first 1,200 BLAT_ECOLX single mutants (64 positions; offset 24, wild type from the txt) = fair-esm's
     masked-marginals; the reported Spearman = scipy's on the written CSV."""
@@ -150,6 +151,7 @@ def test_blat_masked_marginal_equals_fair_esm(fair_esm, tmp_path, monkeypatch, c
     assert f"Spearman rho {rho:.4f} vs '2500' (n=1200)" in stdout
 
 
+@pytest.mark.numerics
 def test_gb1_full_sequences_wt_marginal_equals_fair_esm(fair_esm, tmp_path, monkeypatch, capsys) -> None:
     """mavenn's GB1 table gives full variant sequences (``x``) and messy names (``"WT, WT , T02Q"``): substitutions
     are read off against the wild type; wt-marginal scores = fair-esm's wt-marginals; Spearman vs ``y`` = scipy."""
@@ -193,6 +195,7 @@ def test_gb1_full_sequences_wt_marginal_equals_fair_esm(fair_esm, tmp_path, monk
 
 
 # ------------------------------------------------------------------------------------------------ SaProt
+@pytest.mark.numerics
 def test_saprot_zero_shot_on_a_real_structure(tmp_path, monkeypatch, capsys) -> None:
     """SaProt structure-aware scores from a PDB entry (1aki chain A) = transformers' EsmForMaskedLM with the
     seed's rule on the 3Di string the Foldseek binary wrote for that chain: the amino-acid slot of every mutated
@@ -367,6 +370,31 @@ def test_mismatched_rows_can_be_skipped_and_counted(
     summary = json.loads(out.with_suffix(".json").read_text())
     assert [s["line"] for s in summary["skipped"]] == [8] and summary["labelled"] == 11
     assert "skipped line 8:" in stderr and "skipped 1;" in stdout
+
+
+def test_strict_makes_a_skipped_row_an_error(fair_esm, trimmed_blat, tmp_path, monkeypatch, capsys) -> None:
+    """Issue 11: ``--strict`` turns the row ``on_mismatch: skip`` would skip into exit 2, naming the CSV line; a
+    table whose every row is skipped is an error however it is run."""
+    _, _, checkpoint = fair_esm
+    _, wt_path, _ = blat()
+    out = tmp_path / "out" / "scores.csv"
+    out.parent.mkdir()
+    args = [*esm_preset_args(checkpoint, monkeypatch), "data.offset=24", f"wild_type={wt_path}"]
+    skip = [*args, f"data.csv={trimmed_blat}", "data.on_mismatch=skip", "--strict"]
+    _bad(capsys, skip, out, "--strict", f"{trimmed_blat}, line 8:", "expects W at position")
+    # every row skipped (a wrong offset shifts them all): exit 2 with how many, whatever on_mismatch says
+    shifted = [*args, f"data.csv={trimmed_blat}", "data.on_mismatch=skip", "data.offset=25"]
+    _bad(capsys, shifted, out, "no row could be scored: all 12 rows were skipped", "line 2:")
+
+
+def test_cuda_on_a_cpu_machine_names_the_device_option(trimmed_blat, tmp_path, monkeypatch, capsys) -> None:
+    """Issue 11: ``--device cuda`` without CUDA names score's own option, not a training key."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    _, wt_path, _ = blat()
+    out = tmp_path / "scores.csv"
+    argv = [f"data.csv={trimmed_blat}", f"wild_type={wt_path}", "encoder={type: esm2}", "--device", "cuda"]
+    _bad(capsys, argv, out, "--device cuda", "CUDA is not available", "--device cpu")
+    assert "train.device" not in capsys.readouterr().err
 
 
 def test_cli_exit_status(trimmed_blat: Path, tmp_path: Path) -> None:

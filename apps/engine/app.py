@@ -7,18 +7,20 @@ Training apps:
 * :func:`training_parser` — ``KEY=VALUE`` overrides, ``--config``, ``--resume [DIR]``, ``--print-config``,
   ``--no-progress``.
 * :func:`run_main` — ``--resume key=value`` read as an override, :func:`~engine.errors.error_boundary` (one
-  ``error:`` line, status 2), Ctrl-C as status 130 with the ``--resume`` command that continues the run.
+  ``error:`` line, status 2); a run stopped by Ctrl-C / SIGTERM / SIGUSR1 (:mod:`engine.stopping`: after the
+  current step, with its checkpoint) exits with ``128 + signal`` and prints the ``--resume`` command.
 * :func:`resolve_run_config` — the config and the checkpoint to resume: ``--resume DIR`` keeps the run's saved
   ``config.yaml`` (overrides still apply), ``--resume`` alone takes the latest run of the config's name.
-* :func:`check_resume_state` — the checkpoint verified against the model and ``train.max_steps``; a fresh run must
-  not write into an ``output_dir`` that already holds checkpoints.
+* :func:`check_resume_state` — the checkpoint verified against the model, the learning-rate schedule (a resumed
+  run keeps its own: a changed ``train.max_steps``, ``optimizer.lr``, ``scheduler.*``… is refused) and
+  ``train.max_steps``; a fresh run must not write into an ``output_dir`` that already holds checkpoints.
 * :func:`distributed`, :func:`main_rank_first`, :func:`open_run_dir`, :func:`make_trainer` — the run
   itself: process group, data built on rank 0 first, the run directory with its ``config.yaml``, the
   :class:`~engine.trainer.Trainer`.
 
 One-shot apps: :func:`inference_parser` (overrides, ``--config``, ``--input``, ``--output``, ``--device``,
-``--print-config``) and :func:`run_config_main` (the flags as overrides, the config loaded, printed or run inside
-the error boundary).
+``--strict``, ``--print-config``) and :func:`run_config_main` (the flags as overrides, the config loaded, printed
+or run inside the error boundary).
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ from engine.distributed import (
 )
 from engine.errors import ConfigError, DataError, error_boundary
 from engine.files import write_text_atomic
+from engine.optim import schedule_settings
 from engine.runs import latest_run, new_run_dir
+from engine.stopping import Interrupted
 from engine.trainer import Trainer
 
 C = TypeVar("C")
@@ -91,7 +95,8 @@ def run_main(
     app: str,
 ) -> int:
     """Parse ``argv`` and ``run`` it; returns the exit status (bad input: one ``error:`` line and status 2;
-    Ctrl-C: 130, with the command that continues the run once ``run`` has set ``args.run_dir``)."""
+    stopped by a signal: ``128 + signal`` (Ctrl-C: 130, SIGTERM: 143), with the command that continues the run
+    once ``run`` has set ``args.run_dir``)."""
     args = parser.parse_intermixed_args(argv)
     if args.resume not in (None, "latest") and "=" in args.resume and not Path(args.resume).exists():
         args.overrides.insert(0, args.resume)  # `--resume key=value`: the value is an override
@@ -100,6 +105,15 @@ def run_main(
     try:
         with error_boundary(rank, world):
             run(args)
+    except Interrupted as stop:
+        if rank == 0:
+            print(
+                f"{stop}: checkpoint {stop.checkpoint}; continue with: uv run apps/{app}.py --resume "
+                f"{getattr(args, 'run_dir', stop.checkpoint)}",
+                file=sys.stderr,
+                flush=True,
+            )
+        return stop.exit_status
     except KeyboardInterrupt:
         where = getattr(args, "run_dir", None)
         hint = f"; continue with: uv run apps/{app}.py --resume {where}" if where else ""
@@ -135,10 +149,12 @@ def check_resume_state(config: Any, model: nn.Module, step_dir: Path | None) -> 
     if step_dir is not None:
         state = verify_checkpoint(step_dir)
         check_parameter_shapes(state, model, str(step_dir))
+        check_same_schedule(config, state, step_dir)
         if config.train.max_steps is not None and state["step"] >= config.train.max_steps:
             raise ConfigError(
                 f"train.max_steps: {step_dir} is at step {state['step']} and the run ends at step "
-                f"{config.train.max_steps}; raise train.max_steps to train longer"
+                f"{config.train.max_steps}: it is finished; to train further start a new run from its weights "
+                f"(init_from={step_dir.parent.parent / 'model.safetensors'})"
             )
         return state
     if config.output_dir and (expand_path(config.output_dir) / "checkpoints").exists():
@@ -147,6 +163,47 @@ def check_resume_state(config: Any, model: nn.Module, step_dir: Path | None) -> 
             "with --resume, or choose another output_dir"
         )
     return None
+
+
+def check_same_schedule(config: Any, state: dict[str, Any], step_dir: Path) -> None:
+    """Refuse to resume with settings that change the run's learning-rate schedule
+    (:func:`~engine.optim.schedule_settings`), or the micro-batches per optimizer step (processes × accumulation).
+
+    Raises:
+        ConfigError: naming the first changed key and both values (old → new), and what to do instead.
+    """
+    advice = (
+        "--resume continues a run on its own learning-rate schedule: drop the change, or start a new run "
+        "(init_from=<run>/model.safetensors starts from a finished run's weights)"
+    )
+    saved: dict[str, Any] | None = state.get("schedule")
+    current = json.loads(json.dumps(schedule_settings(*_schedule_sections(config))))
+    if saved is None:  # a checkpoint written before the schedule was stored: its step count at least
+        saved = {"train.max_steps": state.get("total_steps")} if config.train.max_steps is not None else {}
+    for key in [*current, *(k for k in saved if k not in current)]:
+        old, new = saved.get(key), current.get(key)
+        if key in saved and old != new:
+            raise ConfigError(
+                f"{key}: {step_dir} was trained with {_shown(old)}, this run asks for {_shown(new)} "
+                f"({_shown(old)} → {_shown(new)}); {advice}"
+            )
+    _, world = env_rank()
+    old_w, old_g = int(state.get("world_size", world)), int(state.get("gradient_accumulation_steps", 1))
+    new_g = config.deepspeed.gradient_accumulation_steps
+    if old_w * old_g != world * new_g:
+        raise ConfigError(
+            f"deepspeed.gradient_accumulation_steps: {step_dir} was trained with {old_w} process(es) × {old_g} "
+            f"micro-batch(es) per step, this run has {world} × {new_g} ({old_w * old_g} → {world * new_g} per "
+            f"step); {advice}"
+        )
+
+
+def _schedule_sections(config: Any) -> tuple[Any, Any, Any, Any]:
+    return config.optimizer, config.scheduler, config.train, getattr(config, "plateau", None)
+
+
+def _shown(value: Any) -> str:
+    return "unset" if value is None else json.dumps(value)
 
 
 @contextlib.contextmanager
@@ -228,7 +285,7 @@ def inference_parser(
     output_help: str,
     inputs: bool = False,
 ) -> argparse.ArgumentParser:
-    """The one-shot apps' parser: overrides, ``--config``, (``--input``,) ``--output``, ``--device``,
+    """The one-shot apps' parser: overrides, ``--config``, (``--input``,) ``--output``, ``--device``, ``--strict``,
     ``--print-config``; the description is the first paragraph of the app's ``doc`` and where settings come from."""
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -252,6 +309,11 @@ def inference_parser(
         )
     parser.add_argument("--output", "-o", metavar=output_metavar, help=output_help)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to run (default: auto)")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="any skipped input (bad file, FASTA record, protein, row) is an error (exit 2) instead of a warning",
+    )
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     return parser
 
@@ -260,8 +322,8 @@ def run_config_main(
     parser: argparse.ArgumentParser, argv: list[str] | None, config_cls: type[M], run: Callable[[M], Any]
 ) -> int:
     """Parse ``argv`` (a parser of :func:`inference_parser`), load ``config_cls`` from ``--config`` + overrides
-    (``--input`` / ``--output`` / ``--device`` become overrides too), print it (``--print-config``) or ``run`` it;
-    returns the exit status (bad input: one ``error:`` line and status 2)."""
+    (``--input`` / ``--output`` / ``--device`` / ``--strict`` become overrides too), print it (``--print-config``)
+    or ``run`` it; returns the exit status (bad input: one ``error:`` line and status 2)."""
     args = parser.parse_intermixed_args(argv)
     overrides = list(args.overrides)
     if getattr(args, "input", None):
@@ -270,6 +332,8 @@ def run_config_main(
         overrides.append("output=" + json.dumps(args.output))
     if args.device:
         overrides.append(f"device={args.device}")
+    if getattr(args, "strict", False):
+        overrides.append("strict=true")
     with error_boundary():
         config = load_config(config_cls, args.config, overrides)
         if args.print_config:

@@ -73,6 +73,33 @@ def sequence_config(config: Any) -> SequenceEncoderConfig | None:
     return getattr(config, "sequence", None)
 
 
+def check_sequence_window(config: Any, transform: Any, key: str = "data.transform") -> None:
+    """Reject a truncation longer than the sequence encoder's window when that encoder stops on long proteins.
+
+    ESM-2 / SaProt read at most ``max_residues`` residues (1,022: 1,024 tokens with ``<cls>`` / ``<eos>``); with
+    ``on_long: error`` a longer protein is an error. A truncation (``transform``, a protdata transform config) past
+    the window lets such proteins through and would stop a run at the first long one (issue 11).
+
+    Raises:
+        ConfigError: naming ``<key>.max_length``, the window and the fixes.
+    """
+    from engine.labelled import inference_transform
+
+    seq = sequence_config(config)
+    if seq is None or seq.on_long != "error":
+        return
+    window = seq.esm2_config().max_residues
+    truncate = inference_transform(transform) if transform is not None else None
+    if window is None or truncate is None or truncate.max_length <= window:
+        return
+    at = "encoder" if seq is config else "encoder.sequence"
+    raise ConfigError(
+        f"{key}.max_length: {truncate.max_length} residues exceed the {seq.type} encoder's window of {window} "
+        f"residues ({window + 2} tokens with <cls> / <eos>) and {at}.on_long is 'error'; set "
+        f"{key}.max_length={window}, or {at}.on_long=crop (keep the first {window}) or full"
+    )
+
+
 def needs_structures(config: Any) -> bool:
     """True when the encoder reads coordinates (structure and fused encoders)."""
     return config.type in STRUCTURE_TYPES or config.type in FUSION_TYPES

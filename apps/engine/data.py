@@ -19,6 +19,7 @@ import torch
 
 from engine.batching import MicroBatchPlan, RankBatchSampler, estimated_length, micro_batch_index
 from engine.cache import PackedProteins, build_structure_cache, list_structure_files
+from engine.stopping import ignore_stop_signals
 from protdata import Protein, ProteinBatch
 from protdata.transforms import build_transform
 
@@ -84,6 +85,7 @@ def collate_micro_batch(items: list[tuple[int, Protein]]) -> MicroBatch:
 
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
+    ignore_stop_signals()  # the main process finishes its step and checkpoints (engine.stopping)
 
 
 def rank_loader(

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from engine.builders import EncoderConfig, build_encoder, sequence_config
+from engine.builders import EncoderConfig, build_encoder, check_sequence_window, sequence_config
 from engine.config import DeepSpeedConfig, OptimizerConfig, SchedulerConfig, Section, TrainConfig
 from engine.errors import ConfigError
 from engine.labelled import FinetuneDataConfig, LabelledSplit, eval_batches
@@ -189,8 +189,16 @@ def build_model(encoder_config: Any, head: Any, *, load_checkpoint: bool = True)
     return build_head(head, encoder)
 
 
+def check_window(config: FinetuneConfig) -> None:
+    """A ``data.transform`` truncation past the sequence encoder's window, with ``on_long: error``, is a
+    :class:`ConfigError` up front (:func:`engine.builders.check_window`; issue 11)."""
+    check_sequence_window(config.encoder, config.data.transform)
+
+
 def build_task_model(config: FinetuneConfig, table: LabelTable, *, load_checkpoint: bool = True) -> nn.Module:
-    """The task model of a fine-tuning config, with the label count of ``table`` (:func:`build_model`)."""
+    """The task model of a fine-tuning config, with the label count of ``table`` (:func:`build_model`); a
+    truncation past the sequence encoder's window is rejected first (:func:`check_window`)."""
+    check_window(config)
     return build_model(config.encoder, head_config(config.head, table), load_checkpoint=load_checkpoint)
 
 

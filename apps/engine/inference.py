@@ -10,8 +10,10 @@ Used by ``apps/embed.py`` and ``apps/score.py``:
   :func:`engine.builders.load_encoder_weights`, whatever prefix the task model put in front of them).
 * :func:`read_inputs` — FASTA files (``.fasta .fa .faa .fas .fsa``, optionally ``.gz``) and structure files,
   directories, globs and tar archives (``protdata.io.load_many``: PDB, mmCIF, BinaryCIF, gzip); FASTA files found
-  inside directories are read too. Bad files are skipped and counted in the :class:`~protdata.io.LoadReport`; a
-  missing path, no input file at all or no usable protein is a :class:`~engine.errors.DataError`.
+  inside directories are read too. Bad files — and bad FASTA records, whose files are still read
+  (``protdata.fasta`` with ``strict=False``) — are skipped and listed in the :class:`~protdata.io.LoadReport`
+  (a record as ``file, line N``); a missing path, no input file at all, no usable protein or (``strict``) any skip
+  is a :class:`~engine.errors.DataError`.
 * :func:`prepare_proteins` — SaProt's Foldseek 3Di strings for proteins with coordinates
   (:func:`protdata.foldseek.with_3di`; seed-systems.md §5.2), and the check that a structure / fused encoder gets
   coordinates.
@@ -49,6 +51,7 @@ from engine.builders import (
 from engine.cache import with_3di_or_skip
 from engine.config import Section, validate
 from engine.errors import AppError, CheckpointError, ConfigError, DataError, input_error_types, one_line
+from engine.notices import strict_failure
 from engine.reporting import quiet_logger
 from protdata import Protein, ProteinBatch
 from protdata.errors import ProtdataError
@@ -67,10 +70,14 @@ GPU_MAX_TOKENS = 32768
 
 
 # ------------------------------------------------------------------------------------------- devices
-def choose_device(device: str, key: str = "device") -> torch.device:
-    """``cuda`` or ``cpu`` (``auto``: CUDA when available); asking for CUDA without one is a ConfigError."""
+def choose_device(device: str, key: str = "device", option: str = "--device") -> torch.device:
+    """``cuda`` or ``cpu`` (``auto``: CUDA when available); asking for CUDA without one is a ConfigError naming the
+    app's own option (``--device``) and config ``key``."""
     if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"{key}: 'cuda' requested but no CUDA device is available (use auto or cpu)")
+        raise ConfigError(
+            f"{option} cuda ({key}: cuda): CUDA is not available on this machine (no GPU, or a CPU-only torch "
+            f"build); use {option} cpu or {option} auto"
+        )
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(device)
@@ -240,13 +247,18 @@ def resolve_inputs(inputs: Sequence[str], key: str = "inputs") -> list[Path]:
     return paths
 
 
-def read_inputs(inputs: Sequence[str], key: str = "inputs") -> InputSet:
+def read_inputs(inputs: Sequence[str], key: str = "inputs", *, strict: bool = False) -> InputSet:
     """The proteins of FASTA files and structure files / directories / globs / tar archives (module docstring).
 
+    A bad FASTA record is skipped (not its file) and listed in the report as ``file, line N``; ``strict``: any
+    skipped file or record is an error.
+
     Raises:
-        DataError: a path that does not exist, no input file at all, or no usable protein in any of them.
+        DataError: a path that does not exist, no input file at all, no usable protein in any of them, or
+            (``strict``) anything skipped.
     """
-    from protdata.fasta import read_fasta
+    from protdata.fasta import FastaReport, read_fasta
+    from protdata.io.report import SkippedSource
 
     report = LoadReport()
     order: list[tuple[str, Path | str]] = []  # ("fasta", path) / ("structures", source), in input order
@@ -258,12 +270,17 @@ def read_inputs(inputs: Sequence[str], key: str = "inputs") -> InputSet:
     def read_fasta_file(path: Path) -> None:
         nonlocal n_files
         n_files += 1
+        records = FastaReport()
         try:
-            found = read_fasta(path)
+            found = read_fasta(path, strict=False, report=records)
         except (ProtdataError, OSError, UnicodeDecodeError) as exc:
             report.add_skipped(str(path), exc, counted=False)
             return
-        report.add_loaded(len(found))
+        for skip in records.skipped:  # bad records: the others of the file are kept
+            where = str(path) if skip.line is None else f"{path}, line {skip.line}"
+            report.skipped.append(SkippedSource(where, skip.reason, "SequenceError"))
+        if found:
+            report.add_loaded(len(found))
         proteins.extend(p if p.source else p.replace(source=str(path)) for p in found)
 
     for kind, source in order:
@@ -290,7 +307,10 @@ def read_inputs(inputs: Sequence[str], key: str = "inputs") -> InputSet:
     if not proteins:
         first = report.skipped[0] if report.skipped else None
         why = f"; first failure: {first.source}: {first.error}: {first.reason}" if first else ""
-        raise DataError(f"{key}: no usable protein in {n_files} files ({shown}){why}")
+        every = f"every input was skipped ({report.n_skipped}): " if report.skipped else ""
+        raise DataError(f"{key}: {every}no usable protein in {n_files} files ({shown}){why}")
+    if strict and report.skipped:
+        raise strict_failure([(s.source, f"{s.error}: {s.reason}") for s in report.skipped], key)
     return InputSet(proteins, report, n_files)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.config import OptimizerConfig, SchedulerConfig
+from engine.config import OptimizerConfig, SchedulerConfig, TrainConfig
 from engine.errors import ConfigError
 
 
@@ -154,3 +154,29 @@ def build_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, partial(lr_multiplier, config=config, total_steps=total_steps)
     )
+
+
+# ------------------------------------------------------------------------------------ schedule identity
+def schedule_settings(
+    optimizer: OptimizerConfig, scheduler: SchedulerConfig, train: TrainConfig, plateau: Any = None
+) -> dict[str, Any]:
+    """The config values that define a run's learning rate at every step, as dotted key -> JSON value.
+
+    A checkpoint stores them and ``--resume`` refuses a config that changes one (:mod:`engine.app`): the
+    restored optimizer keeps its saved base learning rates while the schedule's multiplier is rebuilt from the
+    config, so a changed value would silently bend the schedule of the run being continued. ``plateau`` is
+    the fine-tuning app's ReduceLROnPlateau section (a pydantic model) or ``None``. The number of micro-batches
+    per optimizer step (processes × accumulation) is checked separately: it is not a config value alone.
+    """
+    settings: dict[str, Any] = {
+        "train.max_steps": train.max_steps,
+        "train.epochs": train.epochs,
+        "optimizer.lr": optimizer.lr,
+        "optimizer.lr_ratios": dict(sorted(optimizer.lr_ratios.items())),
+    }
+    settings.update({f"scheduler.{k}": v for k, v in scheduler.model_dump(mode="json").items()})
+    if plateau is not None:
+        settings.update({f"plateau.{k}": v for k, v in plateau.model_dump(mode="json").items()})
+    else:
+        settings["plateau"] = None
+    return settings

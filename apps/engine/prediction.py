@@ -5,8 +5,9 @@ FASTA and structure files, score them, make GO scores DAG-consistent, and rank l
   encoder and head; ``model.safetensors`` must hold exactly their tensors (a missing, unexpected or wrong-size
   tensor is a :class:`~engine.errors.CheckpointError` naming it). No pretrained checkpoint is read again.
 * :func:`read_proteins` — FASTA files (``.fasta``, ``.fa``, ``.faa``, ``.fas``, ``.seq``, optionally ``.gz``) and
-  structure files / directories / globs / tar archives (protdata's loaders). A file that cannot be read is skipped
-  and reported (:class:`InputReport`), never dropped silently; a path that does not exist, or inputs without a
+  structure files / directories / globs / tar archives (protdata's loaders). A file that cannot be read, or a bad
+  FASTA record (the rest of its file is read), is skipped and reported (:class:`InputReport`), never dropped
+  silently (``strict``: an error); a path that does not exist, or inputs without a
   single usable protein, are a :class:`~engine.errors.DataError`. Structure encoders need structures (FASTA
   records are skipped, with the reason); SaProt gets Foldseek 3Di strings computed from the structures.
 * :func:`predict_scores` — the model in eval mode on the proteins after the export's inference transform (the
@@ -44,6 +45,7 @@ from engine.config import format_validation_error
 from engine.errors import CheckpointError, ConfigError, DataError, input_error_types, one_line
 from engine.files import atomic_path
 from engine.finetuning import TASK_KEY, build_model
+from engine.notices import Notices, strict_failure
 from protdata import Protein, ProteinBatch
 
 FASTA_SUFFIXES = (".fasta", ".fa", ".faa", ".fas", ".seq", ".fsa")
@@ -226,15 +228,21 @@ def _expand(sources: Sequence[str | os.PathLike[str]], report: InputReport) -> l
 
 
 def read_proteins(
-    sources: Sequence[str | os.PathLike[str]], *, needs_structures: bool, encode_3di: bool
+    sources: Sequence[str | os.PathLike[str]],
+    *,
+    needs_structures: bool,
+    encode_3di: bool,
+    strict: bool = False,
 ) -> tuple[list[Protein], InputReport]:
-    """The proteins of ``sources`` in order (module docstring); bad files skipped and reported.
+    """The proteins of ``sources`` in order (module docstring); bad files and bad FASTA records skipped and
+    reported (a record as ``file, line N``).
 
     Raises:
-        DataError: a source does not exist, or no usable protein is left (names why).
+        DataError: a source does not exist, no usable protein is left (names why), or (``strict``) anything
+            was skipped.
     """
     from protdata.errors import ProtdataError
-    from protdata.fasta import read_fasta
+    from protdata.fasta import FastaReport, read_fasta
     from protdata.io import LoadReport, iter_structures
 
     report = InputReport()
@@ -249,11 +257,17 @@ def read_proteins(
                     (str(path), "a FASTA file has no 3D structure (the model's encoder reads one)")
                 )
                 continue
+            records = FastaReport()
             try:
-                found = read_fasta(path)
+                found = read_fasta(
+                    path, strict=False, report=records
+                )  # a bad record is skipped, not the file
             except (ProtdataError, OSError, UnicodeDecodeError) as exc:
                 report.skipped.append((str(path), one_line(f"{type(exc).__name__}: {exc}")))
                 continue
+            for skip in records.skipped:
+                where = str(path) if skip.line is None else f"{path}, line {skip.line}"
+                report.skipped.append((where, f"SequenceError: {skip.reason}"))
         else:
             loaded = LoadReport()
             found = list(iter_structures([path], report=loaded))
@@ -274,7 +288,10 @@ def read_proteins(
         shown = ", ".join(str(s) for s in sources)
         why = f" ({report.summary()})" if files else ""
         kind = "structure" if needs_structures else "FASTA or structure"
-        raise DataError(f"inputs: no usable protein in {shown}: no {kind} file could be read{why}")
+        every = f"every input was skipped ({len(report.skipped)}): " if report.skipped else ""
+        raise DataError(f"inputs: {every}no usable protein in {shown}: no {kind} file could be read{why}")
+    if strict and report.skipped:
+        raise strict_failure(report.skipped)
     return proteins, report
 
 
@@ -301,14 +318,18 @@ def predict_scores(
     batch_size: int = 8,
     device: str | torch.device = "cpu",
     report: InputReport | None = None,
+    notices: Notices | None = None,
 ) -> tuple[np.ndarray, list[int]]:
     """``(scores, kept)``: scores of the proteins ``kept`` (indices into ``proteins``, input order) —
     ``(N, C)`` probabilities (sigmoid for multi-label, softmax for single-label) or ``(N,)`` regression values. A
     batch that fails on bad input is retried protein by protein; proteins that still fail are skipped and added to
-    ``report``."""
+    ``report``. Crops of the inference transform (and the encoder's own crop warnings, when the caller captures them
+    with ``notices``) are counted in ``notices``."""
     transform = inference_transform(export)
     model = export.model.to(device).eval()
     items = [transform(p) if transform is not None else p for p in proteins]
+    if notices is not None and transform is not None:  # the truncation the validation split saw: counted once
+        notices.cropped(sum(len(t) < len(p) for t, p in zip(items, proteins)), transform.config.max_length)
     order = sorted(range(len(items)), key=lambda i: len(items[i]))  # length-sorted batches, less padding
     results: dict[int, np.ndarray] = {}
     bad = input_error_types()

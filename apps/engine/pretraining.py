@@ -44,6 +44,7 @@ from engine.builders import (
     SEQUENCE_TYPES,
     STRUCTURE_TYPES,
     EncoderConfig,
+    check_sequence_window,
     load_encoder_weights,
     vocabulary,
 )
@@ -156,10 +157,12 @@ def build_pretraining_model(config: PretrainConfig, *, load_checkpoint: bool = T
     (a resumed run or ``init_from`` brings the weights).
 
     Raises:
-        ConfigError: the objective does not fit the encoder (:func:`check_combination`), or an MLM sequence
+        ConfigError: the objective does not fit the encoder (:func:`check_combination`), a truncation past the
+            sequence encoder's window (:func:`~engine.builders.check_sequence_window`), or an MLM sequence
             checkpoint has no LM head.
     """
     check_combination(config)
+    check_sequence_window(config.encoder, config.data.transform)
     encoder = build_encoder(config.encoder, load_checkpoint=load_checkpoint)
     if config.objective.type == "mlm":
         from engine.adapters import MaskedLMAdapter

@@ -9,6 +9,9 @@ generators are seeded from ``(seed, k)`` and the model receives a ``torch.Genera
 dropout and crops therefore depend only on ``(seed, k)`` — not on the number of processes, the accumulation
 steps, DataLoader workers or a resume — so a resumed run repeats an uninterrupted one step for step, and ``W``
 processes at micro-batch ``b`` give the same losses as one process accumulating ``W`` micro-batches.
+
+Signals: Ctrl-C, SIGTERM (SLURM pre-emption) and SIGUSR1 stop the run after the current optimizer step with a
+checkpoint of that step (:mod:`engine.stopping`), so ``--resume`` loses nothing.
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ from engine.config import DeepSpeedConfig, OptimizerConfig, SchedulerConfig, Tra
 from engine.data import MicroBatch, TrainingData
 from engine.distributed import DistContext, all_reduce_max, all_reduce_sum, import_deepspeed
 from engine.errors import ConfigError, TrainingError
-from engine.optim import build_optimizer, build_scheduler
+from engine.optim import build_optimizer, build_scheduler, schedule_settings
 from engine.reporting import PLOT_FILE, Reporter, plot_curves, summary_line
+from engine.stopping import Interrupted, StopRequest
 from engine.validation import Validation
 
 
@@ -290,11 +294,8 @@ class Trainer:
             self.validation.resolve(max(1, math.ceil(self.data.plan.micro_batches_per_epoch() / per_step)))
             if resume is not None:
                 self.validation.load_state_dict(resume.get("validation"))
-        if start >= total:
-            raise ConfigError(
-                f"train.max_steps: the checkpoint is at step {start}, the run ends at step {total} "
-                f"(raise train.max_steps to train longer)"
-            )
+        if resume is not None:
+            _check_resumed_total(resume, total, w, self.train)
         reporter = Reporter(self.run_dir, total, start, enabled=dist.is_main, progress=self.progress)
         result = TrainResult(run_dir=self.run_dir, start_step=start, steps=total)
         parameters = inspect.signature(model.forward).parameters
@@ -309,6 +310,7 @@ class Trainer:
         seen = [0, 0]  # residues, proteins of this rank since the start of this process
         checkpoint: Path | None = None
         engine.train()
+        stop = StopRequest().install()
         try:
             for step in range(start, total):
                 lr = float(engine.get_lr()[0])
@@ -343,7 +345,9 @@ class Trainer:
                 done = step + 1
                 reporter.step()
                 last = done == total
-                if done % self.train.log_every == 0 or last:
+                # every rank stops after the same step, whichever got the signal (module docstring)
+                signum = int(all_reduce_max(float(stop.signum), dist.device))
+                if done % self.train.log_every == 0 or last or signum:
                     record = self._reduce(window, done, lr, engine, grad_norm)
                     totals.merge(window)
                     reporter.log(record)
@@ -360,7 +364,11 @@ class Trainer:
                         )
                     )
                     window.t0 += time.perf_counter() - t_v  # evaluating is not training time
-                if (self.train.checkpoint_every and done % self.train.checkpoint_every == 0) or last:
+                if (
+                    (self.train.checkpoint_every and done % self.train.checkpoint_every == 0)
+                    or last
+                    or signum
+                ):
                     t_ck = time.perf_counter()
                     residues, proteins = all_reduce_sum([float(seen[0]), float(seen[1])], dist.device)
                     counters_now = {
@@ -370,7 +378,10 @@ class Trainer:
                     }
                     checkpoint = manager.save(engine, done, self._trainer_state(done, total, counters_now))
                     window.t0 += time.perf_counter() - t_ck  # saving is not training time
+                if signum and not last:
+                    raise Interrupted(signum, done, checkpoint)
         finally:
+            stop.restore()
             del batches, loader
             reporter.close()
         result.checkpoint = checkpoint
@@ -414,6 +425,10 @@ class Trainer:
         window.seconds, window.wait_max = elapsed, wait
         return record
 
+    def _plateau_config(self) -> Any:
+        plateau = self.validation.plateau if self.validation is not None else None
+        return plateau.config if plateau is not None else None
+
     def _trainer_state(self, step: int, total: int, counters: dict[str, float]) -> dict[str, Any]:
         return {
             "format": FORMAT,
@@ -424,6 +439,9 @@ class Trainer:
             "gradient_accumulation_steps": self.ds.gradient_accumulation_steps,
             "zero_stage": self.ds.zero_stage,
             "seed": self.seed,
+            "schedule": schedule_settings(
+                self.optimizer_config, self.scheduler_config, self.train, self._plateau_config()
+            ),
             "counters": counters,
             "parameters": self.shapes,
             **({"validation": self.validation.state_dict()} if self.validation is not None else {}),
@@ -460,6 +478,30 @@ class _Window:
         self.proteins_global += other.proteins_global
         self.seconds += other.seconds
         self.wait_max += other.wait_max
+
+
+def _check_resumed_total(resume: dict[str, Any], total: int, world_size: int, train: TrainConfig) -> None:
+    """The resumed run must keep the checkpoint's number of steps (its schedule) and have steps left.
+
+    ``--resume`` already refused changed schedule settings (:func:`engine.app.check_resume_state`); a run of
+    ``train.epochs`` can still come out longer or shorter when the data changed.
+
+    Raises:
+        ConfigError: naming the key, both step counts and what to do instead.
+    """
+    start, planned = int(resume["step"]), int(resume.get("total_steps", total))
+    key = "train.max_steps" if train.max_steps is not None else "train.epochs"
+    if planned != total:
+        raise ConfigError(
+            f"{key}: {resume['path']} belongs to a run of {planned} optimizer steps, but with this data and "
+            f"{world_size} process(es) this run would have {total} ({planned} → {total}); --resume keeps a run's "
+            "learning-rate schedule: resume with the original data, or start a new run"
+        )
+    if start >= total:
+        raise ConfigError(
+            f"{key}: {resume['path']} is at step {start} and the run ends at step {total}: it is finished; to "
+            "train further start a new run from its weights (init_from=<run>/model.safetensors)"
+        )
 
 
 def _grad_norm(model: nn.Module) -> float:

@@ -35,6 +35,7 @@ class TwoTower(nn.Module):
         self.protein = nn.Linear(6, 4)
         self.text = nn.Linear(5, 4)
         self.loss = ClipLoss()
+        self.double()  # float64: rounding neither hides nor fakes a difference between the two computations
 
     def forward(self, xp: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
         return self.loss(F.normalize(self.protein(xp), dim=-1), F.normalize(self.text(xt), dim=-1))
@@ -49,7 +50,10 @@ def check_close(a: torch.Tensor, b: torch.Tensor, what: str, rtol: float = 1e-5,
 
 def global_batch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(42)
-    return torch.randn(n, 6, generator=g), torch.randn(n, 5, generator=g)
+    return (
+        torch.randn(n, 6, generator=g, dtype=torch.float64),
+        torch.randn(n, 5, generator=g, dtype=torch.float64),
+    )
 
 
 def run(rank: int, port: int, out: str) -> None:
@@ -71,7 +75,7 @@ def run(rank: int, port: int, out: str) -> None:
         for param in model.parameters():
             dist.all_reduce(param.grad, op=dist.ReduceOp.SUM)
             param.grad /= WORLD
-        check_close(loss.detach(), ref_loss.detach(), f"loss, sizes {sizes}", rtol=1e-6)
+        check_close(loss.detach(), ref_loss.detach(), f"loss, sizes {sizes}", rtol=1e-12, atol=0)
         for (name, a), b in zip(model.named_parameters(), ref.parameters()):
             check_close(a.grad, b.grad, f"gradient of {name}, sizes {sizes}")
         # the gathered rows come in rank order
@@ -80,8 +84,9 @@ def run(rank: int, port: int, out: str) -> None:
         report[str(sizes)] = {"loss": loss.item(), "reference": ref_loss.item()}
 
     # same feature gradients as torch.distributed.nn.functional.all_gather (equal sizes only)
-    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(rank)).requires_grad_()
-    y = torch.randn(4, 3, generator=torch.Generator().manual_seed(10 + rank)).requires_grad_()
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(rank), dtype=torch.float64)
+    y = torch.randn(4, 3, generator=torch.Generator().manual_seed(10 + rank), dtype=torch.float64)
+    x.requires_grad_(), y.requires_grad_()
     clip_loss(all_gather_with_grad(x), all_gather_with_grad(y), 5.0).backward()
     ours = (x.grad.clone(), y.grad.clone())
     x.grad = y.grad = None

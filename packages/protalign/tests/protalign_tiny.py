@@ -2,6 +2,8 @@
 
 * :class:`TinyProteinEncoder` — residue-type embedding (with a ``<mask>`` embedding for ``residue_masked``) +
   learned positions + one transformer layer; honours the protdata encoder contract.
+  :class:`TinyPretrainedProteinEncoder` is the same as a protstack ``Pretrained`` model (type
+  ``"protalign_tiny_protein"``), for the save / load tests.
 * :func:`make_tiny_bert` — a random BERT (``BertModel``) with a WordPiece vocabulary built from given texts,
   saved as a Hugging Face directory (``config.json``, ``model.safetensors``, ``vocab.txt``).
 """
@@ -14,10 +16,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from protdata import EncoderOutput, ProteinBatch, ProteinEncoder, masked_mean
 from protdata.constants import NUM_RESIDUE_TYPES
+from protdata.pretrained import Pretrained
 
 MASK_ID = NUM_RESIDUE_TYPES  # 21: the <mask> embedding
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -45,6 +49,28 @@ class TinyProteinEncoder(ProteinEncoder):
         x = self.layer(x, src_key_padding_mask=~mask)
         x = x * mask[..., None]
         return EncoderOutput(residue=x, protein=masked_mean(x, mask), mask=mask)
+
+
+class TinyProteinEncoderConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str = "protalign_tiny_protein"
+    dim: int = Field(default=32, ge=2)
+    heads: int = Field(default=2, ge=1)
+    max_length: int = Field(default=1024, ge=1)
+    seed: int = 0
+
+
+class TinyPretrainedProteinEncoder(TinyProteinEncoder, Pretrained):
+    """:class:`TinyProteinEncoder` built from :class:`TinyProteinEncoderConfig`, saveable as a protstack model."""
+
+    model_type = "protalign_tiny_protein"
+    config_class = TinyProteinEncoderConfig
+
+    def __init__(self, config: TinyProteinEncoderConfig | None = None) -> None:
+        config = config or TinyProteinEncoderConfig()
+        super().__init__(dim=config.dim, heads=config.heads, max_length=config.max_length, seed=config.seed)
+        self.config = config
 
 
 def basic_tokens(text: str) -> list[str]:

@@ -10,6 +10,8 @@ import torch.nn.functional as F
 
 from protalign.losses.clip import ClipLoss, clip_loss
 
+pytestmark = pytest.mark.numerics
+
 
 def _loop_clip(p: torch.Tensor, t: torch.Tensor, scale: float) -> float:
     """½ [1/B Σ_i −log(e^{s p_i·t_i} / Σ_j e^{s p_i·t_j}) + 1/B Σ_j −log(e^{s p_j·t_j} / Σ_i e^{s p_i·t_j})]."""

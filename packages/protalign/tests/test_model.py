@@ -21,6 +21,8 @@ from protalign.text_encoder import TextEncoder
 from protdata import EncoderOutput, Protein, ProteinBatch
 from protdata.protanno import ProtAnnoRecord
 
+pytestmark = pytest.mark.numerics
+
 SMALL = {"projection_dim": 16, "num_prototypes": 8, "mlm_hidden_dim": 16, "max_text_length": 64}
 
 

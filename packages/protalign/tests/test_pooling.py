@@ -7,6 +7,8 @@ import torch
 
 from protalign.pooling import mean_pool
 
+pytestmark = pytest.mark.numerics
+
 
 def _loop_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     out = torch.zeros(x.shape[0], x.shape[2], dtype=torch.float64)

@@ -10,6 +10,8 @@ import torch.nn.functional as F
 
 from protalign.prototype_bank import PrototypeBank
 
+pytestmark = pytest.mark.numerics
+
 
 def test_same_draws_as_torch_gumbel_softmax() -> None:
     bank = PrototypeBank(dim=6, num_prototypes=10, tau=0.9)

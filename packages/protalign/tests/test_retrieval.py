@@ -18,6 +18,8 @@ from protalign.retrieval import (
     text_groups,
 )
 
+pytestmark = pytest.mark.numerics
+
 
 def test_single_relevant_matches_sklearn() -> None:
     metrics = pytest.importorskip("sklearn.metrics")

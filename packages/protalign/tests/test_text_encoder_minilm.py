@@ -21,7 +21,7 @@ from protalign.protst_text import read_ec_text_pairs, read_label_table
 from protalign.text_encoder import TextEncoder
 from protdata.testing import shared_data
 
-pytestmark = pytest.mark.slow  # loads a 90 MB model
+pytestmark = [pytest.mark.slow, pytest.mark.numerics]  # loads a 90 MB model
 
 #: sha256 of the files of sentence-transformers/all-MiniLM-L6-v2 at revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41
 OFFICIAL_SHA256 = {
@@ -79,3 +79,29 @@ def test_reaction_texts_find_their_ec_class(minilm: TextEncoder) -> None:
     predicted = (_embed(minilm, queries, 32) @ labels.t()).argmax(dim=1)
     accuracy = sum(ec_numbers[int(i)] == truth[q] for i, q in zip(predicted, queries)) / len(queries)
     assert accuracy >= 0.7, accuracy  # chance: 1/384; measured 0.87
+
+
+def test_protclip_saved_with_minilm_reloads_offline(minilm: TextEncoder, tmp_path: Path) -> None:
+    """A ProtCLIP on the real MiniLM, saved and reloaded from its own directory: the reloaded text tower still
+    reproduces the published similarities, and every tensor and tokenizer id is the same."""
+    import sys
+
+    from protalign import ProtCLIP, ProtCLIPConfig
+    from protdata.pretrained import load_pretrained
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from protalign_tiny import TinyPretrainedProteinEncoder, TinyProteinEncoderConfig
+
+    config = ProtCLIPConfig(projection_dim=16, num_prototypes=8, mlm_hidden_dim=16, max_text_length=256)
+    model = ProtCLIP(TinyPretrainedProteinEncoder(TinyProteinEncoderConfig(dim=16)), minilm, config).eval()
+    model.save_pretrained(tmp_path / "clip")
+    loaded = load_pretrained(tmp_path / "clip")
+    assert isinstance(loaded, ProtCLIP)
+    expected, got = model.state_dict(), loaded.state_dict()
+    assert set(got) == set(expected) and all(torch.equal(got[k], v) for k, v in expected.items())
+    x = _embed(loaded.text_encoder, SENTENCES, 256)
+    torch.testing.assert_close(x @ x.t(), PUBLISHED, atol=1e-3, rtol=0)
+    torch.testing.assert_close(x, _embed(minilm, SENTENCES, 256), atol=1e-6, rtol=0)
+    assert torch.equal(
+        loaded.text_encoder.tokenize(SENTENCES).input_ids, minilm.tokenize(SENTENCES).input_ids
+    )

@@ -16,6 +16,8 @@ from protalign.text_encoder import TextEncoder
 from protalign.zero_shot import ZeroShotClassifier
 from protdata import Protein, ProteinBatch
 
+pytestmark = pytest.mark.numerics
+
 PROMPTS = ["SUBCELLULAR LOCATION: Cytoplasm.", ["SUBCELLULAR LOCATION: Nucleus.", "A protein locating at Nucleus"],
            "SUBCELLULAR LOCATION: Mitochondrion."]  # fmt: skip
 PROTEINS = [Protein.from_sequence("a", "MKVLAAGLLLW"), Protein.from_sequence("b", "MSTNPKPQRKTK"),

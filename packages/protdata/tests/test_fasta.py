@@ -202,3 +202,67 @@ def test_non_utf8_bytes_name_the_line(tmp_path: Path) -> None:
         SequenceError, match=r"latin1\.fasta, line 3: not UTF-8 text \(byte 0xe9 at column 4\)"
     ):
         read_fasta(path)
+
+
+# ------------------------------------------------------------------------------------- lenient reading (issue 11)
+def _corrupted_copy(cafa: Path, tmp_path: Path) -> tuple[Path, list[tuple[str, str]], list[tuple[int, str]]]:
+    """The real CAFA-like file rewritten one record per two lines, with three records broken: a digit in record 2's
+    sequence, no id in record 5's header, record 7 reusing record 0's id. Returns the file, the (id, sequence) pairs
+    biotite reads from the original minus the broken three, and the expected (line, reason fragment) of each skip."""
+    reference = [(h.split()[0], s) for h, s in _biotite(cafa)]
+    lines, expected = [], []
+    for k, (pid, seq) in enumerate(reference):
+        header, body = f">{pid}", seq
+        if k == 2:
+            body = seq[:10] + "7" + seq[11:]
+            expected.append((2 * k + 2, f"record {pid!r}: digit '7' in a sequence line at column 11"))
+        elif k == 5:
+            header = ">  "
+            expected.append((2 * k + 1, "header '>' without an id"))
+        elif k == 7:
+            header = f">{reference[0][0]} copy"
+            expected.append((2 * k + 1, f"duplicate id {reference[0][0]!r} (first seen at line 1)"))
+        lines += [header, body]
+    path = tmp_path / "corrupted.fasta"
+    path.write_text("\n".join(lines) + "\n")
+    kept = [r for k, r in enumerate(reference) if k not in (2, 5, 7)]
+    return path, kept, expected
+
+
+def test_lenient_reading_skips_bad_records_not_the_file(cafa: Path, tmp_path: Path) -> None:
+    from protdata.fasta import FastaReport
+
+    path, kept, expected = _corrupted_copy(cafa, tmp_path)
+    report = FastaReport()
+    proteins = read_fasta(path, strict=False, report=report)
+    assert [(p.id, p.sequence) for p in proteins] == kept  # every good record, in order
+    assert report.n_records == len(kept) == 144 and report.n_skipped == 3
+    assert [(s.source, s.line) for s in report.skipped] == [(str(path), line) for line, _ in expected]
+    for skip, (line, reason) in zip(report.skipped, expected):
+        assert skip.reason == reason and str(skip) == f"{path}, line {line}: {reason}"
+    ids = [h.split()[0] for h, _ in _biotite(cafa)]
+    assert [s.record for s in report.skipped] == [
+        ids[2],
+        None,
+        ids[0],
+    ]  # None: no id; ids[0]: the repeated id
+    assert f"skipped 3 bad records (first: {path}, line {expected[0][0]}" in report.summary()
+    # The same file read strictly (the default) stops at the first bad record, naming it.
+    with pytest.raises(SequenceError, match=rf"corrupted\.fasta, line {expected[0][0]}: record"):
+        read_fasta(path)
+
+
+def test_lenient_reading_needs_a_report_and_keeps_file_errors(tmp_path: Path) -> None:
+    from protdata.fasta import FastaReport
+
+    path = tmp_path / "a.fasta"
+    path.write_text(">a\nMK1\n>b\n>\nMKV\n")
+    with pytest.raises(TypeError, match="FastaReport"):
+        read_fasta(path, strict=False)  # skipping without a report would drop records silently
+    report = FastaReport()
+    assert read_fasta(path, strict=False, report=report) == []  # every record bad: none, no exception
+    assert [(s.line, s.record) for s in report.skipped] == [(2, "a"), (3, "b"), (4, None)]
+    for name, text in {"noheader.fasta": "MKVL\n>a\nMK\n", "empty.fasta": ""}.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(SequenceError):  # not a FASTA file at all: an error in both modes
+            read_fasta(tmp_path / name, strict=False, report=FastaReport())

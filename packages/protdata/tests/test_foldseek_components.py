@@ -21,6 +21,8 @@ strucio = pytest.importorskip("biotite.structure.io")
 bt_encoder = pytest.importorskip("biotite.structure.alphabet.encoder")
 from biotite.structure.util import coord_for_atom_name_per_residue  # noqa: E402
 
+pytestmark = pytest.mark.numerics
+
 
 def biotite_chains() -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """(name, ca, cb, n, c) float64 arrays for every protein chain of the shared Foldseek structures."""

@@ -20,6 +20,8 @@ from protdata.errors import ProtdataError
 from protdata.foldseek import CENTROIDS, INVALID_STATE, default_network, parse_kerasify
 from protdata.foldseek.network import WEIGHTS_FILE, discretize
 
+pytestmark = pytest.mark.numerics
+
 SHIPPED = files("protdata.foldseek").joinpath(WEIGHTS_FILE)
 
 

@@ -18,6 +18,8 @@ from protdata.errors import NoProteinChainError
 from protdata.foldseek import encode_3di
 from protdata.testing import shared_data
 
+pytestmark = pytest.mark.numerics
+
 #: foldseek 9-427df8a on 1xso chain A, quoted in https://github.com/steineggerlab/foldseek/issues/336
 ISSUE_336_1XSO_A = (
     "DKKKWWKDFPDPKTKIKIWDDDDLFKIKIWMKIFQADFDKKWKWWACAQDCPVHVVVSHFGAAPPDFWDFAQPDPRHGLTGDFIFGDDPRMTTDMDIHNSAGC"

@@ -16,6 +16,8 @@ from protdata.errors import NoProteinChainError
 from protdata.io import foldseek_entries
 from protdata.testing import shared_data
 
+pytestmark = pytest.mark.numerics
+
 MINI3DI_FILES = ("3bww.pdb", "3bww.masked.pdb", "8crb.pdb")
 
 

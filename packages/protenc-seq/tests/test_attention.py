@@ -8,6 +8,8 @@ import torch
 from protenc_seq import PackedBatch
 from protenc_seq.esm2.attention import AttentionContext, attention, attention_with_weights
 
+pytestmark = pytest.mark.numerics
+
 
 def brute_force(q, k, v, lengths, scale):
     outs, weights, start = [], [], 0

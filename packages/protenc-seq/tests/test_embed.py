@@ -11,6 +11,8 @@ from protenc_seq import ESM2Encoder, InputSequenceError, embed
 from protenc_seq.loading.checkpoint import RawCheckpoint, build_model
 from protenc_seq.loading.convert import fair_to_ours
 
+pytestmark = pytest.mark.numerics
+
 TOL = 1e-4
 
 

@@ -12,6 +12,8 @@ from protenc_seq import ESM2Config, ESM2Encoder, InputSequenceError, SaProtEncod
 from protenc_seq.loading.checkpoint import RawCheckpoint, build_model
 from protenc_seq.loading.convert import fair_to_ours, hf_to_fair
 
+pytestmark = pytest.mark.numerics
+
 TOL = 1e-4
 
 

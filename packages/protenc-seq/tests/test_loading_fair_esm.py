@@ -11,6 +11,8 @@ import torch
 
 from protenc_seq import CheckpointError, load_model
 
+pytestmark = pytest.mark.numerics
+
 TOL = 1e-4
 
 

@@ -10,6 +10,8 @@ import torch
 from protdata import saprot
 from protenc_seq import CheckpointError, PackedBatch, load_model, save_huggingface, save_safetensors
 
+pytestmark = pytest.mark.numerics
+
 TOL = 1e-4
 
 

@@ -16,6 +16,8 @@ from protenc_seq import ESM2, ESM2Config, PackedBatch
 from protenc_seq.loading.checkpoint import RawCheckpoint, build_model
 from protenc_seq.loading.convert import fair_to_ours, hf_to_fair
 
+pytestmark = pytest.mark.numerics
+
 TOL = 1e-4
 
 #: (name, layers, width, heads): the published sizes; big ones shrunk, head size kept.

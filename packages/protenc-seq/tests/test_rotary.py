@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from protenc_seq.esm2.rotary import RotaryEmbedding, apply_rotary
+
+pytestmark = pytest.mark.numerics
 
 
 def test_matches_fair_esm_rotary(esm) -> None:

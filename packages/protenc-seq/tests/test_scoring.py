@@ -22,6 +22,8 @@ from protenc_seq.alphabet import AMINO_ACIDS
 from protenc_seq.loading.checkpoint import RawCheckpoint, build_model
 from protenc_seq.loading.convert import fair_to_ours, hf_to_fair
 
+pytestmark = pytest.mark.numerics
+
 TOL = 1e-4
 
 

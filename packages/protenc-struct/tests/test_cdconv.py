@@ -5,12 +5,15 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 import torch
 
 from protdata import ProteinBatch
 from protdata.encoder import check_output
 from protenc_struct import CDConvEncoder, GraphNodes
 from protenc_struct.models.cdconv import pool_pairs
+
+pytestmark = pytest.mark.numerics
 
 
 def _block(d_in: int, d_out: int) -> int:

@@ -13,6 +13,8 @@ from protdata import ProteinBatch
 from protdata.encoder import check_output
 from protenc_struct import GearNet, GearNetEdgeConfig, StructureInputError, gearnet_edge_features
 
+pytestmark = pytest.mark.numerics
+
 
 def _torchdrug_gearnet(golden) -> GearNet:
     """Our GearNet with TorchDrug's parameters from the fixture (width 32, 6 layers), eval mode."""

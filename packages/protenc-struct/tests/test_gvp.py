@@ -10,6 +10,8 @@ from protdata.encoder import check_output
 from protenc_struct import GVPGNN
 from protenc_struct.layers.gvp import GVPConv
 
+pytestmark = pytest.mark.numerics
+
 
 def _gvp(si: int, vi: int, so: int, vo: int) -> int:
     """Parameters of one GVP with vector gate (Jing et al. 2021, Alg. 1 + gate)."""

@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from protenc_struct.layers import onednn_linear
 from protenc_struct.layers.onednn_linear import linear, onednn_enabled, set_onednn
 
+pytestmark = pytest.mark.numerics
+
 needs_onednn = pytest.mark.skipif(not onednn_linear._AVAILABLE, reason="torch built without oneDNN")
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from protenc_struct.layers.relational_conv import GeometricRelationalGraphConv
+
+pytestmark = pytest.mark.numerics
 
 
 def test_matches_dense_adjacency():

@@ -12,6 +12,8 @@ from protenc_seq import ESM2Config, ESM2Encoder
 from protenc_struct import GVPGNN, GearNet
 from protfusion import CrossFusion, FusionError, SelfAttentionBlock
 
+pytestmark = pytest.mark.numerics
+
 HEADS = 4
 
 

@@ -9,6 +9,8 @@ from protenc_seq import ESM2Config, ESM2Encoder
 from protenc_struct import CDConvEncoder, GearNet
 from protfusion import FusionError, ParallelFusion
 
+pytestmark = pytest.mark.numerics
+
 SEQ = ESM2Config(num_layers=2, embed_dim=32, attention_heads=4)
 
 

@@ -12,6 +12,8 @@ from protenc_seq import ESM2Config, ESM2Encoder
 from protenc_struct import GVPGNN, CDConvEncoder, GearNet
 from protfusion import FusionError, SerialFusion
 
+pytestmark = pytest.mark.numerics
+
 SEQ = ESM2Config(num_layers=2, embed_dim=32, attention_heads=4)
 
 

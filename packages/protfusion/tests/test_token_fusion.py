@@ -15,6 +15,8 @@ from protenc_struct import GVPGNN, GearNet, GearNetConfig, build_gearnet_graph
 from protfusion import FusionError, TokenFusion, token_gearnet
 from protfusion.token_fusion import TOKEN_INIT_STD
 
+pytestmark = pytest.mark.numerics
+
 SEQ = ESM2Config(num_layers=7, embed_dim=32, attention_heads=4)  # 7 layers, 3 GearNet layers: after 2, 4, 6
 GEARNET = GearNetConfig(hidden_dims=[16, 16, 16])
 

@@ -10,6 +10,8 @@ from protdata import ProteinBatch
 from protenc_seq import ESM2Config, ESM2Encoder
 from protfusion.token_stream import embed_with_token, residue_features, token_layout
 
+pytestmark = pytest.mark.numerics
+
 PLACEHOLDER = 3  # <unk>
 
 

@@ -6,6 +6,8 @@ packages: prottasks' tests import protdata only).
   ``protenc_struct``'s encoders; it records the graphs it ran on (``seen_graphs``).
 * :class:`TinySequenceEncoder` — embedding + 1-D convolution over the sequence; no graph.
 * :class:`TinyMLM` — a masked language model on SaProt's 446 tokens or on a 25-token ESM-like alphabet.
+* :class:`TinyPretrainedEncoder` — :class:`TinySequenceEncoder` as a protstack ``Pretrained`` model (type
+  ``"prottasks_tiny_sequence"``; ``cls_output`` switches its ``extras["cls"]`` on, like ESM-2's option).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from protdata import EncoderOutput, ProteinBatch, saprot
+from protdata.pretrained import Pretrained
 from prottasks.objectives.mlm import esm_mask_tokens, saprot_mask_tokens
 from prottasks.protocols import TokenizedBatch
 
@@ -155,3 +159,30 @@ class TinyMLM(nn.Module):
         x = self.embed(tokens)  # (B, T, D)
         x = torch.relu(self.conv(x.transpose(1, 2)).transpose(1, 2)) + x
         return self.out(x)  # (B, T, V)
+
+
+class TinyEncoderConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str = "prottasks_tiny_sequence"
+    dim: int = Field(default=16, ge=1)
+    num_layers: int = Field(default=2, ge=1)
+    cls_output: bool = True
+
+
+class TinyPretrainedEncoder(TinySequenceEncoder, Pretrained):
+    """:class:`TinySequenceEncoder` built from :class:`TinyEncoderConfig`, saveable as a protstack model."""
+
+    model_type = "prottasks_tiny_sequence"
+    config_class = TinyEncoderConfig
+
+    def __init__(self, config: TinyEncoderConfig | None = None) -> None:
+        config = config or TinyEncoderConfig()
+        super().__init__(dim=config.dim, num_layers=config.num_layers)
+        self.config = config
+
+    def forward(self, batch: ProteinBatch) -> EncoderOutput:
+        out = super().forward(batch)
+        if not self.config.cls_output:
+            del out.extras["cls"]
+        return out

@@ -21,6 +21,8 @@ from prottasks.heads import (
 )
 from prottasks.heads.msp import mutated_positions
 
+pytestmark = pytest.mark.numerics
+
 
 def _train(step_fn, params, steps: int = 30) -> list[float]:
     torch.manual_seed(0)

@@ -9,6 +9,8 @@ import torch
 from prottasks.errors import MetricInputError
 from prottasks.metrics import accuracy, auprc_micro, auroc, mcc
 
+pytestmark = pytest.mark.numerics
+
 sklearn_metrics = pytest.importorskip(
     "sklearn.metrics", reason="scikit-learn (dev dependency) is the reference"
 )

@@ -10,6 +10,8 @@ import pytest
 from prottasks.errors import MetricInputError
 from prottasks.metrics import contact_map, mean_precision_at_l, precision_at_l, precision_at_l_counts
 
+pytestmark = pytest.mark.numerics
+
 RANGES = {"short": (6, 11), "medium": (12, 23), "long": (24, 10**9), "all": (6, 10**9)}
 
 

@@ -52,6 +52,7 @@ def torchdrug_semantics(scores: np.ndarray, labels: np.ndarray) -> float:
     return best
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("seed", range(5))
 def test_matches_brute_force(seed):
     rng = np.random.default_rng(seed)
@@ -66,6 +67,7 @@ def test_matches_brute_force(seed):
     assert got == pytest.approx(brute_fmax(scores, labels, CAFA_THRESHOLDS), abs=1e-12)
 
 
+@pytest.mark.numerics
 def test_every_distinct_score_is_the_supremum():
     rng = np.random.default_rng(7)
     scores, labels = rng.random((30, 20)), rng.random((30, 20)) < 0.3
@@ -74,6 +76,7 @@ def test_every_distinct_score_is_the_supremum():
     assert fmax(scores, labels) >= fmax(scores, labels, grid) - 1e-12
 
 
+@pytest.mark.numerics
 def test_agrees_with_torchdrug_without_ties_and_empty_rows():
     rng = np.random.default_rng(3)
     scores, labels = rng.random((12, 9)), rng.random((12, 9)) < 0.3
@@ -81,6 +84,7 @@ def test_agrees_with_torchdrug_without_ties_and_empty_rows():
     assert fmax(scores, labels) == pytest.approx(torchdrug_semantics(scores, labels), abs=1e-9)
 
 
+@pytest.mark.numerics
 def test_differs_from_torchdrug_on_ties():
     """Two terms tied at 0.5, one correct: the only threshold predicts both (F = 2/3); TorchDrug's per-entry
     evaluation reports F = 1 after the first of the two tied entries — a cut-off no threshold produces."""
@@ -89,6 +93,7 @@ def test_differs_from_torchdrug_on_ties():
     assert torchdrug_semantics(scores, labels) == pytest.approx(1.0, abs=1e-9)
 
 
+@pytest.mark.numerics
 def test_differs_from_torchdrug_on_proteins_without_labels():
     rng = np.random.default_rng(4)
     scores, labels = rng.random((20, 10)), rng.random((20, 10)) < 0.3
@@ -170,7 +175,7 @@ def _matrices(ontology, truth, predictions, ns):
     return dag.propagate_scores(scores), dag.propagate_labels(labels)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # NumPy float64 on both sides: not in the numerics (AVX2-capped torch) rerun
 @pytest.mark.parametrize("ns", NAMESPACES)
 def test_fmax_equals_cafaeval(ontology, cafa_case, ns):
     truth, predictions, df, best = cafa_case

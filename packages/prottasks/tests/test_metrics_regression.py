@@ -11,6 +11,8 @@ from scipy import stats
 from prottasks.errors import MetricInputError
 from prottasks.metrics import mae, pearson, r2, rmse, spearman
 
+pytestmark = pytest.mark.numerics
+
 
 @pytest.mark.parametrize("seed", range(4))
 def test_correlations_match_scipy(seed):

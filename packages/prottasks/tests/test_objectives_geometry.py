@@ -23,6 +23,8 @@ from prottasks.objectives import (
 )
 from prottasks.objectives.edges import sample_edge_pairs, sample_edge_triples, sample_edges
 
+pytestmark = pytest.mark.numerics
+
 
 def _ca(batch: ProteinBatch) -> np.ndarray:
     return batch.ca.double().numpy()

@@ -17,6 +17,8 @@ from prottasks.errors import TaskInputError
 from prottasks.objectives import MaskedLMObjective, MLMConfig, saprot_mask_tokens
 from prottasks.objectives.mlm import IGNORE_INDEX, corrupt
 
+pytestmark = pytest.mark.numerics
+
 
 @pytest.fixture(scope="module")
 def sa_batch(cropped_globins) -> ProteinBatch:

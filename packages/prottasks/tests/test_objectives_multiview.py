@@ -21,6 +21,8 @@ from prottasks.objectives import (
 )
 from prottasks.objectives.multiview import crop_keep, info_nce
 
+pytestmark = pytest.mark.numerics
+
 
 class _SpyGraphEncoder(TinyGraphEncoder):
     def forward(self, batch, node_features=None, graph=None):

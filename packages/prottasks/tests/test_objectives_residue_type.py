@@ -15,6 +15,8 @@ from protdata.constants import RESIDUE_LETTERS
 from prottasks.errors import TaskInputError
 from prottasks.objectives import ResidueTypePrediction
 
+pytestmark = pytest.mark.numerics
+
 
 class _Spy(TinySequenceEncoder):
     def forward(self, batch):

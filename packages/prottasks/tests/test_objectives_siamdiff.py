@@ -15,6 +15,8 @@ from prottasks_tiny import TinyGraphEncoder, TinySequenceEncoder
 from prottasks.objectives import SiamDiff, SiamDiffConfig, noise_schedule
 from prottasks.objectives.siamdiff import edge_scores_to_nodes
 
+pytestmark = pytest.mark.numerics
+
 
 class _Spy(TinyGraphEncoder):
     def forward(self, batch, node_features=None, graph=None):

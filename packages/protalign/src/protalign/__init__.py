@@ -10,7 +10,8 @@ from protalign.config import LossWeights, ProtCLIPConfig, TextEncoderConfig
 from protalign.data import ProtCLIPBatch, ProtCLIPCollator
 from protalign.errors import EmbeddingFileError, LabelTableError, ProtalignError, TextEncoderError
 from protalign.export import Embeddings, embed_proteins, embed_texts, load_embeddings, save_embeddings
-from protalign.model import ProtCLIP, ProtCLIPOutput, build_protclip
+from protalign.legacy import LEGACY_ALIGN_HINT, convert_align_export
+from protalign.model import TEXT_ENCODER_DIR, ProtCLIP, ProtCLIPOutput, build_protclip
 from protalign.pairs import ProteinTextPair, ProteinTextPairs
 from protalign.retrieval import RetrievalResult, cross_modal_retrieval, retrieval_metrics
 from protalign.text_encoder import TextEncoder, TokenizedText
@@ -19,6 +20,8 @@ from protalign.zero_shot import ZeroShotClassifier
 __version__ = "0.1.0"
 
 __all__ = [
+    "LEGACY_ALIGN_HINT",
+    "TEXT_ENCODER_DIR",
     "EmbeddingFileError",
     "Embeddings",
     "LabelTableError",
@@ -38,6 +41,7 @@ __all__ = [
     "TokenizedText",
     "ZeroShotClassifier",
     "build_protclip",
+    "convert_align_export",
     "cross_modal_retrieval",
     "embed_proteins",
     "embed_texts",

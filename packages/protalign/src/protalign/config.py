@@ -7,7 +7,7 @@ weight is 0 is not computed at all.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,7 +39,11 @@ class ProtCLIPConfig(_Strict):
     """Every hyper-parameter of :class:`~protalign.model.ProtCLIP` and its collator."""
 
     type: Literal["protclip"] = "protclip"
-    #: The text encoder; ``None`` when a :class:`~protalign.text_encoder.TextEncoder` is passed to ``build``.
+    #: The protein encoder's config with its registered ``type`` (built by ``protdata.pretrained.build_model``);
+    #: ``None`` when an encoder is passed to :class:`~protalign.model.ProtCLIP` (a saved model always has it).
+    protein_encoder: dict[str, Any] | None = None
+    #: The text encoder; ``None`` when a :class:`~protalign.text_encoder.TextEncoder` is passed to ``build``. In a
+    #: saved model its ``path`` is ``text_encoder``, relative to the model directory.
     text_encoder: TextEncoderConfig | None = None
     #: Width of the joint space (``projection_dim 512``).
     projection_dim: int = Field(default=512, ge=1)

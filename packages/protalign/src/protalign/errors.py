@@ -2,14 +2,36 @@
 
 Bad *records* (ProtAnno pairs, JSONL lines) are reported with protdata's :class:`~protdata.errors.RecordError`
 (file, line, reason), as protdata's own readers do. Everything protalign-specific is a :class:`ProtalignError`
-(a ``ValueError``) whose message names the thing that is wrong.
+(a :class:`~protdata.errors.ProtdataError`, hence a ``ValueError``) whose message names the thing that is wrong.
 """
 
 from __future__ import annotations
 
+from os import PathLike
 
-class ProtalignError(ValueError):
-    """Bad input or configuration for protalign."""
+from protdata.errors import ProtdataError
+
+
+class ProtalignError(ProtdataError):
+    """Bad input or configuration for protalign.
+
+    Raised as ``ProtalignError(message)`` (the message names what is wrong; ``source`` is ``None`` and ``reason``
+    the message) or, like every :class:`~protdata.errors.ProtdataError`, as ``ProtalignError(source, reason)``.
+    """
+
+    def __init__(
+        self,
+        source_or_message: str | PathLike[str] | None,
+        reason: str | None = None,
+        *,
+        line: int | None = None,
+    ) -> None:
+        if reason is not None:
+            super().__init__(source_or_message, reason, line=line)
+            return
+        message = str(source_or_message)
+        ValueError.__init__(self, message)
+        self.source, self.reason, self.line = None, message, line
 
 
 class TextEncoderError(ProtalignError):

@@ -12,6 +12,12 @@ with weight 0 is skipped and its modules are not built.
 The protein encoder must honour the protdata encoder contract, including ``ProteinBatch.residue_masked``
 (hidden residues must not be visible to it): that is how both MLM objectives hide residues.
 
+Saving (:mod:`protdata.pretrained`, type ``"protclip"``): ``save_pretrained(dir)`` writes ``config.json`` (this
+config with the protein encoder's config and ``text_encoder.path: text_encoder``), ``model.safetensors`` (every
+tensor, the text encoder's included) and ``text_encoder/`` (the text model's ``config.json`` + tokenizer files);
+``ProtCLIP.from_pretrained(dir)`` / ``protdata.pretrained.load_pretrained(dir)`` rebuild it from that directory
+alone, offline.
+
 Deviations from the seed, each switchable back: masked mean pooling (``pool_over_padding``), gradients
 through the fragment decoder (``seed_no_grad``), both logit scales clamped at ``logit_scale_max`` (100).
 Unused seed modules (``LocalCrossAttention``, ``predictor``, the disabled ``mmp`` fusion branch) are not built.
@@ -22,6 +28,8 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +47,16 @@ from protalign.projection import ProjectionHead
 from protalign.prototype_bank import PrototypeBank
 from protalign.text_encoder import TextEncoder, TokenizedText
 from protdata import EncoderOutput, ProteinBatch, ProteinEncoder
+from protdata.pretrained import (
+    CONFIG_NAME,
+    Pretrained,
+    PretrainedFormatError,
+    build_model,
+    loading_directory,
+)
+
+#: The sub-folder of a saved ProtCLIP with the text model's config and tokenizer files.
+TEXT_ENCODER_DIR = "text_encoder"
 
 
 @dataclass
@@ -54,8 +72,11 @@ class ProtCLIPOutput:
     text: Tensor | None = None
 
 
-class ProtCLIP(nn.Module):
-    """Protein encoder + text encoder + projections + ProtCLIP objectives."""
+class ProtCLIP(Pretrained):
+    """Protein encoder + text encoder + projections + ProtCLIP objectives (saveable: module docstring)."""
+
+    model_type = "protclip"
+    config_class = ProtCLIPConfig
 
     def __init__(
         self, protein_encoder: ProteinEncoder, text_encoder: TextEncoder, config: ProtCLIPConfig | None = None
@@ -80,6 +101,55 @@ class ProtCLIP(nn.Module):
         if w.local_contrast > 0:
             self.prototype_bank = PrototypeBank(dim, config.num_prototypes, config.gumbel_tau)
             self.local_logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.local_logit_scale_init)))
+
+    # ------------------------------------------------------------------ saving
+    @classmethod
+    def from_config(cls, config: ProtCLIPConfig | dict[str, Any]) -> ProtCLIP:
+        """A ProtCLIP built from its config alone: the protein encoder from ``protein_encoder`` (any registered
+        type), the text encoder from ``text_encoder.path`` — a Hugging Face directory with weights, or, while
+        :func:`protdata.pretrained.load_pretrained` reads a saved model, its ``text_encoder/`` files (the weights
+        follow from its ``model.safetensors``)."""
+        config = cls.parse_config(config)
+        directory = loading_directory()
+        source = None if directory is None else directory / CONFIG_NAME
+        if config.protein_encoder is None:
+            raise PretrainedFormatError(source, "protein_encoder: the protein encoder config is not set")
+        if config.text_encoder is None:
+            raise PretrainedFormatError(source, "text_encoder: the text encoder config is not set")
+        try:
+            protein_encoder = build_model(config.protein_encoder, source=source)
+        except PretrainedFormatError as exc:
+            raise PretrainedFormatError(source, f"protein_encoder: {exc.reason}") from None
+        tc = config.text_encoder
+        if directory is None:
+            text_encoder = TextEncoder.from_pretrained(
+                tc.path, frozen=tc.frozen, max_length=config.max_text_length
+            )
+        else:
+            path = Path(tc.path) if Path(tc.path).is_absolute() else directory / tc.path
+            text_encoder = TextEncoder.from_files(path, frozen=tc.frozen, max_length=config.max_text_length)
+        return cls(protein_encoder, text_encoder, config)
+
+    def config_dict(self) -> dict[str, Any]:
+        """The config a saved model rebuilds from: the protein encoder's own config (no weights path) and the text
+        encoder at ``text_encoder/`` in the model directory."""
+        if not isinstance(self.protein_encoder, Pretrained):
+            raise ProtalignError(
+                f"cannot save: the protein encoder {type(self.protein_encoder).__name__} is not a protstack "
+                "Pretrained model"
+            )
+        data = self.config.model_dump(mode="json")
+        data["protein_encoder"] = self.protein_encoder.config_dict()
+        data["text_encoder"] = {
+            "type": "hf_text_encoder",
+            "path": TEXT_ENCODER_DIR,
+            "frozen": self.text_encoder.frozen,
+        }
+        return data
+
+    def save_files(self, directory: Path) -> None:
+        """Write ``text_encoder/`` (the text model's config and tokenizer files)."""
+        self.text_encoder.save_files(directory / TEXT_ENCODER_DIR)
 
     # ------------------------------------------------------------------ embeddings
     @property

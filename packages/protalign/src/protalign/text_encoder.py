@@ -4,10 +4,16 @@ ProtCLIP's text encoder is PubMedBERT (BERT-base, 768-d), frozen, texts truncate
 (seed-systems.md §3.1). Any ``AutoModel`` encoder directory works (``config.json``, weights, tokenizer files);
 loading never touches the network (``local_files_only=True``). A frozen encoder stays in eval mode (no dropout)
 and runs without autograd, whatever mode its parent module is put in.
+
+A saved ProtCLIP keeps its text encoder's weights in its own ``model.safetensors`` and the text model's
+``config.json`` + tokenizer files in a sub-folder (:meth:`TextEncoder.save_files`, :meth:`TextEncoder.from_files`).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from os import PathLike
@@ -95,6 +101,20 @@ def check_model_dir(path: str | PathLike[str]) -> Path:
     return folder
 
 
+def check_files_dir(path: str | PathLike[str]) -> Path:
+    """``path`` if it holds a model ``config.json`` and tokenizer files (weights not needed), else a clear error."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise TextEncoderError(f"{folder}: text-encoder directory does not exist")
+    if not (folder / "config.json").is_file():
+        raise TextEncoderError(f"{folder}: no config.json (the text model's Hugging Face config)")
+    if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
+        raise TextEncoderError(
+            f"{folder}: no tokenizer files (expected one of {', '.join(_TOKENIZER_FILES)})"
+        )
+    return folder
+
+
 class TextEncoder(nn.Module):
     """A transformers encoder + its tokenizer: ``forward(tokens) -> (B, T, H)`` last hidden states.
 
@@ -148,6 +168,46 @@ class TextEncoder(nn.Module):
         except Exception as exc:  # safetensors, torch and transformers each raise their own types
             raise TextEncoderError(f"{folder}: cannot load the model: {type(exc).__name__}: {exc}") from exc
         return cls(model, tokenizer, frozen=frozen, max_length=max_length)
+
+    @classmethod
+    def from_files(
+        cls, path: str | PathLike[str], *, frozen: bool = True, max_length: int = 512
+    ) -> TextEncoder:
+        """The architecture of ``path/config.json`` (random weights) with the tokenizer of ``path``: the text
+        encoder of a saved ProtCLIP, whose weights are then loaded from the ProtCLIP's ``model.safetensors``."""
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        folder = check_files_dir(path)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+            config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
+        except Exception as exc:  # transformers raises OSError / ValueError / its own types
+            raise TextEncoderError(
+                f"{folder}: cannot load the text encoder files: {type(exc).__name__}: {exc}"
+            ) from None
+        try:
+            model = AutoModel.from_config(config)
+        except Exception as exc:
+            raise TextEncoderError(
+                f"{folder}/config.json: cannot build the model: {type(exc).__name__}: {exc}"
+            ) from None
+        return cls(model, tokenizer, frozen=frozen, max_length=max_length)
+
+    def save_files(self, path: str | PathLike[str]) -> Path:
+        """Write the model's ``config.json`` and the tokenizer files (not the weights) into ``path``, replacing
+        what is there (written to a temporary folder beside it, then renamed)."""
+        folder = Path(path)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            self.model.config.save_pretrained(str(tmp))
+            self.tokenizer.save_pretrained(str(tmp))
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(tmp, folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return folder
 
     def train(self, mode: bool = True) -> TextEncoder:
         super().train(mode)

@@ -29,9 +29,25 @@ from protdata.io import load_chains
 
 __all__ += ["load_chains"]
 # --- FASTA / sequences --------------------------------------------------------------------------------------
-from protdata.fasta import FastaPolicy, FastaRecord, iter_fasta, read_fasta, read_fasta_records  # noqa: E402
+from protdata.fasta import (  # noqa: E402
+    FastaPolicy,
+    FastaRecord,
+    FastaReport,
+    FastaSkip,
+    iter_fasta,
+    read_fasta,
+    read_fasta_records,
+)
 
-__all__ += ["FastaPolicy", "FastaRecord", "iter_fasta", "read_fasta", "read_fasta_records"]
+__all__ += [
+    "FastaPolicy",
+    "FastaRecord",
+    "FastaReport",
+    "FastaSkip",
+    "iter_fasta",
+    "read_fasta",
+    "read_fasta_records",
+]
 # --- SaProt vocabulary, ProtAnno, transforms ----------------------------------------------------------------
 from protdata import protanno, transforms  # noqa: E402
 from protdata.protanno import ProtAnnoRecord  # noqa: E402

@@ -18,6 +18,12 @@ record; nothing is dropped silently):
 
 The id is the header's first whitespace-separated word; the rest is the description
 (:class:`FastaRecord`). Gzip-compressed input is recognised by its magic bytes, whatever the file name.
+
+Strict and lenient reading: by default (``strict=True``) the first bad record raises. With ``strict=False`` a bad
+record (bad letters, no sequence, a repeated id, a header without an id) is *skipped* — the reader yields the
+good records and appends a :class:`FastaSkip` (file, line, record id, reason) to the :class:`FastaReport` it is
+given; the file stays usable. Problems of the whole file (cannot be opened or decoded, sequence data before the
+first header, no records at all) raise in both modes.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
 
@@ -73,46 +79,141 @@ class FastaRecord:
         return Protein.from_sequence(self.id, self.sequence, source=self.source)
 
 
-def read_fasta(path_or_file: PathOrFile, policy: FastaPolicy | None = None) -> list[Protein]:
-    """All records of a FASTA file (plain or gzip) as sequence-only :class:`Protein` objects, in file order."""
-    return list(iter_fasta(path_or_file, policy))
+@dataclass(frozen=True)
+class FastaSkip:
+    """A record the lenient reader skipped: ``source`` file, ``line`` of the problem, ``record`` id (``None`` for a
+    header without one) and ``reason``."""
+
+    source: str
+    line: int | None
+    record: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = self.source if self.line is None else f"{self.source}, line {self.line}"
+        return f"{where}: {self.reason}"
 
 
-def iter_fasta(path_or_file: PathOrFile, policy: FastaPolicy | None = None) -> Iterator[Protein]:
+@dataclass
+class FastaReport:
+    """What a lenient read (``strict=False``) kept and skipped; one report may collect several files."""
+
+    #: Records yielded.
+    n_records: int = 0
+    #: Records skipped, in file order, each with where and why.
+    skipped: list[FastaSkip] = field(default_factory=list)
+
+    @property
+    def n_skipped(self) -> int:
+        return len(self.skipped)
+
+    def summary(self) -> str:
+        """One line: records kept and skipped (with the first reason)."""
+        line = f"read {self.n_records} FASTA records"
+        if self.skipped:
+            line += f"; skipped {self.n_skipped} bad records (first: {self.skipped[0]})"
+        return line
+
+
+def read_fasta(
+    path_or_file: PathOrFile,
+    policy: FastaPolicy | None = None,
+    *,
+    strict: bool = True,
+    report: FastaReport | None = None,
+) -> list[Protein]:
+    """All records of a FASTA file (plain or gzip) as sequence-only :class:`Protein` objects, in file order.
+
+    ``strict=False`` skips bad records and lists them in ``report`` (module docstring)."""
+    return list(iter_fasta(path_or_file, policy, strict=strict, report=report))
+
+
+def iter_fasta(
+    path_or_file: PathOrFile,
+    policy: FastaPolicy | None = None,
+    *,
+    strict: bool = True,
+    report: FastaReport | None = None,
+) -> Iterator[Protein]:
     """Stream the records of a FASTA file as :class:`Protein` objects (one record in memory at a time)."""
-    for record in iter_fasta_records(path_or_file, policy):
+    for record in iter_fasta_records(path_or_file, policy, strict=strict, report=report):
         yield record.to_protein()
 
 
-def read_fasta_records(path_or_file: PathOrFile, policy: FastaPolicy | None = None) -> list[FastaRecord]:
+def read_fasta_records(
+    path_or_file: PathOrFile,
+    policy: FastaPolicy | None = None,
+    *,
+    strict: bool = True,
+    report: FastaReport | None = None,
+) -> list[FastaRecord]:
     """All records of a FASTA file as :class:`FastaRecord` (id, description, cleaned sequence, line)."""
-    return list(iter_fasta_records(path_or_file, policy))
+    return list(iter_fasta_records(path_or_file, policy, strict=strict, report=report))
 
 
-def iter_fasta_records(path_or_file: PathOrFile, policy: FastaPolicy | None = None) -> Iterator[FastaRecord]:
-    """Stream the records of a FASTA file as :class:`FastaRecord` objects, applying ``policy``."""
+def iter_fasta_records(
+    path_or_file: PathOrFile,
+    policy: FastaPolicy | None = None,
+    *,
+    strict: bool = True,
+    report: FastaReport | None = None,
+) -> Iterator[FastaRecord]:
+    """Stream the records of a FASTA file as :class:`FastaRecord` objects, applying ``policy``.
+
+    ``strict=False`` skips bad records and lists them in ``report`` (required then: nothing is dropped silently).
+    """
+    if not strict and report is None:
+        raise TypeError("iter_fasta_records(strict=False) needs a FastaReport to list the skipped records in")
     policy = policy or FastaPolicy()
     with open_lines(path_or_file, SequenceError) as lines:
-        yield from _parse(lines, source_name(path_or_file), policy)
+        for record in _parse(lines, source_name(path_or_file), policy, None if strict else report):
+            if report is not None:
+                report.n_records += 1
+            yield record
 
 
 # ---------------------------------------------------------------------------------------------------- parser
-def _parse(lines: Iterable[str], source: str, policy: FastaPolicy) -> Iterator[FastaRecord]:
+def _parse(
+    lines: Iterable[str], source: str, policy: FastaPolicy, skips: FastaReport | None
+) -> Iterator[FastaRecord]:
+    """Records of ``lines``; a bad record raises, or (``skips`` given) is listed there and skipped."""
     seen: dict[str, int] = {}
     header: tuple[str, str, int] | None = None  # (id, description, line)
     chunks: list[tuple[int, str]] = []  # (line number, stripped sequence line)
     n_records = 0
     lineno = 0
+    bad_header = False  # inside a skipped record whose header has no id: its sequence lines go with it
+
+    def finish() -> Iterator[FastaRecord]:
+        nonlocal n_records
+        n_records += 1
+        try:
+            record = _finish(header, chunks, source, policy, seen)  # type: ignore[arg-type]
+        except SequenceError as exc:
+            if skips is None:
+                raise
+            skips.skipped.append(FastaSkip(source, exc.line, header[0], exc.reason))  # type: ignore[index]
+            return
+        yield record
+
     for lineno, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line:
             continue
         if line.startswith(">"):
             if header is not None:
-                yield _finish(header, chunks, source, policy, seen)
+                yield from finish()
+            header, chunks, bad_header = None, [], False
+            try:
+                header = _parse_header(line, source, lineno)
+            except SequenceError as exc:
+                if skips is None:
+                    raise
+                skips.skipped.append(FastaSkip(source, lineno, None, exc.reason))
                 n_records += 1
-            header = _parse_header(line, source, lineno)
-            chunks = []
+                bad_header = True
+        elif bad_header:
+            continue
         elif header is None:
             raise SequenceError(
                 source,
@@ -122,8 +223,7 @@ def _parse(lines: Iterable[str], source: str, policy: FastaPolicy) -> Iterator[F
         else:
             chunks.append((lineno, line))
     if header is not None:
-        yield _finish(header, chunks, source, policy, seen)
-        n_records += 1
+        yield from finish()
     if n_records == 0:
         what = "empty file" if lineno == 0 else "only blank lines"
         raise SequenceError(source, f"no FASTA records ({what})")
@@ -146,10 +246,10 @@ def _finish(
     pid, description, hline = header
     if pid in seen and not policy.allow_duplicate_ids:
         raise SequenceError(source, f"duplicate id {pid!r} (first seen at line {seen[pid]})", line=hline)
-    seen.setdefault(pid, hline)
     sequence = clean_sequence(chunks, policy, source=source, record=pid)
     if not sequence and not policy.allow_empty:
         raise SequenceError(source, f"record {pid!r} has no sequence", line=hline)
+    seen.setdefault(pid, hline)  # only records that are kept: a skipped record's id may come again
     return FastaRecord(id=pid, description=description, sequence=sequence, source=source, line=hline)
 
 

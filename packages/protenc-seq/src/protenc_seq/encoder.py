@@ -4,6 +4,14 @@
 ``emb_layer_norm_after`` without BOS/EOS, ``(B, L_max, D)`` with zero padding rows; the protein feature is their
 mean over real residues (TorchDrug's ESM readout and SaProt's ``get_hidden_states(reduction="mean")``).
 
+With ``cls_output`` the output also carries the final-layer ``<cls>`` embedding as ``extras["cls"]`` ``(B, D)``
+(the ESM2 Function Caller / SaProt annotation head: Hugging Face ``EsmClassificationHead`` reads
+``features[:, 0, :]``).
+
+Both classes are :class:`protdata.pretrained.Pretrained` models (types ``esm2`` / ``saprot``): ``self.config`` is a
+:class:`~protenc_seq.config.SequenceEncoderConfig` read from the live encoder, ``save_pretrained(directory)``
+writes it with the weights, ``ESM2Encoder.from_pretrained(directory)`` reads it back.
+
 Fine-tuning helpers follow the seeds: ``freeze()`` / ``unfreeze_last_k_layers(k)`` (ESM2 Function Caller
 ``--unfreeze_last_k_layers``, default 0 = frozen encoder) and :meth:`parameter_groups` with an encoder learning
 rate ratio (ESM-GearNet ``sequence_model_lr_ratio: 0.1``, FusionProt ``0.08``) and optional layer-wise decay.
@@ -20,6 +28,8 @@ import torch
 from torch import Tensor, nn
 
 from protdata import EncoderOutput, ProteinBatch, ProteinEncoder, masked_mean
+from protdata.pretrained import CONFIG_NAME, FORMAT, Pretrained
+from protenc_seq.config import SequenceEncoderConfig
 from protenc_seq.esm2.attention import varlen_available
 from protenc_seq.esm2.config import ESM2Config
 from protenc_seq.esm2.model import ESM2
@@ -29,7 +39,7 @@ from protenc_seq.tokenize import NonStandard, OnLong, SequenceTokenizer
 Precision = Literal["auto", "fp32", "bf16"]
 
 
-class ESM2Encoder(ProteinEncoder):
+class ESM2Encoder(ProteinEncoder, Pretrained):
     """ESM-2 as a protstack encoder.
 
     Args:
@@ -39,7 +49,14 @@ class ESM2Encoder(ProteinEncoder):
             the protein mean; ``extras["covered"]`` marks the residues the model saw.
         nonstandard: B/Z/U/O letters in string input: ``"error"`` (default), ``"x"`` or ``"keep"``.
         precision: ``"auto"`` = bf16 autocast on CUDA, fp32 on CPU; ``"fp32"``; ``"bf16"`` (CUDA only).
+        plddt_threshold: SaProt: 3Di letters of residues below this pLDDT become ``#``.
+        cls_output: Also return the final-layer ``<cls>`` embedding as ``extras["cls"]`` ``(B, D)``.
+        preset: The preset name ``model`` was built from (kept in :attr:`config` while the architecture still
+            equals it; informational otherwise).
     """
+
+    model_type = "esm2"
+    config_class = SequenceEncoderConfig
 
     def __init__(
         self,
@@ -49,11 +66,15 @@ class ESM2Encoder(ProteinEncoder):
         nonstandard: NonStandard = "error",
         precision: Precision = "auto",
         plddt_threshold: float | None = 70.0,
+        cls_output: bool = False,
+        preset: str | None = None,
     ) -> None:
         super().__init__()
         self.model = ESM2(model) if isinstance(model, ESM2Config) else model
         self.output_dim = self.model.config.embed_dim
         self.precision = precision
+        self.cls_output = cls_output
+        self.preset = preset
         self.tokenizer = SequenceTokenizer(
             self.model.alphabet,
             max_residues=self.model.config.max_residues,
@@ -62,17 +83,67 @@ class ESM2Encoder(ProteinEncoder):
             plddt_threshold=plddt_threshold,
         )
 
+    # ------------------------------------------------------------ config / io
+    @property
+    def config(self) -> SequenceEncoderConfig:  # type: ignore[override]
+        """The config this encoder rebuilds from (read from the live encoder; ``checkpoint`` is None)."""
+        architecture = self.model.config
+        preset = self.preset
+        if preset is not None:
+            try:
+                same = ESM2Config.preset(preset) == architecture
+            except KeyError:
+                same = False
+            preset = preset if same else None
+        tok = self.tokenizer
+        return SequenceEncoderConfig(
+            type="saprot" if architecture.vocab == "saprot" else "esm2",
+            preset=preset,
+            architecture=None if preset is not None else architecture,
+            on_long=tok.on_long,
+            nonstandard=tok.nonstandard,
+            precision=self.precision,
+            plddt_threshold=tok.plddt_threshold,
+            cls_output=self.cls_output,
+        )
+
     @classmethod
-    def from_pretrained(cls, path: str | Path, **options: Any) -> ESM2Encoder:
-        """Load a local checkpoint (fair-esm ``.pt``, Hugging Face directory or our safetensors)."""
+    def from_config(cls, config: Any) -> ESM2Encoder:
+        """The encoder of a :class:`SequenceEncoderConfig` (or mapping): random weights of its architecture, or
+        its local ``checkpoint``. The class follows ``type`` (``saprot`` -> :class:`SaProtEncoder`)."""
+        from protenc_seq.build import build_sequence_encoder
+
+        encoder = build_sequence_encoder(cls.parse_config(config))
+        if not isinstance(encoder, cls):
+            raise TypeError(
+                f"a {encoder.config.type!r} config builds a {type(encoder).__name__}, not a {cls.__name__}"
+            )
+        return encoder
+
+    @classmethod
+    def from_pretrained(  # type: ignore[override]
+        cls, path: str | Path, *, map_location: str | torch.device = "cpu", **options: Any
+    ) -> ESM2Encoder:
+        """Load a saved protstack encoder directory (``save_pretrained``) or a local checkpoint (fair-esm ``.pt``,
+        Hugging Face directory or our safetensors; ``options`` are then the encoder's keyword arguments)."""
+        if is_protstack_directory(path):
+            if options:
+                raise TypeError(
+                    f"{path}: a saved protstack encoder keeps its options in {CONFIG_NAME}; got {sorted(options)}"
+                )
+            return super().from_pretrained(path, map_location=map_location)
         from protenc_seq.loading.auto import load_model
 
-        return cls(load_model(path), **options)
+        return cls(load_model(path), **options).to(map_location)
 
     @classmethod
     def from_preset(cls, name: str, **options: Any) -> ESM2Encoder:
         """A randomly initialised encoder of a published size (``"8M"`` … ``"15B"``, ``"SaProt_650M_AF2"``)."""
         return cls(ESM2Config.preset(name), **options)
+
+    def encoder_layers(self) -> list[nn.Module]:
+        """The transformer blocks (prottasks' ``LayeredEncoder`` protocol: layer-wise fine-tuning)."""
+        return list(self.model.layers)
 
     # -------------------------------------------------------------- running
     @property
@@ -98,7 +169,8 @@ class ESM2Encoder(ProteinEncoder):
     def forward(self, batch: ProteinBatch, *, return_logits: bool = False) -> EncoderOutput:
         """Encode ``batch`` (``residue_masked`` residues are hidden: ``<mask>`` for ESM-2, ``#`` for SaProt).
 
-        ``extras["logits"]`` ``(B, L_max, V)`` at residues when ``return_logits``.
+        ``extras["logits"]`` ``(B, L_max, V)`` at residues when ``return_logits``; ``extras["cls"]`` ``(B, D)``
+        the final-layer ``<cls>`` embedding when :attr:`cls_output`.
         """
         tokens = self.tokenizer.encode_batch(batch)
         packed, order = self.pack(tokens)
@@ -126,6 +198,9 @@ class ESM2Encoder(ProteinEncoder):
             if logits is not None and logit_parts is not None:
                 logits[i, :n] = logit_parts[j][:n]
         extras: dict[str, Tensor] = {}
+        if self.cls_output:
+            firsts = [part[0] for part in packed.split(out.hidden)]  # <cls> row of each sorted sequence
+            extras["cls"] = torch.stack([firsts[inverse[i]] for i in range(b)])  # (B, D)
         if logits is not None:
             extras["logits"] = logits
         mask = batch.mask.to(residue.device)
@@ -204,6 +279,8 @@ class SaProtEncoder(ESM2Encoder):
     (amino-acid-only input, SaProt issue #66).
     """
 
+    model_type = "saprot"
+
     def __init__(self, model: ESM2 | ESM2Config, **options: Any) -> None:
         super().__init__(model, **options)
         if self.model.config.vocab != "saprot":
@@ -214,6 +291,21 @@ def encoder_for(model: ESM2, **options: Any) -> ESM2Encoder:
     """The encoder class matching ``model``'s vocabulary."""
     cls = SaProtEncoder if model.config.vocab == "saprot" else ESM2Encoder
     return cls(model, **options)
+
+
+def is_protstack_directory(path: str | Path) -> bool:
+    """True when ``path`` is a saved protstack model directory (its ``config.json`` says ``"format": "protstack"``),
+    not a Hugging Face directory or a checkpoint file."""
+    import json
+
+    config = Path(path) / CONFIG_NAME
+    if not config.is_file():
+        return False
+    try:
+        header = json.loads(config.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(header, dict) and header.get("format") == FORMAT
 
 
 @contextlib.contextmanager

@@ -20,3 +20,23 @@ class CheckpointError(ProtdataError):
 
 class MutationError(ProtdataError):
     """A mutation string is malformed or does not match the wild-type sequence."""
+
+
+class LengthWarning(UserWarning):
+    """Sequences of one call longer than the model's window: ``count`` of them, ``max_residues`` the window,
+    ``names`` the first ones. Raised as a warning once per call (per batch); an app that runs many batches counts
+    them and reports the total once (``apps/engine/notices.py``)."""
+
+    def __init__(self, message: str, count: int, max_residues: int, names: list[str]) -> None:
+        super().__init__(message)
+        self.count = count
+        self.max_residues = max_residues
+        self.names = names
+
+
+class CroppedSequencesWarning(LengthWarning):
+    """``on_long="crop"``: ``count`` sequences were cut to their first ``max_residues`` residues."""
+
+
+class LongSequencesWarning(LengthWarning):
+    """``on_long="full"``: ``count`` sequences longer than the ``max_residues`` window ran in full."""

@@ -29,7 +29,7 @@ import numpy as np
 
 from protdata import Protein, ProteinBatch, saprot
 from protenc_seq.alphabet import ESM_ALPHABET, Alphabet
-from protenc_seq.errors import InputSequenceError
+from protenc_seq.errors import CroppedSequencesWarning, InputSequenceError, LongSequencesWarning
 
 OnLong = Literal["error", "crop", "full"]
 NonStandard = Literal["error", "x", "keep"]
@@ -256,17 +256,21 @@ class SequenceTokenizer:
             a = self.alphabet
             out.append(np.concatenate([[a.cls_id], r, [a.eos_id]]).astype(np.int64))
         if cropped:
-            warnings.warn(
+            message = (
                 f"cropped {len(cropped)} sequence(s) to their first {self.max_residues} residues: "
                 + ", ".join(cropped[:10])
-                + (" …" if len(cropped) > 10 else ""),
-                stacklevel=3,
+                + (" …" if len(cropped) > 10 else "")
+            )
+            warnings.warn(
+                CroppedSequencesWarning(message, len(cropped), self.max_residues, cropped[:10]), stacklevel=3
             )
         if long:
-            warnings.warn(
+            message = (
                 f"{len(long)} sequence(s) are longer than the {self.max_residues}-residue training window and run "
-                "in full: " + ", ".join(long[:10]) + (" …" if len(long) > 10 else ""),
-                stacklevel=3,
+                "in full: " + ", ".join(long[:10]) + (" …" if len(long) > 10 else "")
+            )
+            warnings.warn(
+                LongSequencesWarning(message, len(long), self.max_residues, long[:10]), stacklevel=3
             )
         return out
 

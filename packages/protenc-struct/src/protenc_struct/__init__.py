@@ -3,6 +3,11 @@
 Every encoder maps a :class:`protdata.ProteinBatch` to a :class:`protdata.EncoderOutput`; ``forward(batch,
 node_features=None)`` takes the 21-d residue-type one-hot by default or caller-provided node features (serial
 fusion: ESM residue features). Graphs are built batched, without compiled extensions.
+
+Every encoder is a saved-model type (``protdata.pretrained``): ``GearNet`` (``gearnet``), ``GearNetEdge``
+(``gearnet_edge``), ``GVPGNN`` (``gvp``), ``CDConvEncoder`` (``cdconv``) -- ``model.save_pretrained(directory)``,
+``GearNet.from_pretrained(directory)`` or ``protdata.load_pretrained(directory)``; :func:`build` makes one from its
+config (``type`` discriminated).
 """
 
 from protenc_struct.build import build, parse_config
@@ -25,7 +30,7 @@ from protenc_struct.graph.edge_features import gearnet_edge_features
 from protenc_struct.graph.line_graph import spatial_line_graph
 from protenc_struct.graph.nodes import GraphNodes
 from protenc_struct.models.cdconv import CDConvEncoder
-from protenc_struct.models.gearnet import GearNet
+from protenc_struct.models.gearnet import GearNet, GearNetEdge
 from protenc_struct.models.gvp import GVPGNN
 
 __version__ = "0.1.0"
@@ -37,6 +42,7 @@ __all__ = [
     "GVPConfig",
     "GearNet",
     "GearNetConfig",
+    "GearNetEdge",
     "GearNetEdgeConfig",
     "GearNetGraphConfig",
     "GraphNodes",

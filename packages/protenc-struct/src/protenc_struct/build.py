@@ -26,7 +26,7 @@ def build(config: Mapping[str, object] | StructureEncoderConfig) -> ProteinEncod
     from protenc_struct.models.gvp import GVPGNN
 
     config = parse_config(config)
-    if isinstance(config, GearNetConfig):  # includes GearNetEdgeConfig
+    if isinstance(config, GearNetConfig):  # GearNet(GearNetEdgeConfig) is a GearNetEdge
         return GearNet(config)
     if isinstance(config, GVPConfig):
         return GVPGNN(config)

@@ -21,12 +21,15 @@ import torch
 from torch import Tensor, nn
 
 from protdata import EncoderOutput, ProteinBatch, ProteinEncoder
+from protdata.pretrained import Pretrained
 from protfusion.errors import FusionError
 
 #: ESM-GearNet ``sequence_model_lr_ratio`` (EC/GO/PSR/MSP configs): the sequence encoder learns at 0.1 × lr.
 ESM_GEARNET_LR_RATIO = 0.1
 #: FusionProt EC/GO configs: ``sequence_model_lr_ratio: 0.08``.
 FUSIONPROT_LR_RATIO = 0.08
+#: FusionProt: ``nn.init.normal_(structure_token, mean=0.0, std=0.01)``.
+TOKEN_INIT_STD = 0.01
 
 
 def structure_input_dim(encoder: nn.Module) -> int:
@@ -77,8 +80,13 @@ def merge_extras(sequence: EncoderOutput, structure: EncoderOutput) -> dict[str,
     return extras
 
 
-class FusionEncoder(ProteinEncoder):
+class FusionEncoder(ProteinEncoder, Pretrained):
     """Base class of the fused encoders: a sequence encoder and a structure encoder.
+
+    Each fusion is a saved-model type (``serial``, ``parallel``, ``cross``, ``token``): :attr:`config` is its
+    fusion config, read from the two encoders' own configs and the fusion's settings (``None`` when a part has
+    none, e.g. a sequence encoder that is not a protenc-seq one: such a fusion cannot be saved), and
+    :meth:`from_config` is :func:`protfusion.build`.
 
     Args:
         sequence: A sequence encoder (``protenc_seq.ESM2Encoder`` / ``SaProtEncoder``, or any
@@ -97,6 +105,35 @@ class FusionEncoder(ProteinEncoder):
         self.structure = structure
         self.sequence_lr_ratio = sequence_lr_ratio
         self._structure_takes_graph = accepts_graph(structure)
+
+    # ---------------------------------------------------------- config / io
+    @property
+    def config(self) -> Any:  # type: ignore[override]
+        """The fusion config that rebuilds this encoder, or ``None`` when a part has no protstack config."""
+        from protfusion.build import fusion_config
+
+        try:
+            return fusion_config(self)
+        except FusionError:
+            return None
+
+    def config_dict(self) -> dict[str, Any]:
+        """The JSON-ready fusion config (``type`` included); :class:`FusionError` names the part without one."""
+        from protfusion.build import fusion_config
+
+        return fusion_config(self).model_dump(mode="json")
+
+    @classmethod
+    def from_config(cls, config: Any) -> FusionEncoder:
+        """The fused encoder of a fusion config (object or mapping; see :func:`protfusion.build`)."""
+        from protfusion.build import build
+
+        model = build(config)
+        if not isinstance(model, cls):
+            raise FusionError(
+                f"a {model.model_type!r} fusion config builds a {type(model).__name__}, not a {cls.__name__}"
+            )
+        return model
 
     # ---------------------------------------------------------------- graphs
     @property

@@ -8,6 +8,9 @@ fusion unless ``fusion: parallel | cross`` (``cross_dim: 512``, 8 heads, dropout
 encoder's node input width is derived, not repeated: serial fusion and token fusion give it the sequence
 encoder's width (ESM-GearNet's ``input_dim: 1280``), parallel and cross fusion keep the 21-d one-hot; setting it
 to anything else is an error that names the key. Unknown keys and wrong types are errors that name the key.
+
+The sequence section is protenc-seq's :class:`~protenc_seq.SequenceEncoderConfig` (re-exported here for
+compatibility, with ``DEFAULT_PRESETS``).
 """
 
 from __future__ import annotations
@@ -24,62 +27,14 @@ from pydantic import (
 )
 
 from protdata import NUM_RESIDUE_TYPES
-from protenc_seq import ESM2Config
+from protenc_seq import DEFAULT_PRESETS, SequenceEncoderConfig
 from protenc_struct import CDConvConfig, GearNetConfig, GVPConfig, StructureEncoderConfig
-from protfusion.base import ESM_GEARNET_LR_RATIO, FUSIONPROT_LR_RATIO
+from protfusion.base import ESM_GEARNET_LR_RATIO, FUSIONPROT_LR_RATIO, TOKEN_INIT_STD
 from protfusion.schedule import injection_layers
-from protfusion.token_fusion import TOKEN_INIT_STD
-
-#: Default architecture per sequence encoder type (ESM-GearNet / FusionProt: ``ESM-2-650M``).
-DEFAULT_PRESETS = {"esm2": "esm2_t33_650M_UR50D", "saprot": "SaProt_650M_AF2"}
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class SequenceEncoderConfig(_Strict):
-    """The sequence encoder of a fusion: an ESM-2 or SaProt architecture, optionally with local weights.
-
-    The architecture is a ``preset`` (``"esm2_t33_650M_UR50D"``, ``"650M"``, ``"SaProt_650M_AF2"``, …; default
-    ESM-2-650M / SaProt-650M-AF2) or an explicit ``architecture`` (e.g. a tiny test model). ``checkpoint`` loads a
-    local fair-esm ``.pt``, Hugging Face directory or protenc-seq safetensors, which must hold that architecture.
-    """
-
-    type: Literal["esm2", "saprot"] = "esm2"
-    preset: str | None = None  # default: DEFAULT_PRESETS[type]
-    architecture: ESM2Config | None = None  # explicit sizes instead of a preset
-    checkpoint: str | None = None  # local path; None = random initialisation
-    on_long: Literal["error", "crop", "full"] = "error"  # protenc-seq's policy for > 1,022 residues
-    nonstandard: Literal["error", "x", "keep"] = "error"  # B/Z/U/O letters
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # bf16 autocast on CUDA
-    plddt_threshold: float | None = 70.0  # SaProt: 3Di → '#' below this pLDDT
-
-    @model_validator(mode="after")
-    def _architecture(self) -> SequenceEncoderConfig:
-        if self.preset is not None and self.architecture is not None:
-            raise ValueError("give either preset or architecture, not both")
-        config = self.esm2_config()  # raises for an unknown preset
-        vocab = "saprot" if self.type == "saprot" else "esm"
-        if config.vocab != vocab:
-            raise ValueError(
-                f"type {self.type!r} needs the {vocab!r} vocabulary, the architecture has {config.vocab!r}"
-            )
-        return self
-
-    def esm2_config(self) -> ESM2Config:
-        """The architecture (preset or explicit)."""
-        if self.architecture is not None:
-            return self.architecture
-        name = self.preset or DEFAULT_PRESETS[self.type]
-        try:
-            return ESM2Config.preset(name)
-        except KeyError as err:
-            raise ValueError(f"preset: {err.args[0]}") from None
-
-    @property
-    def output_dim(self) -> int:
-        return self.esm2_config().embed_dim
 
 
 def structure_width(config: GearNetConfig | GVPConfig | CDConvConfig) -> tuple[str, int]:
@@ -203,6 +158,7 @@ FusionConfig = Annotated[
 ]
 
 __all__ = [
+    "DEFAULT_PRESETS",
     "CrossFusionConfig",
     "FusionConfig",
     "ParallelFusionConfig",

@@ -22,6 +22,7 @@ from torch import nn
 from protdata import EncoderOutput, ProteinBatch
 from protfusion.attention import SelfAttentionBlock
 from protfusion.base import ESM_GEARNET_LR_RATIO, FusionEncoder, merge_extras
+from protfusion.config import CrossFusionConfig
 from protfusion.parallel import check_one_hot_input
 
 
@@ -37,6 +38,9 @@ class CrossFusion(FusionEncoder):
         sequence_lr_ratio: Default ratio of :meth:`parameter_groups` (ESM-GearNet: 0.1).
     """
 
+    model_type = "cross"
+    config_class = CrossFusionConfig
+
     def __init__(
         self,
         sequence: nn.Module,
@@ -50,6 +54,8 @@ class CrossFusion(FusionEncoder):
         super().__init__(sequence, structure, sequence_lr_ratio=sequence_lr_ratio)
         check_one_hot_input(structure, "cross")
         self.cross_dim = cross_dim
+        self.num_heads = num_heads
+        self.attention_dropout = dropout
         self.seq_linear = nn.Linear(sequence.output_dim, cross_dim)
         self.struct_linear = nn.Linear(structure.output_dim, cross_dim)
         self.attn = SelfAttentionBlock(cross_dim, num_heads, dropout)

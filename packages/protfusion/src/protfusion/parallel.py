@@ -14,6 +14,7 @@ from torch import nn
 
 from protdata import NUM_RESIDUE_TYPES, EncoderOutput, ProteinBatch
 from protfusion.base import ESM_GEARNET_LR_RATIO, FusionEncoder, concat_outputs, structure_input_dim
+from protfusion.config import ParallelFusionConfig
 from protfusion.errors import FusionError
 
 
@@ -38,6 +39,9 @@ class ParallelFusion(FusionEncoder):
         structure: Structure encoder with the 21-d one-hot input (``input_dim: 21``).
         sequence_lr_ratio: Default ratio of :meth:`parameter_groups` (ESM-GearNet: 0.1).
     """
+
+    model_type = "parallel"
+    config_class = ParallelFusionConfig
 
     def __init__(
         self, sequence: nn.Module, structure: nn.Module, *, sequence_lr_ratio: float = ESM_GEARNET_LR_RATIO

@@ -17,6 +17,7 @@ from torch import nn
 
 from protdata import EncoderOutput, ProteinBatch
 from protfusion.base import ESM_GEARNET_LR_RATIO, FusionEncoder, concat_outputs, structure_input_dim
+from protfusion.config import SerialFusionConfig
 from protfusion.errors import FusionError
 
 
@@ -29,6 +30,9 @@ class SerialFusion(FusionEncoder):
             ``node_in_dim[0]``).
         sequence_lr_ratio: Default ratio of :meth:`parameter_groups` (ESM-GearNet: 0.1).
     """
+
+    model_type = "serial"
+    config_class = SerialFusionConfig
 
     def __init__(
         self, sequence: nn.Module, structure: nn.Module, *, sequence_lr_ratio: float = ESM_GEARNET_LR_RATIO

@@ -44,14 +44,12 @@ from protenc_struct import GearNet, ResidueGraph, gearnet_edge_features, spatial
 from protenc_struct.layers.relational_conv import relational_adjacency
 from protenc_struct.models.gearnet import GearNetOperators
 from protenc_struct.models.inputs import node_input
-from protfusion.base import FUSIONPROT_LR_RATIO, FusionEncoder
+from protfusion.base import FUSIONPROT_LR_RATIO, TOKEN_INIT_STD, FusionEncoder
+from protfusion.config import TokenFusionConfig
 from protfusion.errors import FusionError
 from protfusion.schedule import injection_layers
 from protfusion.token_graph import token_relation, with_token_edges
 from protfusion.token_stream import TokenLayout, embed_with_token, residue_features, token_layout
-
-#: FusionProt: ``nn.init.normal_(structure_token, mean=0.0, std=0.01)``.
-TOKEN_INIT_STD = 0.01
 
 
 def check_token_encoders(sequence: nn.Module, structure: nn.Module) -> None:
@@ -83,6 +81,9 @@ class TokenFusion(FusionEncoder):
         sequence_lr_ratio: Default ratio of :meth:`parameter_groups` (FusionProt: 0.08).
     """
 
+    model_type = "token"
+    config_class = TokenFusionConfig
+
     def __init__(
         self,
         sequence: ESM2Encoder,
@@ -104,6 +105,8 @@ class TokenFusion(FusionEncoder):
             )
         graph_relations = structure.config.graph.num_relation
         self.seed_token_relation = seed_token_relation
+        self.inject_every = inject_every
+        self.token_init_std = token_init_std
         self.token_relation = token_relation(graph_relations, seed_token_relation)
         needed = graph_relations if seed_token_relation else graph_relations + 1
         if structure.num_relation != needed:

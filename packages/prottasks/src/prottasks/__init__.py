@@ -9,10 +9,14 @@ objectives need beyond it is stated as protocols in :mod:`prottasks.protocols`. 
 * :mod:`prottasks.metrics` — Fmax (CAFA), AUPR, AUROC, accuracy, MCC, Spearman, Pearson, MAE, RMSE, P@L.
 * :mod:`prottasks.go` — OBO reading, id resolution, true-path propagation, ranking, CAFA files.
 * :mod:`prottasks.data` — label vocabularies, nrPDB-EC and nrPDB-GO benchmark files.
+* :class:`TaskModel` — encoder + head as one saved model (``save_pretrained`` / ``load_pretrained``, type
+  ``"task"``) with ``predict``; :func:`convert_finetune_export` converts an older ``apps/finetune.py`` export.
 """
 
 from prottasks import data, go, heads, metrics, objectives, protocols
 from prottasks.errors import LabelError, MetricInputError, OntologyError, ProttasksError, TaskInputError
+from prottasks.legacy import convert_finetune_export
+from prottasks.task_model import TaskModel, TaskModelConfig
 
 __version__ = "0.1.0"
 
@@ -22,6 +26,9 @@ __all__ = [
     "OntologyError",
     "ProttasksError",
     "TaskInputError",
+    "TaskModel",
+    "TaskModelConfig",
+    "convert_finetune_export",
     "data",
     "go",
     "heads",

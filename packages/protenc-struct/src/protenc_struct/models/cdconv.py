@@ -20,6 +20,7 @@ from torch_geometric.utils import scatter
 
 from protdata import ProteinBatch
 from protdata.encoder import EncoderOutput, ProteinEncoder, flat_to_output
+from protdata.pretrained import Pretrained
 from protenc_struct.config import CDConvConfig
 from protenc_struct.errors import StructureInputError
 from protenc_struct.graph.construction import build_radius_graph
@@ -50,8 +51,11 @@ def pool_pairs(
     return pooled, x, frames, residue_number
 
 
-class CDConvEncoder(ProteinEncoder):
+class CDConvEncoder(ProteinEncoder, Pretrained):
     """CDConv encoder (output 2048-d, mean readout; residue features = the protein feature broadcast)."""
+
+    model_type = "cdconv"
+    config_class = CDConvConfig
 
     def __init__(self, config: CDConvConfig | None = None, **kwargs: object) -> None:
         super().__init__()

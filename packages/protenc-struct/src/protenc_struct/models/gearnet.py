@@ -15,7 +15,9 @@ Module and parameter names equal TorchDrug's, so a TorchDrug / ESM-GearNet GearN
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -23,7 +25,8 @@ from torch_geometric.utils import scatter
 
 from protdata import ProteinBatch
 from protdata.encoder import EncoderOutput, ProteinEncoder, flat_to_output
-from protenc_struct.config import GearNetConfig
+from protdata.pretrained import Pretrained
+from protenc_struct.config import GearNetConfig, GearNetEdgeConfig
 from protenc_struct.errors import StructureInputError
 from protenc_struct.graph.construction import ResidueGraph, build_gearnet_graph
 from protenc_struct.graph.edge_features import gearnet_edge_features
@@ -36,19 +39,30 @@ from protenc_struct.layers.relational_conv import (
 from protenc_struct.models.inputs import node_input
 
 
-class GearNet(ProteinEncoder):
+class GearNet(ProteinEncoder, Pretrained):
     """GearNet / GearNet-Edge structure encoder honouring the protstack encoder contract.
+
+    A saved-model type (``gearnet``; ``save_pretrained`` / ``from_pretrained``). ``GearNet(GearNetEdgeConfig())``
+    returns a :class:`GearNetEdge` (type ``gearnet_edge``), so the saved type always follows the config's.
 
     Args:
         config: Hyper-parameters (:class:`GearNetConfig` or :class:`GearNetEdgeConfig`); keyword arguments build
             a :class:`GearNetConfig` instead (``GearNet(hidden_dims=[32] * 6)``).
     """
 
+    model_type = "gearnet"
+    config_class: type[GearNetConfig] = GearNetConfig
+
+    def __new__(cls, config: GearNetConfig | None = None, **kwargs: object) -> GearNet:
+        if cls is GearNet and isinstance(config, GearNetEdgeConfig):
+            cls = GearNetEdge
+        return super().__new__(cls)
+
     def __init__(self, config: GearNetConfig | None = None, **kwargs: object) -> None:
         super().__init__()
         if config is not None and kwargs:
             raise TypeError("pass either a config or keyword arguments, not both")
-        self.config = config = config if config is not None else GearNetConfig(**kwargs)
+        self.config = config = config if config is not None else self.config_class(**kwargs)
         dims = [config.input_dim, *config.hidden_dims]
         self.dims = dims
         self.num_relation = config.num_relation
@@ -75,6 +89,15 @@ class GearNet(ProteinEncoder):
             )
         if config.batch_norm:
             self.batch_norms = nn.ModuleList(nn.BatchNorm1d(d) for d in dims[1:])
+
+    @classmethod
+    def parse_config(cls, config: Any) -> GearNetConfig:
+        """``config`` as a :class:`GearNetConfig` (a mapping with ``type: gearnet_edge``: a
+        :class:`GearNetEdgeConfig`); validation errors name the key."""
+        if isinstance(config, GearNetConfig):
+            return config
+        edge = isinstance(config, Mapping) and config.get("type") == "gearnet_edge"
+        return (GearNetEdgeConfig if edge else cls.config_class).model_validate(config)
 
     # ------------------------------------------------------------------ graph
     def build_graph(self, batch: ProteinBatch) -> ResidueGraph:
@@ -223,6 +246,14 @@ class GearNet(ProteinEncoder):
         if self.config.batch_norm:
             hidden = self.batch_norms[i](hidden)
         return hidden, edge_hidden
+
+
+class GearNetEdge(GearNet):
+    """GearNet-Edge (:class:`GearNet` with edge message passing on the spatial line graph); saved-model type
+    ``gearnet_edge``. Keyword arguments build a :class:`GearNetEdgeConfig` (59-d edges, 8 angle bins)."""
+
+    model_type = "gearnet_edge"
+    config_class = GearNetEdgeConfig
 
 
 @dataclass(eq=False)

@@ -21,6 +21,7 @@ from torch_geometric.utils import scatter
 
 from protdata import ProteinBatch
 from protdata.encoder import EncoderOutput, ProteinEncoder, flat_to_output
+from protdata.pretrained import Pretrained
 from protenc_struct.config import GVPConfig
 from protenc_struct.graph.construction import ResidueGraph, build_radius_graph
 from protenc_struct.layers.gvp import GVP, GVPConvLayer, GVPLayerNorm
@@ -34,11 +35,14 @@ def gaussian_rbf(distance: Tensor, num: int, d_min: float = 0.0, d_max: float = 
     return torch.exp(-(((distance.unsqueeze(-1) - mu) / sigma) ** 2))
 
 
-class GVPGNN(ProteinEncoder):
+class GVPGNN(ProteinEncoder, Pretrained):
     """GVP-GNN encoder (output 256-d, mean readout) honouring the protstack encoder contract.
 
     ``EncoderOutput.extras["vector"]`` holds the last layer's equivariant vector features ``(B, L, 16, 3)``.
     """
+
+    model_type = "gvp"
+    config_class = GVPConfig
 
     def __init__(self, config: GVPConfig | None = None, **kwargs: object) -> None:
         super().__init__()

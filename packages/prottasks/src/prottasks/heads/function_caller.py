@@ -5,8 +5,11 @@ classification heads are the same module):
     x = <cls> embedding → dropout → Linear(D, D) → tanh → dropout → Linear(D, C)
 
 with BCE-with-logits for multi-label GO terms (``problem="multi_label"``) or cross-entropy
-(``"single_label"``). The ``<cls>`` embedding is ``EncoderOutput.extras["cls"]`` when the encoder provides it,
-else its protein feature (the protdata contract drops special tokens from ``residue``).
+(``"single_label"``). With ``pooling="cls"`` (the seed) the input is the ``<cls>`` embedding
+``EncoderOutput.extras["cls"]``, which an ESM-2 / SaProt encoder returns when built with ``cls_output: true``
+(the protdata contract drops special tokens from ``residue``); an encoder that does not return it is a
+:class:`~prottasks.errors.TaskInputError`, never a silent fallback to another pooling. ``pooling="protein"``
+reads the encoder's protein feature instead (any encoder, e.g. a structure or fused encoder).
 
 Fine-tuning as the seed: :meth:`FunctionCallerHead.freeze_encoder` freezes every encoder parameter;
 :meth:`unfreeze_last_k` then makes the last ``k`` blocks trainable again (``--unfreeze_last_k_layers``, default
@@ -24,6 +27,7 @@ from torch import Tensor, nn
 
 from protdata import ProteinBatch
 from prottasks.config import TaskConfig
+from prottasks.errors import TaskInputError
 from prottasks.heads.base import HeadOutput, class_targets, multilabel_targets
 from prottasks.protocols import encoder_layers
 
@@ -38,6 +42,8 @@ class FunctionCallerHeadConfig(TaskConfig):
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     #: Encoder blocks left trainable (the seed's ``--unfreeze_last_k_layers``); ``None`` = do not freeze.
     unfreeze_last_k_layers: int | None = Field(default=0, ge=0)
+    #: ``cls``: the ``<cls>`` embedding (``extras["cls"]``, required); ``protein``: the encoder's protein feature.
+    pooling: Literal["cls", "protein"] = "cls"
 
 
 class FunctionCallerHead(nn.Module):
@@ -74,8 +80,19 @@ class FunctionCallerHead(nn.Module):
                 p.requires_grad_(True)
 
     def features(self, batch: ProteinBatch) -> Tensor:
+        """``(B, D)``: the ``<cls>`` embedding or the protein feature, as ``config.pooling`` says."""
         out = self.encoder(batch)
-        return out.extras.get(CLS_KEY, out.protein)  # (B, D)
+        if self.config.pooling == "protein":
+            return out.protein
+        cls = out.extras.get(CLS_KEY)
+        if cls is None:
+            raise TaskInputError(
+                "FunctionCallerHead",
+                f"pooling 'cls' needs the <cls> embedding, but the {type(self.encoder).__name__} returns no "
+                "extras['cls'] (build an ESM-2 / SaProt encoder with cls_output: true, or set the head's "
+                "pooling: protein)",
+            )
+        return cls  # (B, D)
 
     def forward(self, batch: ProteinBatch, targets: Any = None) -> HeadOutput:
         x = self.dropout(self.features(batch))
