@@ -22,12 +22,10 @@ from typing import Any
 import torch
 from engine.alignment import (
     AlignConfig,
-    AlignmentModel,
     build_alignment_model,
     check_config,
     check_text_encoder_dir,
     load_text_encoder,
-    save_text_encoder_files,
 )
 from engine.app import (
     check_resume_state,
@@ -43,6 +41,8 @@ from engine.config import APPS_DIR, dump_yaml, load_config
 from engine.distributed import DistContext, choose_device
 from engine.pair_data import PairTable, PairTrainingData, load_pairs, prepare_pair_data
 from engine.trainer import preflight
+
+from protalign import ProtCLIP
 
 DEFAULT_CONFIG = APPS_DIR / "configs" / "align" / "protclip.yaml"
 
@@ -83,7 +83,7 @@ class Checked:
 
     config: AlignConfig
     pairs: PairTable
-    model: AlignmentModel
+    model: ProtCLIP
     step_dir: Path | None
     state: dict[str, Any] | None
 
@@ -122,7 +122,6 @@ def run(args: argparse.Namespace) -> None:
         )
         run_dir = open_run_dir(config, dist, step_dir, args)
         if dist.is_main:
-            save_text_encoder_files(model.text_encoder, run_dir)
             for line in checked.pairs.report["skipped"]:
                 print(f"warning: {line}", file=sys.stderr, flush=True)
             print(_describe(config, data, model, dist, step_dir), file=sys.stderr, flush=True)
@@ -132,7 +131,7 @@ def run(args: argparse.Namespace) -> None:
             data,  # PairTrainingData has what the trainer uses of TrainingData
             run_dir=run_dir,
             dist=dist,
-            export_config={"app": "align", "config": config.model_dump(mode="json")},
+            export_config={"app": "align", "run_config": config.model_dump(mode="json")},
             progress=not args.no_progress,
         )
         trainer.scheduler_config = config.scheduler.resolved(trainer.total_steps())  # warm-up ratio -> steps
@@ -149,7 +148,7 @@ def _describe(
     step_dir: Path | None,
 ) -> str:
     """One line on what is about to run."""
-    assert isinstance(model, AlignmentModel)
+    assert isinstance(model, ProtCLIP)
     n_params = sum(p.numel() for p in model.parameters())
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     encoders = f"{type(model.protein_encoder).__name__} + {type(model.text_encoder.model).__name__}"

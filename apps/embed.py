@@ -84,7 +84,7 @@ class EmbedConfig(Section):
     format: Literal["auto", "safetensors", "parquet"] = "auto"  # auto: from the output's suffix
     #: The encoder (any protstack encoder section); or ``export`` instead.
     encoder: EncoderConfig | None = None
-    #: A protstack export directory (model.safetensors + config.json of apps/pretrain.py / finetune.py).
+    #: A protstack model directory (an export of apps/pretrain.py / finetune.py / align.py).
     export: str | None = None
     pooling: Pooling = "mean"
     per_residue: bool = False

@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> None:
         )
         export = {
             "app": "finetune",
-            "config": config.model_dump(mode="json"),
+            "run_config": config.model_dump(mode="json"),
             TASK_KEY: export_task(config, checked.table),
         }
         trainer = make_trainer(

@@ -8,8 +8,9 @@ With no arguments, ``uv run apps/pretrain.py`` trains the embedded default — a
 ``--config apps/configs/pretrain/…`` runs a seed's pretraining: ESM-GearNet (serial / parallel / cross fusion)
 with each of its six objectives, GearNet-Edge, FusionProt, SaProt MLM (``engine.pretraining`` says which
 objective fits which encoder). Local weights and data are named by environment variables (``${ESM2_650M}``,
-``${AFDB_DIR}``); nothing is downloaded. The exported ``model.safetensors`` loads into the encoder alone
-(``engine.builders.load_encoder_weights``), which is how ``apps/finetune.py`` starts from it.
+``${AFDB_DIR}``); nothing is downloaded. The run directory is the trained encoder as a protstack model
+(``protdata.pretrained.load_pretrained(run_dir)``; the objective's heads in ``objective.safetensors``), which is how
+``apps/finetune.py`` starts from it (``init_from=<run>``).
 
 The same script runs on N GPUs under a launcher: ``torchrun --nproc_per_node N apps/pretrain.py --config …`` or
 ``deepspeed apps/pretrain.py --config …`` (ZeRO stage, precision and accumulation from the config).
@@ -136,7 +137,8 @@ def run(args: argparse.Namespace) -> None:
             data,
             run_dir=run_dir,
             dist=dist,
-            export_config={"app": "pretrain", "config": config.model_dump(mode="json")},
+            export_config={"app": "pretrain", "run_config": config.model_dump(mode="json")},
+            export_select=pretrained_encoder,
             progress=not args.no_progress,
         )
         result = trainer.fit(checked.state)

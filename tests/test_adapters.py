@@ -1,27 +1,21 @@
-"""apps/engine/adapters.py against Hugging Face transformers' ESM (the seeds' own model classes): the MLM adapter's
-logits and loss equal ``EsmForMaskedLM``'s, the Function Caller head on ``ClsEncoder`` equals
-``EsmForSequenceClassification`` (the ESM2 Function Caller's model), and the adapter's masking follows the rules."""
+"""protenc-seq's MLM adapter and ``<cls>`` output (what apps/engine/adapters.py held before issue 12) against Hugging
+Face transformers' ESM (the seeds' own model classes): the MLM adapter's logits and loss equal ``EsmForMaskedLM``'s,
+the Function Caller head on an encoder with ``cls_output`` equals ``EsmForSequenceClassification`` (the ESM2
+Function Caller's model), and the adapter's masking follows the rules."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-APPS = Path(__file__).resolve().parents[1] / "apps"
-if str(APPS) not in sys.path:
-    sys.path.insert(0, str(APPS))
-
-from engine.adapters import ClsEncoder, MaskedLMAdapter  # noqa: E402
-
-from protdata import Protein, ProteinBatch, saprot  # noqa: E402
-from protenc_seq import ESM2Config, ESM2Encoder, SaProtEncoder, save_huggingface  # noqa: E402
-from prottasks.heads import FunctionCallerHead, FunctionCallerHeadConfig  # noqa: E402
-from prottasks.objectives import MaskedLMObjective, MLMConfig  # noqa: E402
-from prottasks.protocols import MaskedLanguageModel  # noqa: E402
+from protdata import Protein, ProteinBatch, saprot
+from protenc_seq import ESM2Config, ESM2Encoder, MaskedLMAdapter, SaProtEncoder, save_huggingface
+from prottasks.heads import FunctionCallerHead, FunctionCallerHeadConfig
+from prottasks.objectives import MaskedLMObjective, MLMConfig
+from prottasks.protocols import MaskedLanguageModel
 
 pytestmark = pytest.mark.numerics
 
@@ -30,11 +24,11 @@ transformers = pytest.importorskip("transformers")
 SEQUENCES = ["MKTAYIAKQRQISFVKSHFSRQ", "MEVQLVQSGAEV", "GSHMASMTGGQQMGRDLYDDDDKDPSSRSAAGTMEFAAKLA"]
 
 
-def _encoder(vocab: str = "esm", seed: int = 0) -> ESM2Encoder:
+def _encoder(vocab: str = "esm", seed: int = 0, cls_output: bool = False) -> ESM2Encoder:
     torch.manual_seed(seed)
     config = ESM2Config(num_layers=2, embed_dim=32, attention_heads=4, vocab=vocab)
     cls = SaProtEncoder if vocab == "saprot" else ESM2Encoder
-    enc = cls(config)
+    enc = cls(config, cls_output=cls_output)
     for p in enc.parameters():  # non-trivial LayerNorm / bias values
         with torch.no_grad():
             p.add_(0.05 * torch.randn_like(p))
@@ -123,10 +117,9 @@ def test_mlm_loss_falls_on_a_tiny_model() -> None:
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.5
 
 
-def test_cls_encoder_equals_the_encoder_and_adds_cls() -> None:
-    enc = _encoder()
-    wrapped = ClsEncoder.wrap(enc)
-    assert wrapped.model is enc.model
+def test_cls_output_equals_the_encoder_and_adds_cls() -> None:
+    enc, wrapped = _encoder(), _encoder(cls_output=True)
+    assert "cls" not in enc(_batch()).extras
     assert list(wrapped.state_dict()) == list(enc.state_dict())
     batch = _batch()
     with torch.no_grad():
@@ -139,16 +132,16 @@ def test_cls_encoder_equals_the_encoder_and_adds_cls() -> None:
 
 
 def test_function_caller_head_equals_hugging_face_sequence_classification(tmp_path: Path) -> None:
-    """The ESM2 Function Caller's model is ``EsmForSequenceClassification``: the prottasks head on ClsEncoder must
-    give its logits and its BCE loss."""
-    enc = _encoder()
+    """The ESM2 Function Caller's model is ``EsmForSequenceClassification``: the prottasks head on an encoder with
+    ``cls_output`` must give its logits and its BCE loss."""
+    enc = _encoder(cls_output=True)
     save_huggingface(enc.model, tmp_path)
     num_labels = 7
     hf = transformers.EsmForSequenceClassification.from_pretrained(
         str(tmp_path), num_labels=num_labels, problem_type="multi_label_classification"
     ).eval()
     head = FunctionCallerHead(
-        ClsEncoder.wrap(enc), FunctionCallerHeadConfig(num_labels=num_labels, unfreeze_last_k_layers=None)
+        enc, FunctionCallerHeadConfig(num_labels=num_labels, unfreeze_last_k_layers=None)
     ).eval()
     with torch.no_grad():
         head.dense.weight.copy_(hf.classifier.dense.weight)
@@ -162,12 +155,12 @@ def test_function_caller_head_equals_hugging_face_sequence_classification(tmp_pa
         ours = head(_batch(), targets)
     torch.testing.assert_close(ours.output, ref.logits, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(ours.loss, ref.loss, atol=1e-5, rtol=1e-4)
-    # freeze + unfreeze the last k blocks through the adapter's encoder_layers()
-    frozen = FunctionCallerHead(ClsEncoder.wrap(_encoder()), FunctionCallerHeadConfig(num_labels=3))
+    # freeze + unfreeze the last k blocks through the encoder's encoder_layers()
+    frozen = FunctionCallerHead(_encoder(cls_output=True), FunctionCallerHeadConfig(num_labels=3))
     trainable = {n for n, p in frozen.named_parameters() if p.requires_grad}
     assert trainable == {"dense.weight", "dense.bias", "out_proj.weight", "out_proj.bias"}
     k1 = FunctionCallerHead(
-        ClsEncoder.wrap(_encoder()), FunctionCallerHeadConfig(num_labels=3, unfreeze_last_k_layers=1)
+        _encoder(cls_output=True), FunctionCallerHeadConfig(num_labels=3, unfreeze_last_k_layers=1)
     )
     names = {n for n, p in k1.named_parameters() if p.requires_grad}
     assert any(n.startswith("encoder.model.layers.1.") for n in names)

@@ -30,7 +30,7 @@ if str(APPS) not in sys.path:
     sys.path.insert(0, str(APPS))
 
 import align  # noqa: E402
-from engine.alignment import AlignConfig, build_alignment_model, load_alignment_model  # noqa: E402
+from engine.alignment import AlignConfig, build_alignment_model  # noqa: E402
 from engine.config import load_config  # noqa: E402
 from engine.errors import DataError  # noqa: E402
 from engine.pair_data import AlignDataConfig, load_pairs, prepare_pair_data  # noqa: E402
@@ -143,15 +143,20 @@ def test_training_aligns_swissprot_pairs(learn_run: Path, env: dict[str, str]) -
 
     exported = json.loads((learn_run / "config.json").read_text())
     assert exported["app"] == "align"
-    config = AlignConfig.model_validate(exported["config"])
+    assert exported["type"] == "protclip"
+    config = AlignConfig.model_validate(exported["run_config"])
     pairs = load_pairs(config.data)
     assert len(pairs) == 47  # ProtCLIP's sampler keeps 47 of the 100 entries (seed 0)
     proteins = [pairs.protein(i) for i in range(len(pairs))]
     texts = list(pairs.texts)
     chance = 1 / len(set(texts))
 
-    # from the run directory alone: model.safetensors + config.json + text_encoder/
-    trained = load_alignment_model(learn_run)
+    # from the run directory alone, with the library's loader: model.safetensors + config.json + text_encoder/
+    from protalign import ProtCLIP
+    from protdata.pretrained import load_pretrained
+
+    trained = load_pretrained(learn_run)
+    assert type(trained) is ProtCLIP
     weights = load_file(str(learn_run / "model.safetensors"))
     assert weights.keys() == trained.state_dict().keys()
     assert weights["clip_loss.logit_scale"].shape == ()  # a plain ProtCLIP state dict
@@ -228,14 +233,14 @@ def test_preset_has_the_seed_values_and_builds(env: dict[str, str]) -> None:
     micro = next(iter(data.loader(0, 1, 1, 0, pin_memory=False)))
     assert len(micro.batch) == 4 and micro.batch.subtexts is not None and len(micro.batch.subtexts) == 16
     torch.manual_seed(0)
-    out = model(micro.batch)
-    out["loss"].backward()
-    parts = {k: float(out[k]) for k in ("clip", "protein_mlm", "fragment_mlm", "local_contrast")}
+    out = model(micro.batch)  # a protalign ProtCLIPOutput
+    out.loss.backward()
+    parts = {k: float(out.losses[k]) for k in ("clip", "protein_mlm", "fragment_mlm", "local_contrast")}
     assert all(math.isfinite(v) and v > 0 for v in parts.values()), parts
     expected = (
         parts["clip"] + 0.3 * parts["protein_mlm"] + 0.7 * parts["fragment_mlm"] + parts["local_contrast"]
     )
-    assert out["loss"].item() == pytest.approx(expected, rel=1e-5)
+    assert out.loss.item() == pytest.approx(expected, rel=1e-5)
     assert (
         model.local_logit_scale.grad is not None and model.protein_projection.net[0].weight.grad is not None
     )

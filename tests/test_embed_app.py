@@ -297,7 +297,7 @@ def gearnet_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]
     """A pretraining model (GearNet 2 x 16 + residue-type head) exported the way apps/pretrain.py exports it,
     with non-trivial batch-norm statistics."""
     from engine.checkpoint import export_model
-    from engine.pretraining import PretrainConfig, build_pretraining_model
+    from engine.pretraining import PretrainConfig, build_pretraining_model, pretrained_encoder
 
     config = PretrainConfig.model_validate({"encoder": {"type": "gearnet", "hidden_dims": [16, 16]}})
     torch.manual_seed(3)
@@ -308,7 +308,8 @@ def gearnet_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]
             module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=gen))
             module.running_var.copy_(0.5 + torch.rand(module.running_var.shape, generator=gen))
     directory = tmp_path_factory.mktemp("export")
-    export_model(model.state_dict(), directory, {"app": "pretrain", "config": config.model_dump(mode="json")})
+    metadata = {"app": "pretrain", "run_config": config.model_dump(mode="json")}
+    export_model(model, model.state_dict(), directory, metadata, pretrained_encoder)
     return directory, model.encoder.eval()
 
 
@@ -382,9 +383,17 @@ def test_bad_input_is_one_line_and_writes_nothing(
     wrong_export = tmp_path / "wrong_export"
     shutil.copytree(directory, wrong_export)
     config = json.loads((wrong_export / "config.json").read_text())
-    config["config"]["encoder"]["hidden_dims"] = [24, 24]
+    config["config"]["hidden_dims"] = [24, 24]
     (wrong_export / "config.json").write_text(json.dumps(config))
-    bad([*gearnet, "-i", str(root), f"export={wrong_export}"], "export:", "wrong-size weights", "shape")
+    bad(
+        [*gearnet, "-i", str(root), f"export={wrong_export}"],
+        "export:",
+        "weights do not fit",
+        "size mismatch",
+    )
+    # an export of the older layout: one line naming how to convert it
+    (wrong_export / "config.json").write_text(json.dumps({"app": "pretrain", "config": {}}))
+    bad([*gearnet, "-i", str(root), f"export={wrong_export}"], "export:", "older layout", "re-export")
     monkeypatch.delenv("GEARNET_EXPORT")
     bad([*gearnet, "-i", str(root)], "GEARNET_EXPORT is not set")
 

@@ -22,7 +22,6 @@ if str(APPS) not in sys.path:
 from engine.checkpoint import (  # noqa: E402
     CheckpointManager,
     check_parameter_shapes,
-    load_weights,
     parameter_shapes,
     resolve_checkpoint,
     restricted_torch_load,
@@ -200,18 +199,24 @@ def test_wrong_size_checkpoint_names_the_parameter() -> None:
 
 
 def test_load_weights_full_or_encoder_only(tmp_path: Path) -> None:
+    """The apps' one weights loader (engine.builders.load_encoder_weights): a whole model's file, or a part's."""
+    from engine.builders import load_encoder_weights as load_weights
+
     source = _Tiny(8)
     full = tmp_path / "full.safetensors"
     save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(full))
     target = _Tiny(8)
-    assert load_weights(target, full) == len(source.state_dict())
+    assert load_weights(target, full).startswith(f"loaded {len(source.state_dict())} tensors from")
     for k, v in target.state_dict().items():
         torch.testing.assert_close(v, source.state_dict()[k])
     enc = tmp_path / "encoder.safetensors"
     save_file({k: v.contiguous() for k, v in source.encoder.state_dict().items()}, str(enc))
     fresh = _Tiny(8)
-    load_weights(fresh, enc)
+    load_weights(fresh.encoder, enc)
     torch.testing.assert_close(fresh.encoder[0].weight, source.encoder[0].weight)
+    other = _Tiny(8)
+    assert "under 'encoder.'" in load_weights(other.encoder, full)  # the encoder's part of a whole file
+    torch.testing.assert_close(other.encoder[0].weight, source.encoder[0].weight)
     with pytest.raises(
         CheckpointError, match=r"full\.safetensors: wrong-size weights: encoder\.0\.(weight|bias)"
     ):

@@ -151,13 +151,17 @@ def test_validation_logged_and_best_model_exported(ec_run, ec_annotations) -> No
         states = torch.load(
             run_dir / "checkpoints" / f"step_{best['step']:07d}" / "mp_rank_00_model_states.pt"
         )
+    assert weights.keys() == states["module"].keys()
     for k, v in states["module"].items():
         torch.testing.assert_close(weights[k], v, rtol=0, atol=0)
-    # what predict needs: labels in column order, their kind, encoder and head, the inference transform
-    task = exported["task"]
+    # a protstack task model (encoder + head + labels + truncation) and what predict needs besides it
+    assert exported["format"] == "protstack" and exported["type"] == "task"
+    model_config, task = exported["config"], exported["task"]
     vocabulary, _ = ec_annotations
+    assert model_config["labels"] == vocabulary and model_config["max_length"] == 550
     assert task["labels"] == vocabulary and task["kind"] == "multi_label" and task["label_kind"] == "ec"
-    assert task["head"]["num_labels"] == 538 and task["encoder"]["type"] == "esm2"
+    assert model_config["head"]["num_labels"] == 538 and model_config["encoder"]["type"] == "esm2"
+    assert model_config["encoder"]["checkpoint"] is None  # the weights are in model.safetensors
     assert task["transform"] == {"type": "truncate", "max_length": 550, "random": False}
     last = json.loads((run_dir / "config.json").read_text())
     assert last["step"] == 6 and last["task"] == task and (run_dir / "model.safetensors").is_file()
@@ -186,7 +190,7 @@ def test_logged_fmax_equals_an_independent_recomputation(ec_run, ec_files, ec_an
 
     run_dir = ec_run["dir"]
     exported = json.loads((run_dir / "best" / "config.json").read_text())
-    config = FinetuneConfig.model_validate(exported["config"])
+    config = FinetuneConfig.model_validate(exported["run_config"])
     table = LabelTable(kind="multi_label", labels=exported["task"]["labels"], targets={})
     model = build_task_model(config, table)
     model.load_state_dict(load_file(str(run_dir / "best" / "model.safetensors")))
@@ -239,36 +243,40 @@ def test_resume_continues_exactly(ec_run, tmp_path: Path, capsys: pytest.Capture
 
 
 def test_init_from_a_pretraining_export_loads_the_encoder(ec_run, tmp_path: Path) -> None:
-    """``init_from`` = a pretraining export (objective heads and all): its encoder tensors, and only those, start
-    the task model; the head keeps its fresh initialisation."""
+    """``init_from`` = a pretraining export (the encoder as a protstack model, the objective's heads beside it), as
+    the run directory or its ``model.safetensors``: its encoder tensors, and only those, start the task model; the
+    head keeps its fresh initialisation."""
     from engine.checkpoint import export_model
-    from engine.pretraining import PretrainConfig, build_pretraining_model
+    from engine.pretraining import PretrainConfig, build_pretraining_model, pretrained_encoder
 
     torch.manual_seed(5)
     pretrained = build_pretraining_model(PretrainConfig(encoder={"type": "gearnet", "hidden_dims": [16, 16]}))
-    export_model(pretrained.state_dict(), tmp_path / "pretrain", {"app": "pretrain"})
+    export_model(
+        pretrained, pretrained.state_dict(), tmp_path / "pretrain", {"app": "pretrain"}, pretrained_encoder
+    )
     weights = tmp_path / "pretrain" / "model.safetensors"
-    args = finetune.build_parser().parse_intermixed_args(
-        [
-            "--config",
-            str(ec_run["config"]),
-            "encoder={type: gearnet, hidden_dims: [16, 16]}",
-            f"init_from={weights}",
-        ]
-    )
-    checked = finetune.check_inputs(args)
-    assert re.fullmatch(
-        rf"loaded \d+ tensors under 'encoder\.' from {weights} \(\d+ others ignored\)", checked.init_message
-    )
+    assert (tmp_path / "pretrain" / "objective.safetensors").is_file()
+    for init_from in (weights, tmp_path / "pretrain"):
+        args = finetune.build_parser().parse_intermixed_args(
+            [
+                "--config",
+                str(ec_run["config"]),
+                "encoder={type: gearnet, hidden_dims: [16, 16]}",
+                f"init_from={init_from}",
+            ]
+        )
+        checked = finetune.check_inputs(args)
+        assert re.fullmatch(rf"loaded \d+ tensors from {weights}", checked.init_message), checked.init_message
     source = load_file(str(weights))
     for name, value in checked.model.encoder.state_dict().items():
-        torch.testing.assert_close(value, source[f"encoder.{name}"], rtol=0, atol=0)
+        torch.testing.assert_close(value, source[name], rtol=0, atol=0)
     fresh = finetune.check_inputs(
         finetune.build_parser().parse_intermixed_args(
             ["--config", str(ec_run["config"]), "encoder={type: gearnet, hidden_dims: [16, 16]}"]
         )
     )
-    for (name, a), b in zip(checked.model.mlp.state_dict().items(), fresh.model.mlp.state_dict().values()):
+    head, fresh_head = checked.model.head.mlp, fresh.model.head.mlp
+    for (name, a), b in zip(head.state_dict().items(), fresh_head.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)  # same seed, head untouched by init_from
 
 

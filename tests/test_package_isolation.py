@@ -36,7 +36,9 @@ for info in pkgutil.walk_packages(pkg.__path__, prefix=pkg.__name__ + "."):
         importlib.import_module(info.name)
     except Exception as exc:  # report every module that fails, not just the first
         failed[info.name] = f"{type(exc).__name__}: {exc}"
-print(json.dumps({"file": pkg.__file__, "failed": failed}))
+ours = ("protdata", "protenc_seq", "protenc_struct", "protfusion", "protalign", "prottasks")
+modules = {n: getattr(m, "__file__", None) or "" for n, m in list(sys.modules.items()) if n.split(".")[0] in ours}
+print(json.dumps({"file": pkg.__file__, "failed": failed, "modules": modules}))
 """
 
 
@@ -57,8 +59,9 @@ def test_installs_alone_with_declared_dependencies(dist: str, tmp_path: Path) ->
     _run([uv_bin, "venv", "--quiet", "--python", sys.executable, str(venv)])
     python = venv / "bin" / "python"
     local = [str(PACKAGES_DIR / name) for name in internal_closure(dist)]
-    # non-editable, like a user's `pip install packages/<name>`
-    _run([uv_bin, "pip", "install", "--quiet", "--python", str(python), *local])
+    # non-editable, like a user's `pip install packages/<name>`; --no-sources: ignore the workspace's
+    # `[tool.uv.sources]`, which would otherwise install internal dependencies editable from the checkout
+    _run([uv_bin, "pip", "install", "--quiet", "--no-sources", "--python", str(python), *local])
     listed = json.loads(_run([uv_bin, "pip", "list", "--python", str(python), "--format", "json"]).stdout)
     installed = {row["name"].lower().replace("_", "-") for row in listed}
     leaked = installed & FORBIDDEN[dist]
@@ -70,6 +73,8 @@ def test_installs_alone_with_declared_dependencies(dist: str, tmp_path: Path) ->
     )
     report = json.loads(_run([str(python), "-c", IMPORT_ALL, IMPORT_NAMES[dist]], cwd=tmp_path).stdout)
     assert str(venv) in report["file"], f"imported {report['file']} instead of the fresh install"
+    outside = {m: f for m, f in report["modules"].items() if str(venv) not in f}
+    assert not outside, f"internal dependencies imported from outside the fresh venv: {outside}"
     assert not report["failed"], (
         f"modules of {dist} fail to import with only its declared deps: {report['failed']}"
     )

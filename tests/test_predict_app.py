@@ -116,7 +116,7 @@ def obo():
 def api_model(export: Path) -> tuple[torch.nn.Module, dict]:
     """The model rebuilt from config.json with the fine-tuning app's own builder (not predict's loader)."""
     meta = json.loads((export / "config.json").read_text())
-    config = FinetuneConfig.model_validate(meta["config"])
+    config = FinetuneConfig.model_validate(meta["run_config"])
     table = LabelTable(kind=meta["task"]["kind"], labels=meta["task"]["labels"], targets={})
     model = build_task_model(config, table, load_checkpoint=False)
     model.load_state_dict(load_file(str(export / "model.safetensors")))
@@ -204,7 +204,7 @@ def test_go_predictions_are_dag_consistent_with_obo_names(go_model: Path, obo, t
     rows = read_tsv(out)
     model, meta = api_model(go_model)
     labels = meta["task"]["labels"]
-    assert meta["task"]["label_kind"] == "go" and meta["task"]["head"]["type"] == "function_caller"
+    assert meta["task"]["label_kind"] == "go" and meta["config"]["head"]["type"] == "function_caller"
     from protdata import read_fasta
 
     assert meta["task"]["transform"] == {"type": "truncate", "max_length": 550, "random": False}
@@ -295,8 +295,8 @@ train: {{max_steps: 2, log_every: 1, num_threads: 1}}
         len(table)
     )  # assign_splits: seeded permutation, valid first
     train = y[np.sort(rng_split[round(0.1 * len(table)) :])]
-    assert float(weights["shift"]) == pytest.approx(train.mean(), rel=1e-6)
-    assert float(weights["scale"]) == pytest.approx(train.std(ddof=1), rel=1e-6)
+    assert float(weights["head.shift"]) == pytest.approx(train.mean(), rel=1e-6)
+    assert float(weights["head.scale"]) == pytest.approx(train.std(ddof=1), rel=1e-6)
     table = [r for r in table if re.fullmatch(r"\w+", r["name"])]  # (one row is named "WT, WT , T02Q")
     fasta = tmp_path / "gb1.fasta"
     fasta.write_text("".join(f">{r['name']}\n{r['x']}\n" for r in table[:20]))
@@ -456,13 +456,27 @@ def test_bad_input_is_one_line_and_writes_nothing(
     (broken / "model.safetensors").write_bytes(bytes(data[: len(data) // 2]))
     line = _bad(["-m", str(broken), "-i", str(inputs), "-o", out], tmp_path, capsys)
     assert re.search(r"model: .*broken/model\.safetensors: not a readable safetensors file", line), line
-    meta["task"]["encoder"]["hidden_dims"] = [8, 8]
+    meta["config"]["encoder"]["hidden_dims"] = [8, 8]
     (broken / "config.json").write_text(json.dumps(meta))
     (broken / "model.safetensors").write_bytes(bytes(data))
     line = _bad(["-m", str(broken), "-i", str(inputs), "-o", out], tmp_path, capsys)
     assert re.search(
-        r"wrong-size weights: encoder\.layers\.0\.\S+ has shape \(16, .*\) in the file but \(8, ", line
+        r"weights do not fit .*encoder\.layers\.0\.\S+: copying a param with shape torch\.Size\(\[16, .*"
+        r"torch\.Size\(\[8, ",
+        line,
     ), line
-    (broken / "config.json").write_text(json.dumps({"app": "pretrain", "config": {}}))
+    pretrain = {
+        "format": "protstack",
+        "format_version": 1,
+        "type": "gearnet",
+        "config": {},
+        "app": "pretrain",
+    }
+    (broken / "config.json").write_text(json.dumps(pretrain))
     line = _bad(["-m", str(broken / "config.json"), "-i", str(inputs), "-o", out], tmp_path, capsys)
     assert "an export of apps/pretrain.py, not a fine-tuned model" in line
+    # an export of the older layout: the one-line error names the converter
+    old = {"app": "finetune", "config": {}, "task": {"kind": "multi_label"}, "format": "protstack-checkpoint"}
+    (broken / "config.json").write_text(json.dumps(old))
+    line = _bad(["-m", str(broken), "-i", str(inputs), "-o", out], tmp_path, capsys)
+    assert "prottasks.convert_finetune_export(old_dir, new_dir)" in line, line

@@ -276,6 +276,7 @@ def _go_annotations(folder: Path, obo: Any, cafa: list[list[str]]) -> None:
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Tiny checkpoints and real data folders behind every environment variable the presets name."""
     from engine.checkpoint import export_model
+    from engine.pretraining import pretrained_encoder
 
     from protenc_seq import ESM2, ESM2Config, save_huggingface, save_safetensors
 
@@ -287,11 +288,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     from engine.pretraining import build_pretraining_model
 
     gearnet = PretrainConfig.model_validate({"encoder": {"type": "gearnet", "hidden_dims": [16, 16]}})
-    export_model(
-        build_pretraining_model(gearnet).state_dict(),
-        root / "gearnet_export",
-        {"app": "pretrain", "config": gearnet.model_dump(mode="json")},
-    )
+    model = build_pretraining_model(gearnet)
+    metadata = {"app": "pretrain", "run_config": gearnet.model_dump(mode="json")}
+    export_model(model, model.state_dict(), root / "gearnet_export", metadata, pretrained_encoder)
     torch.random.set_rng_state(saved)
 
     deepfri = shared_data("ec_go_benchmark", "deepfri")

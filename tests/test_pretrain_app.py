@@ -69,22 +69,33 @@ def test_default_app_writes_everything(tiny_run: tuple[Path, subprocess.Complete
     for r in records:
         assert 0 < r["loss"] < 10 and 0 <= r["accuracy"] <= 1 and r["residues_per_s"] > 0
 
-    # the exported weights fit the model rebuilt from the exported config, and equal the last checkpoint's
+    # the run directory is the trained encoder as a protstack model, the objective's heads beside it: together
+    # they fit the model rebuilt from the run config, and equal the last checkpoint's
     exported = json.loads((run_dir / "config.json").read_text())
-    config = PretrainConfig.model_validate(exported["config"])
+    assert (
+        exported["format"] == "protstack" and exported["type"] == "gearnet" and exported["app"] == "pretrain"
+    )
+    config = PretrainConfig.model_validate(exported["run_config"])
     assert config.encoder.hidden_dims == [32, 32, 32] and config.train.max_steps == 6
     model = build_pretraining_model(config)
     weights = load_file(str(run_dir / "model.safetensors"))
+    heads = load_file(str(run_dir / "objective.safetensors"))
+    merged = {**{"encoder." + k: v for k, v in weights.items()}, **heads}
     reference = model.state_dict()
-    assert {k: tuple(v.shape) for k, v in weights.items()} == {
-        k: tuple(v.shape) for k, v in reference.items()
-    }
-    model.load_state_dict(weights)
+    assert {k: tuple(v.shape) for k, v in merged.items()} == {k: tuple(v.shape) for k, v in reference.items()}
+    assert heads and not any(k.startswith("encoder.") for k in heads)
+    model.load_state_dict(merged)
     assert (run_dir / "checkpoints" / "latest").read_text().strip() == "step_0000006"
     with restricted_torch_load():
         states = torch.load(run_dir / "checkpoints" / "step_0000006" / "mp_rank_00_model_states.pt")
     for k, v in states["module"].items():
-        torch.testing.assert_close(weights[k], v, rtol=0, atol=0)
+        torch.testing.assert_close(merged[k], v, rtol=0, atol=0)
+    from protdata.pretrained import load_pretrained
+
+    loaded = load_pretrained(run_dir)  # the encoder, in one call
+    assert type(loaded) is type(model.encoder)
+    for k, v in loaded.state_dict().items():
+        torch.testing.assert_close(v, weights[k], rtol=0, atol=0)
 
     # TensorBoard holds the same losses as the metrics log (read back with TensorBoard's own reader)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -299,33 +310,43 @@ def test_tiny_serial_esm_gearnet_multiview_contrast_end_to_end(
     for r in records:  # InfoNCE over a batch of 4: 0 <= loss, accuracy of the diagonal in [0, 1]
         assert math.isfinite(r["loss"]) and r["loss"] >= 0 and 0 <= r["accuracy"] <= 1
 
-    config = PretrainConfig.model_validate(json.loads((run_dir / "config.json").read_text())["config"])
+    config = PretrainConfig.model_validate(json.loads((run_dir / "config.json").read_text())["run_config"])
     assert config.encoder.type == "serial" and config.objective.type == "multiview_contrast"
     assert load_config(PretrainConfig, run_dir / "config.yaml") == config  # what --resume reads
     weights = load_file(str(run_dir / "model.safetensors"))
     # the app's initial model, rebuilt the way check_inputs builds it (same seed, same checkpoint)
     torch.manual_seed(config.seed)
     initial = build_pretraining_model(config).state_dict()
-    sequence = [k for k in weights if k.startswith("encoder.sequence.")]
+    sequence = [k for k in weights if k.startswith("sequence.")]
     moved = [
-        k for k in weights if k.startswith("encoder.structure.") and not torch.equal(weights[k], initial[k])
+        k
+        for k in weights
+        if k.startswith("structure.") and not torch.equal(weights[k], initial["encoder." + k])
     ]
     assert sequence and moved, "GearNet must train"
     for k, v in esm.state_dict().items():  # ESM-2 frozen: its weights are the checkpoint's, bit for bit
-        assert torch.equal(weights["encoder.sequence.model." + k], v), k
+        assert torch.equal(weights["sequence.model." + k], v), k
 
     encoder = build_encoder(without_checkpoint(config.encoder), load_checkpoint=False)
-    note = load_encoder_weights(encoder, run_dir / "model.safetensors")
-    assert "under 'encoder.'" in note and "others ignored" in note  # the contrast head is left out
+    note = load_encoder_weights(
+        encoder, run_dir
+    )  # the run directory: its model.safetensors, the encoder alone
+    assert "under" not in note and "others ignored" not in note, note  # the contrast head is not in it
     for k, v in encoder.state_dict().items():
-        assert torch.equal(v, weights["encoder." + k]), k
+        assert torch.equal(v, weights[k]), k
 
     # init_from: the export starts residue-type pretraining of the same encoder (its head starts fresh)
     attr = load_config(PretrainConfig, PRESETS / "esm_gearnet" / "serial" / "attr.yaml", tiny)
     model = build_pretraining_model(attr, load_checkpoint=False)
-    assert "under 'encoder.'" in load_initial_weights(model, run_dir / "model.safetensors")
+    assert "heads start fresh" in load_initial_weights(model, run_dir / "model.safetensors")
     for k, v in pretrained_encoder(model).state_dict().items():
-        assert torch.equal(v, weights["encoder." + k]), k
+        assert torch.equal(v, weights[k]), k
+    # ... and the same objective again: its heads come back from objective.safetensors
+    again = build_pretraining_model(config, load_checkpoint=False)
+    assert "head tensors from" in load_initial_weights(again, run_dir)
+    heads = load_file(str(run_dir / "objective.safetensors"))
+    for k, v in again.state_dict().items():
+        assert torch.equal(v, heads[k] if k in heads else weights[k.removeprefix("encoder.")]), k
 
 
 def test_tiny_saprot_mlm_end_to_end(
@@ -363,7 +384,7 @@ def test_tiny_saprot_mlm_end_to_end(
     for i in range(len(packed)):
         assert packed.protein(i).structure_tokens == truth[packed.ids[i]]
 
-    config = PretrainConfig.model_validate(json.loads((run_dir / "config.json").read_text())["config"])
+    config = PretrainConfig.model_validate(json.loads((run_dir / "config.json").read_text())["run_config"])
     model = build_pretraining_model(config, load_checkpoint=False)
     from protdata import ProteinBatch
 
@@ -373,16 +394,14 @@ def test_tiny_saprot_mlm_end_to_end(
 
     weights = load_file(str(run_dir / "model.safetensors"))
     encoder = build_encoder(without_checkpoint(config.encoder), load_checkpoint=False)
-    assert "under 'model.encoder.'" in load_encoder_weights(encoder, run_dir / "model.safetensors")
+    assert "under" not in load_encoder_weights(encoder, run_dir / "model.safetensors")
     for k, v in encoder.state_dict().items():
-        assert torch.equal(v, weights["model.encoder." + k]), k
-    assert not torch.equal(
-        weights["model.encoder.model.lm_head.dense.weight"], saprot.state_dict()["lm_head.dense.weight"]
-    )
-    # init_from with the whole export: every tensor (LM head included) is loaded
-    assert load_initial_weights(model, run_dir / "model.safetensors").startswith("init_from: loaded ")
-    for k, v in model.state_dict().items():
         assert torch.equal(v, weights[k]), k
+    assert not torch.equal(weights["model.lm_head.dense.weight"], saprot.state_dict()["lm_head.dense.weight"])
+    # init_from with the run: every tensor (LM head included: it is the encoder's) is loaded
+    assert load_initial_weights(model, run_dir).startswith("init_from: loaded ")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, weights[k.removeprefix("model.encoder.")]), k
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
-"""protenc-seq's library MLM adapter and ``<cls>`` output against prottasks' rules, the apps' adapters they replace
-and Hugging Face's ``EsmForSequenceClassification`` (the ESM2 Function Caller's model), across packages.
+"""protenc-seq's library MLM adapter and ``<cls>`` output against prottasks' rules and Hugging Face's
+``EsmForSequenceClassification`` (the ESM2 Function Caller's model), across packages (tests/test_adapters.py checks
+them against Hugging Face's ``EsmForMaskedLM``; the apps' copies they replaced are gone).
 
 The Function Caller reload bug (issue 12): an encoder saved with ``cls_output`` and loaded by the packages alone
 must feed the head its ``<cls>`` embedding, as the Function Caller does, not the residue mean.
@@ -7,32 +8,22 @@ must feed the head its ``<cls>`` embedding, as the Function Caller does, not the
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-APPS = Path(__file__).resolve().parents[1] / "apps"
-if str(APPS) not in sys.path:
-    sys.path.insert(0, str(APPS))
-
-from engine import adapters as app_adapters  # noqa: E402
-
-from protdata import Protein, ProteinBatch, saprot  # noqa: E402
-from protdata.pretrained import load_pretrained  # noqa: E402
-from protenc_seq import (  # noqa: E402
+from protdata import Protein, ProteinBatch, saprot
+from protdata.pretrained import load_pretrained
+from protenc_seq import (
     ESM2Encoder,
-    MaskedLMAdapter,
     build_sequence_encoder,
     esm_mask_tokens,
     saprot_mask_tokens,
     save_huggingface,
 )
-from prottasks.heads import FunctionCallerHead, FunctionCallerHeadConfig  # noqa: E402
-from prottasks.objectives import MaskedLMObjective, MLMConfig  # noqa: E402
-from prottasks.objectives import mlm as prottasks_mlm  # noqa: E402
-from prottasks.protocols import MaskedLanguageModel  # noqa: E402
+from prottasks.heads import FunctionCallerHead, FunctionCallerHeadConfig
+from prottasks.objectives import mlm as prottasks_mlm
 
 pytestmark = pytest.mark.numerics
 
@@ -58,30 +49,6 @@ def test_masking_rules_equal_prottasks() -> None:
     ids = torch.arange(saprot.VOCAB_SIZE).reshape(2, -1)
     assert torch.equal(saprot_mask_tokens(ids), prottasks_mlm.saprot_mask_tokens(ids))
     assert torch.equal(esm_mask_tokens(ids, 32), prottasks_mlm.esm_mask_tokens(ids, 32))
-
-
-@pytest.mark.parametrize("vocab", ["esm", "saprot"])
-def test_library_adapter_equals_the_apps_adapter(vocab: str) -> None:
-    ours, theirs = MaskedLMAdapter(encoder(vocab)), app_adapters.MaskedLMAdapter(encoder(vocab))
-    assert isinstance(ours, MaskedLanguageModel)
-    tok, ref = ours.tokenize(batch()), theirs.tokenize(batch())
-    assert torch.equal(tok.tokens, ref.tokens) and torch.equal(tok.maskable, ref.maskable)
-    assert torch.equal(ours.mask_tokens(tok.tokens), theirs.mask_tokens(ref.tokens))
-    assert torch.equal(ours.random_token_ids(), theirs.random_token_ids())
-    config = MLMConfig.esm2() if vocab == "esm" else MLMConfig.saprot()
-    with torch.no_grad():
-        a = MaskedLMObjective(ours, config)(batch(), generator=torch.Generator().manual_seed(5))
-        b = MaskedLMObjective(theirs, config)(batch(), generator=torch.Generator().manual_seed(5))
-    assert torch.equal(a.loss, b.loss)
-
-
-def test_cls_output_equals_the_apps_cls_encoder() -> None:
-    enc = encoder(seed=1, cls_output=True)
-    apps_cls = app_adapters.ClsEncoder.wrap(encoder(seed=1))
-    with torch.no_grad():
-        ours, theirs = enc(batch()), apps_cls(batch())
-    assert torch.equal(ours.extras["cls"], theirs.extras["cls"])
-    assert torch.equal(ours.residue, theirs.residue) and torch.equal(ours.protein, theirs.protein)
 
 
 def test_function_caller_head_on_a_package_loaded_encoder_uses_cls(tmp_path: Path) -> None:

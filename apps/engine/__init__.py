@@ -13,7 +13,7 @@ Modules:
 * :mod:`engine.data` — the dataset over the cache, its DataLoader (workers), ``prepare_training_data``.
 * :mod:`engine.optim` — torch optimizer with learning-rate-ratio parameter groups; warm-up + decay schedules.
 * :mod:`engine.trainer` — the loop (DeepSpeed ZeRO 0–3, bf16 on GPU, accumulation, clipping, exact resume).
-* :mod:`engine.checkpoint` — atomic, verified DeepSpeed checkpoints; safetensors export; initial weights.
+* :mod:`engine.checkpoint` — atomic, verified DeepSpeed checkpoints; the export (a protstack model directory).
 * :mod:`engine.reporting` — progress bar, metrics log, TensorBoard, curves PNG, summary line.
 * :mod:`engine.app` — the apps' command-line skeleton: parsers, ``main()`` (error boundary, Ctrl-C), config and
   checkpoint resolution for ``--resume``, the run directory and the :class:`~engine.trainer.Trainer` of a run.

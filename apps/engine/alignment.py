@@ -8,18 +8,16 @@ objectives and their weights, the text encoder directory), ``data`` (:class:`~en
 512-d joint space, ``L = L_cl + 0.3·L_p2p + 0.7·L_t2p + 1.0·L_local``, AdamW 1e-5, weight decay 0, linear decay
 with 3 % warm-up, 64 pairs per GPU, 35 epochs, ZeRO-1.
 
-The export (``model.safetensors`` + ``config.json``, written by the trainer) holds every tensor of the
-:class:`~protalign.model.ProtCLIP` (frozen text encoder included); ``text_encoder/`` next to it holds the text
-model's ``config.json`` and tokenizer files, so :func:`load_alignment_model` rebuilds both towers from the run
-directory alone, for :func:`protalign.embed_proteins` / :func:`protalign.embed_texts`, retrieval and zero-shot.
+The export is :meth:`protalign.ProtCLIP.save_pretrained` of the trained model (``model.safetensors`` +
+``config.json``, with ``text_encoder/`` holding the text model's config and tokenizer files), so
+``protdata.pretrained.load_pretrained(run_dir)`` (or ``ProtCLIP.from_pretrained``) rebuilds both towers from the
+run directory alone, for :func:`protalign.embed_proteins` / :func:`protalign.embed_texts`, retrieval and
+zero-shot.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +31,11 @@ from engine.builders import (
     build_encoder,
     resolve_path,
     sequence_config,
-    without_checkpoint,
 )
 from engine.config import DeepSpeedConfig, OptimizerConfig, SchedulerConfig, Section, TrainConfig
-from engine.errors import CheckpointError, ConfigError, one_line
-from engine.files import temp_dir
+from engine.errors import ConfigError, one_line
 from engine.pair_data import AlignDataConfig
-from protalign import ProtCLIP, ProtCLIPBatch, ProtCLIPConfig, TextEncoder
+from protalign import ProtCLIP, ProtCLIPConfig, TextEncoder
 from protalign.errors import TextEncoderError
 from protfusion import SequenceEncoderConfig
 
@@ -97,48 +93,38 @@ class AlignConfig(Section):
     train: TrainConfig = Field(default_factory=lambda: TrainConfig(epochs=35))
 
 
-class AlignmentModel(ProtCLIP):
-    """:class:`~protalign.model.ProtCLIP` whose ``forward`` returns what the engine logs: ``{"loss": total, "clip":
-    …, "protein_mlm": …, "fragment_mlm": …, "local_contrast": …, "proto": …, "logit_scale": …}`` (the parts
-    unweighted and detached). Its state dict is ProtCLIP's, so the export loads into a plain ``ProtCLIP``.
+def vector_scalars(model: ProtCLIP) -> ProtCLIP:
+    """``model`` with its 0-dimensional parameters held as ``(1,)`` parameters, shown as scalars in
+    ``state_dict()`` and accepted as scalars by ``load_state_dict()`` (hooks on this instance), so its saved
+    model and its checkpoints are a plain :class:`~protalign.model.ProtCLIP`'s.
 
     DeepSpeed (0.19) cannot broadcast a 0-dimensional parameter (``_broadcast_model`` views every parameter as
     bytes: "self.dim() cannot be 0"), and ProtCLIP's temperatures ``clip_loss.logit_scale`` and
-    ``local_logit_scale`` are scalars. They are held here as ``(1,)`` parameters — the losses broadcast them the
-    same way — and shown as scalars in ``state_dict()`` / accepted as scalars by ``load_state_dict()``.
+    ``local_logit_scale`` are scalars; the losses broadcast a ``(1,)`` temperature the same way.
     """
+    names: list[str] = []
+    for name, p in list(model.named_parameters()):
+        if p.dim() == 0:
+            owner, _, leaf = name.rpartition(".")
+            module = model.get_submodule(owner) if owner else model
+            setattr(module, leaf, nn.Parameter(p.detach().reshape(1), requires_grad=p.requires_grad))
+            names.append(name)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.scalar_parameters: list[str] = []
-        for name, p in list(self.named_parameters()):
-            if p.dim() == 0:
-                owner, _, leaf = name.rpartition(".")
-                module = self.get_submodule(owner) if owner else self
-                setattr(module, leaf, nn.Parameter(p.detach().reshape(1), requires_grad=p.requires_grad))
-                self.scalar_parameters.append(name)
-        self.register_state_dict_post_hook(_scalars_out)
-        self.register_load_state_dict_pre_hook(_scalars_in)
+    def scalars_out(module: nn.Module, state: dict[str, Tensor], prefix: str, _: Any) -> None:
+        for name in names:
+            if prefix + name in state:
+                state[prefix + name] = state[prefix + name].reshape(())
 
-    def forward(self, batch: ProtCLIPBatch) -> dict[str, Tensor]:  # type: ignore[override]
-        out = super().forward(batch)
-        metrics = {k: v.detach() for k, v in out.losses.items()}
-        if out.logit_scale is not None:
-            metrics["logit_scale"] = out.logit_scale
-        return {"loss": out.loss, **metrics}
+    def scalars_in(module: nn.Module, state: dict[str, Tensor], prefix: str, *_: Any) -> None:
+        for name in names:
+            value = state.get(prefix + name)
+            if value is not None and value.numel() == 1:
+                state[prefix + name] = value.reshape(1)
 
-
-def _scalars_out(module: AlignmentModel, state: dict[str, Tensor], prefix: str, _: Any) -> None:
-    for name in module.scalar_parameters:
-        if prefix + name in state:
-            state[prefix + name] = state[prefix + name].reshape(())
-
-
-def _scalars_in(module: AlignmentModel, state: dict[str, Tensor], prefix: str, *_: Any) -> None:
-    for name in module.scalar_parameters:
-        value = state.get(prefix + name)
-        if value is not None and value.numel() == 1:
-            state[prefix + name] = value.reshape(1)
+    if names:
+        model.register_state_dict_post_hook(scalars_out)
+        model.register_load_state_dict_pre_hook(scalars_in)
+    return model
 
 
 # ------------------------------------------------------------------------------------------------ checks
@@ -207,7 +193,7 @@ def load_text_encoder(config: AlignConfig) -> TextEncoder:
 
 def build_alignment_model(
     config: AlignConfig, text_encoder: TextEncoder | None = None, *, load_checkpoint: bool = True
-) -> AlignmentModel:
+) -> ProtCLIP:
     """ProtCLIP on the configured encoders; the new modules (protein encoder unless loaded, projections, heads,
     prototype bank) are initialised from ``config.seed``, whatever happened to the global generator before."""
     check_config(config)
@@ -217,97 +203,6 @@ def build_alignment_model(
     try:
         protein_encoder = build_encoder(config.encoder, load_checkpoint=load_checkpoint)
         protein_encoder.model.gradient_checkpointing = config.gradient_checkpointing  # ESM2 / SaProt network
-        return AlignmentModel(protein_encoder, text_encoder, config.model)
+        return vector_scalars(ProtCLIP(protein_encoder, text_encoder, config.model))
     finally:
         torch.random.set_rng_state(state)
-
-
-# ------------------------------------------------------------------------------------------------ export
-def save_text_encoder_files(text_encoder: TextEncoder, run_dir: Path) -> Path:
-    """Write the text model's ``config.json`` and tokenizer files into ``run_dir/text_encoder`` (atomically: a
-    temporary directory renamed into place); an existing one (a resumed run) is kept."""
-    out = run_dir / TEXT_ENCODER_DIR
-    if (out / "config.json").is_file():
-        return out
-    tmp = temp_dir(run_dir, prefix=f".{TEXT_ENCODER_DIR}.")
-    try:
-        text_encoder.model.config.save_pretrained(str(tmp))
-        text_encoder.tokenizer.save_pretrained(str(tmp))
-        shutil.rmtree(out, ignore_errors=True)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
-
-
-def load_alignment_model(run_dir: str | os.PathLike[str], device: str | torch.device = "cpu") -> ProtCLIP:
-    """The exported :class:`~protalign.model.ProtCLIP` of an alignment run (``model.safetensors``, ``config.json``
-    and ``text_encoder/`` in ``run_dir``), in eval mode — no pretrained file is read besides these.
-
-    Raises:
-        CheckpointError: a missing or unreadable file, or weights that do not fit the exported config.
-    """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
-
-    run_dir = Path(run_dir)
-    weights, config_file, text_dir = (
-        run_dir / "model.safetensors",
-        run_dir / "config.json",
-        run_dir / TEXT_ENCODER_DIR,
-    )
-    for f in (weights, config_file, text_dir / "config.json"):
-        if not f.is_file():
-            raise CheckpointError(f"{f}: missing (is {run_dir} a finished apps/align.py run?)")
-    try:
-        exported = json.loads(config_file.read_text())
-        config = AlignConfig.model_validate(exported["config"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(
-            f"{config_file}: not an alignment export ({one_line(str(exc))[:200]})"
-        ) from None
-    try:
-        text_config = AutoConfig.from_pretrained(str(text_dir), local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(str(text_dir), local_files_only=True)
-    except Exception as exc:  # transformers raises OSError / ValueError / its own types
-        raise CheckpointError(
-            f"{text_dir}: cannot load the text encoder files ({one_line(str(exc))})"
-        ) from None
-    assert config.model.text_encoder is not None
-    text_encoder = TextEncoder(
-        AutoModel.from_config(text_config),
-        tokenizer,
-        frozen=config.model.text_encoder.frozen,
-        max_length=config.model.max_text_length,
-    )
-    protein_encoder = build_encoder(without_checkpoint(config.encoder), load_checkpoint=False)
-    model = ProtCLIP(protein_encoder, text_encoder, config.model)
-    try:
-        tensors = load_file(str(weights))
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"{weights}: not a readable safetensors file ({one_line(str(exc))})") from None
-    _load_strict(model, tensors, weights)
-    return model.to(device).eval()
-
-
-def _load_strict(model: nn.Module, tensors: dict[str, Any], where: Path) -> None:
-    target = model.state_dict()
-    tensors = {k: _fit_shape(v, target[k].shape) if k in target else v for k, v in tensors.items()}
-    for name, value in target.items():
-        if name not in tensors:
-            raise CheckpointError(f"{where}: no tensor {name!r} (written for another model?)")
-        if tuple(tensors[name].shape) != tuple(value.shape):
-            raise CheckpointError(
-                f"{where}: wrong-size weights: {name} has shape {tuple(tensors[name].shape)} in the file but "
-                f"{tuple(value.shape)} in the model built from its config"
-            )
-    extra = sorted(set(tensors) - set(target))
-    if extra:
-        raise CheckpointError(f"{where}: tensors the model lacks, e.g. {extra[0]!r}")
-    model.load_state_dict({k: tensors[k].to(target[k].dtype) for k in target})
-
-
-def _fit_shape(value: Tensor, shape: torch.Size) -> Tensor:
-    """A one-element tensor in the shape the model wants (a ZeRO-3 export keeps the ``(1,)`` temperatures)."""
-    return value.reshape(shape) if value.numel() == 1 and shape.numel() == 1 else value

@@ -17,39 +17,16 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import Field
 from torch import nn
 
 from engine.config import expand_path
 from engine.errors import CheckpointError, ConfigError, one_line
-from protenc_struct import CDConvConfig, GearNetConfig, GearNetEdgeConfig, GVPConfig
-from protfusion import (
-    CrossFusionConfig,
-    ParallelFusionConfig,
-    SequenceEncoderConfig,
-    SerialFusionConfig,
-    TokenFusionConfig,
-)
+from protfusion import EncoderConfig, SequenceEncoderConfig
+from protfusion.encoders import FUSION_TYPES, SEQUENCE_TYPES, STRUCTURE_TYPES
 
-#: Any encoder section, discriminated by ``type``.
-EncoderConfig = Annotated[
-    SequenceEncoderConfig
-    | GearNetConfig
-    | GearNetEdgeConfig
-    | GVPConfig
-    | CDConvConfig
-    | SerialFusionConfig
-    | ParallelFusionConfig
-    | CrossFusionConfig
-    | TokenFusionConfig,
-    Field(discriminator="type"),
-]
-
-SEQUENCE_TYPES = ("esm2", "saprot")
-STRUCTURE_TYPES = ("gearnet", "gearnet_edge", "gvp", "cdconv")
-FUSION_TYPES = ("serial", "parallel", "cross", "token")
+__all__ = ["FUSION_TYPES", "SEQUENCE_TYPES", "STRUCTURE_TYPES", "EncoderConfig"]
 
 _UNSET = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 
@@ -129,18 +106,17 @@ def without_checkpoint(config: Any) -> Any:
 def build_encoder(
     config: Any, *, key: str = "encoder", load_checkpoint: bool = True, cls_output: bool = False
 ) -> nn.Module:
-    """The encoder of an ``encoder:`` section (module docstring).
+    """The encoder of an ``encoder:`` section (module docstring): :func:`protfusion.build_encoder` after the
+    sequence ``checkpoint`` path is resolved here (environment variables, ``${APPS_DIR}``).
 
     Args:
         config: A validated encoder config.
         key: The config key, for error messages.
         load_checkpoint: Load the sequence encoder's ``checkpoint`` (False: random weights of that architecture).
-        cls_output: Sequence encoders also return ``extras["cls"]`` (:class:`~engine.adapters.ClsEncoder`;
+        cls_output: A plain ESM-2 / SaProt encoder also returns ``extras["cls"]`` (its config's ``cls_output``;
             the Function Caller head).
     """
-    from protenc_struct import build as build_structure
-    from protfusion import build as build_fusion
-    from protfusion import build_sequence_encoder
+    from protfusion import build_encoder as build_any
 
     seq = sequence_config(config)
     if seq is not None and seq.checkpoint is not None:
@@ -156,20 +132,13 @@ def build_encoder(
             config = _with_checkpoint(config, str(path))
         else:
             config = without_checkpoint(config)
-    if isinstance(config, SequenceEncoderConfig):
-        encoder = build_sequence_encoder(config)
-        if cls_output:
-            from engine.adapters import ClsEncoder
-
-            encoder = ClsEncoder.wrap(encoder)
-        return encoder
-    if config.type in STRUCTURE_TYPES:
-        return build_structure(config)
-    return build_fusion(config)
+    if cls_output and isinstance(config, SequenceEncoderConfig):
+        config = config.model_copy(update={"cls_output": True})
+    return build_any(config, key=key)
 
 
 def load_encoder_weights(module: nn.Module, path: str | os.PathLike[str], key: str = "init_from") -> str:
-    """Load the tensors of safetensors file ``path`` that belong to ``module`` (e.g. the encoder part of a pretraining
+    """Load the tensors of safetensors file ``path`` (or of a model directory's ``model.safetensors``) that belong to ``module`` (e.g. the encoder part of a pretraining
     export, whose other tensors — the objective's heads — are ignored). The file's names may carry a prefix
     (``encoder.``, ``model.encoder.`` for an MLM export, …): the prefix under which the file holds *every* tensor of
     ``module`` is used. Returns a one-line description.
@@ -182,6 +151,8 @@ def load_encoder_weights(module: nn.Module, path: str | os.PathLike[str], key: s
     from safetensors.torch import load_file
 
     path = Path(path)
+    if path.is_dir():  # a protstack model directory (an export of apps/pretrain.py, finetune.py, align.py)
+        path = path / "model.safetensors"
     if not path.is_file():
         raise CheckpointError(f"{key}: {path}: no such weights file")
     try:

@@ -1,5 +1,5 @@
 """Checkpoints: DeepSpeed checkpoints for exact resume, written atomically and verified before use; the final
-export as safetensors + config json; loading initial weights from safetensors.
+export as a protstack model directory (:func:`export_model`: the model's ``save_pretrained``).
 
 Layout of a run's ``checkpoints/``::
 
@@ -35,7 +35,7 @@ import os
 import random
 import re
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -347,6 +347,10 @@ def convert_to_universal(step_dir: Path, out: Path) -> None:
 
 
 # -------------------------------------------------------------------------------------------- export
+#: Beside an exported part of the training module (:func:`export_model` with ``select``): its other tensors.
+OBJECTIVE_WEIGHTS = "objective.safetensors"
+
+
 def consolidated_state_dict(engine: Any) -> dict[str, torch.Tensor] | None:
     """The full model state dict on rank 0 (``None`` on the other ranks), in the module's training dtype.
 
@@ -363,46 +367,57 @@ def consolidated_state_dict(engine: Any) -> dict[str, torch.Tensor] | None:
 
 
 def export_model(
-    state: Mapping[str, torch.Tensor], out_dir: Path, config: Mapping[str, Any]
+    module: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    out_dir: Path,
+    metadata: Mapping[str, Any],
+    select: Callable[[nn.Module], nn.Module] | None = None,
 ) -> tuple[Path, Path]:
-    """Write ``model.safetensors`` and ``config.json`` into ``out_dir`` (each atomically)."""
+    """Save ``select(module)`` (default: ``module``, a :class:`protdata.pretrained.Pretrained` model) as a
+    protstack model directory in ``out_dir`` — exactly its ``save_pretrained(out_dir, **metadata)`` — with the
+    weights of ``state``, the consolidated state dict of ``module`` (:func:`consolidated_state_dict`).
+
+    When ``select`` picks a part of ``module``, the other tensors of ``state`` (e.g. a pretraining objective's
+    heads) go to ``objective.safetensors`` beside it. Under ZeRO-3 the live parameters are partitioned: a fresh copy of the model is built from its config and
+    given ``state`` (only then), so every export holds the full weights. Returns ``(weights, config.json)``.
+
+    The apps always export protstack models; a module that is not one (the trainer's generic use, e.g. a custom
+    objective) gets ``state`` as ``model.safetensors`` and ``metadata`` as ``config.json`` (not loadable with
+    ``load_pretrained``).
+    """
+    from protdata.pretrained import CONFIG_NAME, WEIGHTS_NAME, Pretrained, build_model
+
+    target = module if select is None else select(module)
+    if not isinstance(
+        target, Pretrained
+    ):  # the engine's generic use (any nn.Module): its weights, as they are
+        return _export_state(state, out_dir, metadata)
+    if any(hasattr(p, "ds_id") for p in target.parameters()):  # ZeRO-3: partitioned parameters
+        prefix = "" if target is module else next(n for n, m in module.named_modules() if m is target) + "."
+        fresh = build_model(target.config_dict())
+        fresh.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+        target = fresh
+    target.save_pretrained(out_dir, **dict(metadata))
+    if select is not None and target is not module:
+        prefix = next(n for n, m in module.named_modules() if m is (select(module))) + "."
+        rest = {k: v.contiguous() for k, v in state.items() if not k.startswith(prefix)}
+        if rest:  # e.g. a pretraining objective's heads (init_from reads them back)
+            from safetensors.torch import save_file
+
+            with atomic_path(out_dir / OBJECTIVE_WEIGHTS) as tmp:
+                save_file(rest, str(tmp), metadata={"format": "protstack-objective"})
+    return out_dir / WEIGHTS_NAME, out_dir / CONFIG_NAME
+
+
+def _export_state(
+    state: Mapping[str, torch.Tensor], out_dir: Path, metadata: Mapping[str, Any]
+) -> tuple[Path, Path]:
+    """``state`` as ``model.safetensors`` and ``metadata`` as ``config.json`` in ``out_dir`` (each atomically)."""
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
     weights, cfg = out_dir / "model.safetensors", out_dir / "config.json"
     with atomic_path(weights) as tmp:
-        save_file(dict(state), str(tmp), metadata={"format": "protstack", "config": "config.json"})
-    write_json_atomic(cfg, dict(config))
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
+    write_json_atomic(cfg, dict(metadata))
     return weights, cfg
-
-
-def load_weights(model: nn.Module, path: str | os.PathLike[str], prefix: str = "encoder.") -> int:
-    """Initialise ``model`` from a safetensors file: a full export (same keys) or an encoder alone (keys found
-    under ``prefix``). Every tensor in the file must fit; returns how many were loaded.
-
-    Raises:
-        CheckpointError: missing / unreadable file, a tensor with no counterpart, or a shape mismatch.
-    """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such weights file")
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({one_line(str(exc))})") from None
-    target = model.state_dict()
-    if tensors and not any(k in target for k in tensors):
-        tensors = {prefix + k: v for k, v in tensors.items()}
-    for name, value in tensors.items():
-        if name not in target:
-            raise CheckpointError(f"{path}: tensor {name!r} has no counterpart in the model")
-        if tuple(value.shape) != tuple(target[name].shape):
-            raise CheckpointError(
-                f"{path}: wrong-size weights: {name} has shape {tuple(value.shape)} in the file but "
-                f"{tuple(target[name].shape)} in the model built from the config"
-            )
-    model.load_state_dict(tensors, strict=False)
-    return len(tensors)

@@ -36,7 +36,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import Field
-from torch import nn
 
 from engine.builders import EncoderConfig, build_encoder, check_sequence_window, sequence_config
 from engine.config import DeepSpeedConfig, OptimizerConfig, SchedulerConfig, Section, TrainConfig
@@ -44,12 +43,12 @@ from engine.errors import ConfigError
 from engine.labelled import FinetuneDataConfig, LabelledSplit, eval_batches
 from engine.labels import LabelTable
 from engine.plateau import PlateauConfig
+from prottasks import TaskModel
 from prottasks.heads import (
     FunctionCallerHeadConfig,
     MultiLabelHeadConfig,
     RegressionHeadConfig,
     SingleLabelHeadConfig,
-    build_head,
 )
 
 
@@ -177,16 +176,41 @@ def selection(config: FinetuneConfig) -> tuple[str, Literal["max", "min"]]:
 
 
 # ---------------------------------------------------------------------------------------------- model
-def build_model(encoder_config: Any, head: Any, *, load_checkpoint: bool = True) -> nn.Module:
-    """The prottasks head ``head`` (a resolved prottasks head config) around a freshly built encoder
-    (``forward(batch, targets=None) -> HeadOutput``).
+def build_model(
+    encoder_config: Any,
+    head: Any,
+    *,
+    labels: list[str] | None = None,
+    max_length: int | None = None,
+    load_checkpoint: bool = True,
+) -> TaskModel:
+    """A :class:`prottasks.TaskModel`: the prottasks head ``head`` (a resolved prottasks head config) on a freshly
+    built encoder (``forward(batch, targets=None) -> HeadOutput``; saves and loads as one protstack model).
 
-    The Function Caller head on an ESM-2 / SaProt encoder reads the ``<cls>`` embedding
-    (:class:`~engine.adapters.ClsEncoder`); on other encoders it falls back to their protein feature (prottasks).
+    The Function Caller head on a plain ESM-2 / SaProt encoder reads the ``<cls>`` embedding (the encoder is
+    built with ``cls_output: true``); on any other encoder give it ``pooling: protein``
+    (:func:`build_task_model` does, unless the config sets ``pooling``).
     """
+    from prottasks import TaskModelConfig
+
     cls_output = head.type == "function_caller" and sequence_config(encoder_config) is encoder_config
+    head_data = head.model_dump(mode="json")
     encoder = build_encoder(encoder_config, load_checkpoint=load_checkpoint, cls_output=cls_output)
-    return build_head(head, encoder)
+    config = TaskModelConfig.model_validate(
+        {
+            "encoder": encoder.config_dict(),
+            "head": head_data,
+            "labels": labels,
+            "kind": task_kind_of(head),
+            "max_length": max_length,
+        }
+    )
+    return TaskModel(config, encoder)
+
+
+def task_kind_of(head: Any) -> str:
+    """The task kind of a prottasks head config (its type, or the Function Caller head's ``problem``)."""
+    return head.problem if head.type == "function_caller" else head.type
 
 
 def check_window(config: FinetuneConfig) -> None:
@@ -195,11 +219,29 @@ def check_window(config: FinetuneConfig) -> None:
     check_sequence_window(config.encoder, config.data.transform)
 
 
-def build_task_model(config: FinetuneConfig, table: LabelTable, *, load_checkpoint: bool = True) -> nn.Module:
-    """The task model of a fine-tuning config, with the label count of ``table`` (:func:`build_model`); a
-    truncation past the sequence encoder's window is rejected first (:func:`check_window`)."""
+def build_task_model(config: FinetuneConfig, table: LabelTable, *, load_checkpoint: bool = True) -> TaskModel:
+    """The task model of a fine-tuning config, with the labels of ``table`` and the inference truncation
+    (:func:`build_model`); a truncation past the sequence encoder's window is rejected first
+    (:func:`check_window`)."""
+    from engine.labelled import inference_transform
+
     check_window(config)
-    return build_model(config.encoder, head_config(config.head, table), load_checkpoint=load_checkpoint)
+    transform = inference_transform(config.data.transform)
+    head = head_config(config.head, table)
+    plain_sequence = sequence_config(config.encoder) is config.encoder
+    if (
+        head.type == "function_caller"
+        and not plain_sequence
+        and "pooling" not in config.head.model_fields_set
+    ):
+        head = head.model_copy(update={"pooling": "protein"})  # no <cls> on structure / fused encoders
+    return build_model(
+        config.encoder,
+        head,
+        labels=list(table.labels) if table.kind != "regression" else None,
+        max_length=getattr(transform, "max_length", None),
+        load_checkpoint=load_checkpoint,
+    )
 
 
 #: ``config.json`` key of what ``apps/predict.py`` needs (:func:`export_task`).
@@ -207,9 +249,10 @@ TASK_KEY = "task"
 
 
 def export_task(config: FinetuneConfig, table: LabelTable) -> dict[str, Any]:
-    """What an export's ``config.json`` records for prediction, under :data:`TASK_KEY`: the task kind, the encoder
-    and head configs (the head with its label count), the labels in column order (a label's id is its index),
-    their kind (``go`` / ``ec`` / ``generic``), GO namespace, names and ontology file, and the inference transform.
+    """What an export's ``config.json`` records for prediction besides the task model (whose config holds the
+    encoder, the head, the labels in column order and the truncation), under :data:`TASK_KEY`: the task kind, the
+    labels, their kind (``go`` / ``ec`` / ``generic``), GO namespace, names and ontology file, and the inference
+    transform (the same section :func:`prottasks.convert_finetune_export` writes for an older export).
     """
     from engine.builders import needs_structures, resolve_path, vocabulary
     from engine.labelled import inference_transform
@@ -218,8 +261,6 @@ def export_task(config: FinetuneConfig, table: LabelTable) -> dict[str, Any]:
     transform = inference_transform(config.data.transform)
     return {
         "kind": table.kind,
-        "encoder": config.encoder.model_dump(mode="json"),
-        "head": head_config(config.head, table).model_dump(mode="json"),
         "labels": list(table.labels),
         "label_kind": table.label_kind,
         "namespace": table.namespace,
@@ -231,7 +272,7 @@ def export_task(config: FinetuneConfig, table: LabelTable) -> dict[str, Any]:
     }
 
 
-def fit_head(model: nn.Module, train_targets: np.ndarray) -> None:
+def fit_head(model: TaskModel, train_targets: np.ndarray) -> None:
     """Fit the regression head's target normalisation on the training split (no-op for other heads)."""
     fit = getattr(model, "fit", None)
     if callable(fit):

@@ -5,9 +5,9 @@ Used by ``apps/embed.py`` and ``apps/score.py``:
 * :func:`load_inference_encoder` — the encoder of an ``encoder:`` config section (any type of
   :data:`engine.builders.EncoderConfig`: ESM-2 / SaProt from a local fair-esm ``.pt``, Hugging Face directory or
   protenc-seq safetensors; GearNet, GVP, CDConv; fusions) or of a protstack **export** (``model.safetensors`` +
-  ``config.json``, written by ``apps/pretrain.py`` / ``apps/finetune.py``: the encoder is rebuilt from the
-  ``config.encoder`` section the export holds and its tensors are taken from the weights file by
-  :func:`engine.builders.load_encoder_weights`, whatever prefix the task model put in front of them).
+  ``config.json``, written by ``apps/pretrain.py`` / ``finetune.py`` / ``align.py``): the saved model is loaded
+  with :func:`protdata.pretrained.load_pretrained` and its encoder taken (a task model's ``encoder``, ProtCLIP's
+  ``protein_encoder``, or the saved encoder itself).
 * :func:`read_inputs` — FASTA files (``.fasta .fa .faa .fas .fsa``, optionally ``.gz``) and structure files,
   directories, globs and tar archives (``protdata.io.load_many``: PDB, mmCIF, BinaryCIF, gzip); FASTA files found
   inside directories are read too. Bad files — and bad FASTA records, whose files are still read
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +41,6 @@ from engine.batching import MicroBatchPlan
 from engine.builders import (
     EncoderConfig,
     build_encoder,
-    load_encoder_weights,
     needs_structures,
     resolve_path,
     sequence_config,
@@ -112,40 +110,74 @@ class LoadedEncoder:
         return str(self.config.type)
 
 
-def read_export(path: str | os.PathLike[str], key: str = "export") -> tuple[Any, Path, dict[str, Any]]:
-    """``(encoder config, weights file, config.json)`` of a protstack export: a directory holding
-    ``model.safetensors`` + ``config.json``, or the ``.safetensors`` file with ``config.json`` beside it.
-
-    Raises:
-        CheckpointError: a missing or unreadable file, or a ``config.json`` without an ``encoder`` section.
-        ConfigError: the export's encoder section does not validate (names the key).
-    """
+def _export_dir(path: str | os.PathLike[str], key: str) -> Path:
     root = resolve_path(path, key)
-    if root.is_dir():
-        weights, config_json = root / "model.safetensors", root / "config.json"
-    else:
-        weights, config_json = root, root.parent / "config.json"
     if not root.exists():
         raise CheckpointError(f"{key}: {root}: no such export directory or weights file")
-    for file, what in ((weights, "weights"), (config_json, "config")):
-        if not file.is_file():
-            raise CheckpointError(
-                f"{key}: {file}: no such {what} file (an export holds model.safetensors + config.json)"
-            )
+    return root if root.is_dir() else root.parent  # model.safetensors / config.json: their directory
+
+
+def encoder_section(header: dict[str, Any]) -> dict[str, Any]:
+    """The encoder config inside a saved model's config: a task model's ``encoder``, ProtCLIP's
+    ``protein_encoder``, or the config of a saved encoder itself."""
+    config = header["config"]
+    if header["type"] == "task":
+        return config["encoder"]
+    if header["type"] == "protclip":
+        return config["protein_encoder"]
+    return config
+
+
+def read_export(path: str | os.PathLike[str], key: str = "export") -> tuple[Any, Path, dict[str, Any]]:
+    """``(encoder config, model directory, config.json)`` of a saved protstack model (an export of
+    apps/pretrain.py, finetune.py or align.py): a directory, or its ``model.safetensors`` / ``config.json``.
+    Only ``config.json`` is read.
+
+    Raises:
+        CheckpointError: a missing or unreadable file, or not a saved model (an older export: the one-line error
+            names the converter). ConfigError: the encoder section does not validate (names the key).
+    """
+    from protdata.pretrained import PretrainedFormatError, read_config
+
+    directory = _export_dir(path, key)
     try:
-        raw = json.loads(config_json.read_text())
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"{key}: {config_json}: not a readable JSON file ({one_line(str(exc))})"
-        ) from None
-    section = raw.get("config", {}).get("encoder") if isinstance(raw, dict) else None
-    if not isinstance(section, dict):
-        app = raw.get("app", "?") if isinstance(raw, dict) else "?"
-        raise CheckpointError(
-            f"{key}: {config_json} has no config.encoder section (app {app!r}); not a protstack encoder export"
-        )
-    config = validate(_EncoderSection, {"encoder": section}, f"{key}: {config_json}").encoder
-    return config, weights, raw
+        header = read_config(directory)
+    except PretrainedFormatError as exc:
+        raise CheckpointError(f"{key}: {one_line(str(exc))}") from None
+    section = encoder_section(header)
+    config = validate(_EncoderSection, {"encoder": section}, f"{key}: {directory / 'config.json'}").encoder
+    return config, directory, header
+
+
+def load_export_encoder(
+    path: str | os.PathLike[str], key: str = "export"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The encoder of a saved protstack model, loaded with :func:`protdata.pretrained.load_pretrained` (a task
+    model's encoder, ProtCLIP's protein encoder, or the saved encoder itself), and its ``config.json``."""
+    from protdata.pretrained import PretrainedFormatError, load_pretrained
+
+    _, directory, header = read_export(path, key)  # one-line errors for a bad config first
+    try:
+        model = load_pretrained(directory)
+    except PretrainedFormatError as exc:
+        raise CheckpointError(f"{key}: {one_line(str(exc))}") from None
+    if header["type"] == "task":
+        return model.encoder, header
+    if header["type"] == "protclip":
+        return model.protein_encoder, header
+    return model, header
+
+
+def _set_options(module: nn.Module, precision: str, cls_output: bool) -> None:
+    """Set a loaded encoder's sequence ``precision`` (``auto``: as saved) and ``<cls>`` output."""
+    from protenc_seq import ESM2Encoder
+
+    seq = module if isinstance(module, ESM2Encoder) else getattr(module, "sequence", None)
+    if isinstance(seq, ESM2Encoder):
+        if precision != "auto":
+            seq.precision = precision
+        if cls_output and seq is module:
+            seq.cls_output = True
 
 
 def with_precision(config: Any, precision: str) -> Any:
@@ -181,13 +213,13 @@ def load_inference_encoder(
             f"directory), not {'both' if encoder is not None else 'neither'}"
         )
     if export is not None:
-        config, weights, raw = read_export(export, export_key)
-        config = with_precision(config, precision)
-        module = build_encoder(
-            config, key=f"{export_key}.encoder", load_checkpoint=False, cls_output=cls_output
+        module, raw = load_export_encoder(export, export_key)
+        _set_options(module, precision, cls_output)
+        config = validate(_EncoderSection, {"encoder": module.config_dict()}, export_key).encoder
+        description = (
+            f"{config.type} encoder of a {raw.get('app', 'protstack')} export "
+            f"({raw['type']} model loaded from {_export_dir(export, export_key)})"
         )
-        loaded = load_encoder_weights(module, weights, key=export_key)
-        description = f"{config.type} encoder of a {raw.get('app', 'protstack')} export ({loaded})"
     else:
         config = with_precision(encoder, precision)
         seq = sequence_config(config)
@@ -395,7 +427,7 @@ def encode_proteins(
 
     ``pooling``: ``mean`` = mean of the residue features over the residues the encoder saw (fair-esm
     ``extract.py --include mean``; SaProt ``get_hidden_states(reduction="mean")``); ``cls`` = the final-layer
-    ``<cls>`` embedding (``extras["cls"]``, :class:`engine.adapters.ClsEncoder`); ``readout`` = the encoder's own
+    ``<cls>`` embedding (``extras["cls"]``, the encoder's ``cls_output``); ``readout`` = the encoder's own
     protein feature (GearNet: sum readout; fusions: their concatenation).
     """
     report = report if report is not None else EncodeReport()

@@ -1,16 +1,17 @@
 """Prediction with a fine-tuning export (``apps/predict.py``): load the model an export describes, read proteins from
 FASTA and structure files, score them, make GO scores DAG-consistent, and rank labels with their names.
 
-* :func:`load_export` — ``config.json`` (its ``task`` section, :func:`engine.finetuning.export_task`) rebuilds the
-  encoder and head; ``model.safetensors`` must hold exactly their tensors (a missing, unexpected or wrong-size
-  tensor is a :class:`~engine.errors.CheckpointError` naming it). No pretrained checkpoint is read again.
+* :func:`load_export` — the :class:`prottasks.TaskModel` of a protstack model directory
+  (:func:`protdata.pretrained.load_pretrained`; its ``task`` metadata, :func:`engine.finetuning.export_task`, names
+  the labels); a missing, unexpected or wrong-size tensor, or an older export (the message names the converter), is
+  a :class:`~engine.errors.CheckpointError`. No pretrained checkpoint is read again.
 * :func:`read_proteins` — FASTA files (``.fasta``, ``.fa``, ``.faa``, ``.fas``, ``.seq``, optionally ``.gz``) and
   structure files / directories / globs / tar archives (protdata's loaders). A file that cannot be read, or a bad
   FASTA record (the rest of its file is read), is skipped and reported (:class:`InputReport`), never dropped
   silently (``strict``: an error); a path that does not exist, or inputs without a
   single usable protein, are a :class:`~engine.errors.DataError`. Structure encoders need structures (FASTA
   records are skipped, with the reason); SaProt gets Foldseek 3Di strings computed from the structures.
-* :func:`predict_scores` — the model in eval mode on the proteins after the export's inference transform (the
+* :func:`predict_scores` — the model in eval mode on the proteins cut to the model's ``max_length`` (the
   truncation the validation split saw, :func:`engine.labelled.inference_transform`): sigmoid probabilities
   (multi-label), softmax (single-label) or values (regression), in input order. A protein the encoder rejects is
   skipped and reported.
@@ -27,7 +28,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,17 +36,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import TypeAdapter, ValidationError
-from torch import nn
 
-from engine.builders import EncoderConfig
 from engine.cache import with_3di_or_skip
-from engine.config import format_validation_error
-from engine.errors import CheckpointError, ConfigError, DataError, input_error_types, one_line
+from engine.errors import CheckpointError, DataError, input_error_types, one_line
 from engine.files import atomic_path
-from engine.finetuning import TASK_KEY, build_model
+from engine.finetuning import TASK_KEY
 from engine.notices import Notices, strict_failure
 from protdata import Protein, ProteinBatch
+from prottasks import TaskModel
 
 FASTA_SUFFIXES = (".fasta", ".fa", ".faa", ".fas", ".seq", ".fsa")
 WEIGHTS = "model.safetensors"
@@ -56,120 +53,62 @@ CONFIG = "config.json"
 # ----------------------------------------------------------------------------------------------- export
 @dataclass
 class Export:
-    """A fine-tuning export: its files, ``config.json`` and the model rebuilt from it (eval mode, CPU)."""
+    """A fine-tuning export: its directory, ``config.json`` (:func:`protdata.pretrained.read_config`) and the
+    :class:`prottasks.TaskModel` loaded from it (eval mode, CPU)."""
 
     directory: Path
-    config_path: Path
-    weights_path: Path
     meta: dict[str, Any]
-    model: nn.Module
+    model: TaskModel
+
+    @property
+    def config_path(self) -> Path:
+        return self.directory / CONFIG
 
     @property
     def task(self) -> dict[str, Any]:
-        return self.meta[TASK_KEY]
+        """The prediction metadata (:func:`engine.finetuning.export_task`): label kind, namespace, names, obo."""
+        return self.meta.get(TASK_KEY) or {}
 
     @property
     def kind(self) -> str:
-        return self.task["kind"]
+        return self.model.kind
 
     @property
     def labels(self) -> list[str]:
-        return list(self.task["labels"])
-
-
-def locate_export(path: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """``(config.json, model.safetensors)`` of an export directory or of its ``config.json``."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"model: {path}: no such export directory or config.json")
-    config = path / CONFIG if path.is_dir() else path
-    if not config.is_file():
-        hint = (
-            f" (the best model of a run is in {path / 'best'})" if (path / "best" / CONFIG).is_file() else ""
-        )
-        raise CheckpointError(f"model: {path}: no {CONFIG} here{hint}")
-    weights = config.parent / WEIGHTS
-    if not weights.is_file():
-        raise CheckpointError(f"model: {weights}: no such weights file (next to {config.name})")
-    return config, weights
-
-
-def read_export_config(config: Path) -> dict[str, Any]:
-    """The ``config.json`` of a fine-tuning export (anything else is a :class:`CheckpointError` naming it)."""
-    try:
-        meta = json.loads(config.read_text())
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"model: {config}: unreadable config.json ({one_line(str(exc))})") from None
-    if not isinstance(meta, dict) or TASK_KEY not in meta:
-        app = meta.get("app") if isinstance(meta, dict) else None
-        what = f"an export of apps/{app}.py" if app else "not a protstack export"
-        raise CheckpointError(
-            f"model: {config}: {what}, not a fine-tuned model (no {TASK_KEY!r} section; export one with "
-            "apps/finetune.py)"
-        )
-    task = meta[TASK_KEY]
-    missing = [k for k in ("kind", "encoder", "head", "labels") if k not in task]
-    if missing:
-        raise CheckpointError(f"model: {config}: {TASK_KEY}.{missing[0]} is missing")
-    return meta
-
-
-def build_export_model(meta: dict[str, Any], source: str) -> nn.Module:
-    """The task model described by an export's ``config.json`` (random weights)."""
-    from prottasks.heads import parse_head_config
-
-    task = meta[TASK_KEY]
-    try:
-        encoder = TypeAdapter(EncoderConfig).validate_python(task["encoder"])
-    except ValidationError as exc:
-        raise ConfigError(
-            f"{source}: {TASK_KEY}.encoder: {format_validation_error(exc, task['encoder'])}"
-        ) from None
-    try:
-        head = parse_head_config(task["head"])
-    except ValidationError as exc:
-        raise ConfigError(
-            f"{source}: {TASK_KEY}.head: {format_validation_error(exc, task['head'])}"
-        ) from None
-    return build_model(encoder, head, load_checkpoint=False)
-
-
-def load_state_strict(model: nn.Module, weights: Path) -> None:
-    """Load ``weights`` into ``model``: every tensor present, none extra, every shape equal."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        tensors = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"model: {weights}: not a readable safetensors file ({one_line(str(exc))})"
-        ) from None
-    target = model.state_dict()
-    for name, value in target.items():
-        if name not in tensors:
-            raise CheckpointError(
-                f"model: {weights}: no tensor {name!r} (the weights do not belong to the model its config.json "
-                "describes)"
-            )
-        if tuple(tensors[name].shape) != tuple(value.shape):
-            raise CheckpointError(
-                f"model: {weights}: wrong-size weights: {name} has shape {tuple(tensors[name].shape)} in the file "
-                f"but {tuple(value.shape)} in the model config.json describes"
-            )
-    extra = sorted(set(tensors) - set(target))
-    if extra:
-        raise CheckpointError(f"model: {weights}: tensor {extra[0]!r} has no counterpart in the model")
-    model.load_state_dict({k: tensors[k] for k in target})
+        return self.model.labels or []
 
 
 def load_export(path: str | os.PathLike[str]) -> Export:
-    """The export at ``path`` (a directory with ``config.json`` + ``model.safetensors``, or the ``config.json``)."""
-    config, weights = locate_export(path)
-    meta = read_export_config(config)
-    model = build_export_model(meta, str(config))
-    load_state_strict(model, weights)
-    return Export(config.parent, config, weights, meta, model.eval())
+    """The fine-tuned model at ``path`` (a protstack model directory of type ``task``, or its ``config.json``),
+    loaded with :func:`protdata.pretrained.load_pretrained` — no pretrained checkpoint is read again.
+
+    Raises:
+        CheckpointError: no such directory, not a saved model (an older export: the one-line error names the
+            converter), not a task model, or weights that do not fit its config (names the tensor).
+    """
+    from protdata.pretrained import PretrainedFormatError, load_pretrained, read_config
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"model: {path}: no such export directory or config.json")
+    directory = path if path.is_dir() else path.parent
+    if not (directory / CONFIG).is_file() and (directory / "best" / CONFIG).is_file():
+        raise CheckpointError(
+            f"model: {path}: no {CONFIG} here (the best model of a run is in {path / 'best'})"
+        )
+    try:
+        meta = read_config(directory)
+        if meta["type"] != TaskModel.model_type:
+            app = meta.get("app")
+            what = f"an export of apps/{app}.py" if app else f"a {meta['type']!r} model"
+            raise CheckpointError(
+                f"model: {directory / CONFIG}: {what}, not a fine-tuned model (type {meta['type']!r}, not "
+                f"{TaskModel.model_type!r}; export one with apps/finetune.py)"
+            )
+        model = load_pretrained(directory)
+    except PretrainedFormatError as exc:
+        raise CheckpointError(f"model: {one_line(str(exc))}") from None
+    return Export(directory, meta, model.eval())
 
 
 # ----------------------------------------------------------------------------------------------- inputs
@@ -303,14 +242,6 @@ def _with_3di(proteins: list[Protein], report: InputReport) -> list[Protein]:
 
 
 # ---------------------------------------------------------------------------------------------- scoring
-def inference_transform(export: Export) -> Any:
-    """The transform of the export's validation split (a prefix truncation), or ``None``."""
-    from protdata.transforms import build_transform, parse_transform_config
-
-    config = export.task.get("transform")
-    return build_transform(parse_transform_config(config)) if config else None
-
-
 def predict_scores(
     export: Export,
     proteins: Sequence[Protein],
@@ -325,18 +256,18 @@ def predict_scores(
     batch that fails on bad input is retried protein by protein; proteins that still fail are skipped and added to
     ``report``. Crops of the inference transform (and the encoder's own crop warnings, when the caller captures them
     with ``notices``) are counted in ``notices``."""
-    transform = inference_transform(export)
     model = export.model.to(device).eval()
-    items = [transform(p) if transform is not None else p for p in proteins]
-    if notices is not None and transform is not None:  # the truncation the validation split saw: counted once
-        notices.cropped(sum(len(t) < len(p) for t, p in zip(items, proteins)), transform.config.max_length)
+    items = [model.truncate(p) for p in proteins]  # the truncation the validation split saw (max_length)
+    limit = model.config.max_length
+    if notices is not None and limit is not None:  # counted once
+        notices.cropped(sum(len(t) < len(p) for t, p in zip(items, proteins)), limit)
     order = sorted(range(len(items)), key=lambda i: len(items[i]))  # length-sorted batches, less padding
     results: dict[int, np.ndarray] = {}
     bad = input_error_types()
     for lo in range(0, len(order), batch_size):
         chunk = order[lo : lo + batch_size]
         try:
-            values = _forward(model, [items[i] for i in chunk], export.kind, device)
+            values = _forward(model, [items[i] for i in chunk])
         except bad:
             values = None
         if values is not None:
@@ -344,7 +275,7 @@ def predict_scores(
             continue
         for i in chunk:  # find the protein(s) the encoder rejects
             try:
-                results[i] = _forward(model, [items[i]], export.kind, device)[0]
+                results[i] = _forward(model, [items[i]])[0]
             except bad as exc:
                 if report is None:
                     raise
@@ -363,15 +294,9 @@ def predict_scores(
     return np.stack([results[i] for i in kept]).astype(np.float64), kept
 
 
-@torch.no_grad()
-def _forward(model: nn.Module, proteins: list[Protein], kind: str, device: str | torch.device) -> np.ndarray:
-    batch = ProteinBatch.collate(proteins).to(device)
-    output = model(batch).output.float()  # (B, C) logits or (B,) values
-    if kind == "multi_label":
-        output = torch.sigmoid(output)
-    elif kind == "single_label":
-        output = torch.softmax(output, dim=-1)
-    return output.cpu().numpy()
+def _forward(model: TaskModel, proteins: list[Protein]) -> np.ndarray:
+    """The model's scores of one batch (:meth:`prottasks.TaskModel.predict`: sigmoid, softmax or values)."""
+    return model.predict(ProteinBatch.collate(proteins))
 
 
 # --------------------------------------------------------------------------------------------------- GO

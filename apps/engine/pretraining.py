@@ -12,7 +12,7 @@ Which objective fits which encoder (:func:`check_combination`, one :class:`~engi
 both keys, before anything is loaded or written):
 
 * ``mlm`` — a masked language model: ``esm2`` / ``saprot`` sequence encoders only (through
-  :class:`engine.adapters.MaskedLMAdapter`; SaProt: ``#`` + 3Di masking over 446 tokens, seed-systems.md §5.3).
+  :class:`protenc_seq.MaskedLMAdapter`; SaProt: ``#`` + 3Di masking over 446 tokens, seed-systems.md §5.3).
 * ``residue_type_prediction``, ``multiview_contrast`` — any encoder (the six ESM-GearNet objectives run on
   structure and fused encoders; on a sequence encoder these two see only what it reads: masked residues,
   subsequence crops).
@@ -24,10 +24,12 @@ both keys, before anything is loaded or written):
 SaProt encoders (alone or inside a fusion) read Foldseek 3Di strings, so their structure cache stores them
 (:func:`needs_3di`, ``build_structure_cache(encode_3di=True)``); the tokenizer reads ``Protein.structure_tokens``.
 
-Weights: the exported ``model.safetensors`` holds the objective's parameters (encoder + heads);
-:func:`engine.builders.load_encoder_weights` takes the encoder out of it (``encoder.`` prefix, ``model.encoder.``
-for MLM), which is how fine-tuning starts from a pretraining run. ``init_from`` accepts such an export, an export
-of another objective on the same encoder, or an encoder's weights alone (:func:`load_initial_weights`).
+Export: the run directory is the trained *encoder* as a protstack model directory (``config.json`` +
+``model.safetensors``; ``protdata.pretrained.load_pretrained(run_dir)`` gives the encoder), and
+``objective.safetensors`` beside it holds the objective's other tensors (its heads, under their names in the
+objective). Fine-tuning starts from such a run with ``init_from=<run>`` (or ``<run>/model.safetensors``,
+:func:`engine.builders.load_encoder_weights`); ``init_from`` here accepts such a run (heads too), a run of another
+objective on the same encoder, or an encoder's weights alone (:func:`load_initial_weights`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from engine.builders import (
     vocabulary,
 )
 from engine.builders import build_encoder as build_any_encoder
+from engine.checkpoint import OBJECTIVE_WEIGHTS
 from engine.config import (
     DataConfig,
     DeepSpeedConfig,
@@ -152,7 +155,7 @@ def build_encoder(config: object, *, load_checkpoint: bool = True) -> nn.Module:
 def build_pretraining_model(config: PretrainConfig, *, load_checkpoint: bool = True) -> nn.Module:
     """The objective module around a freshly built encoder (``forward(batch, generator) -> ObjectiveOutput``).
 
-    ``mlm`` gets the encoder through :class:`engine.adapters.MaskedLMAdapter`; every other objective gets the
+    ``mlm`` gets the encoder through :class:`protenc_seq.MaskedLMAdapter`; every other objective gets the
     encoder itself. ``load_checkpoint=False`` builds the sequence encoder's architecture with random weights
     (a resumed run or ``init_from`` brings the weights).
 
@@ -165,7 +168,7 @@ def build_pretraining_model(config: PretrainConfig, *, load_checkpoint: bool = T
     check_sequence_window(config.encoder, config.data.transform)
     encoder = build_encoder(config.encoder, load_checkpoint=load_checkpoint)
     if config.objective.type == "mlm":
-        from engine.adapters import MaskedLMAdapter
+        from protenc_seq import MaskedLMAdapter
 
         try:
             encoder = MaskedLMAdapter(encoder)
@@ -186,41 +189,40 @@ def pretrained_encoder(model: nn.Module) -> nn.Module:
 
 
 def load_initial_weights(model: nn.Module, path: str | os.PathLike[str]) -> str:
-    """Initialise a pretraining model from safetensors file ``path`` (``init_from``); returns a one-line note.
+    """Initialise a pretraining model from ``path`` (``init_from``); returns a one-line note.
 
-    * an export of this very model (every tensor has a counterpart of the same shape, and the encoder's tensors are
-      all there): loaded whole, heads too;
-    * anything else — an export of another objective, a fine-tuning export, an encoder alone: the encoder's
-      tensors are taken from it under whatever prefix holds them all (:func:`engine.builders.load_encoder_weights`)
-      and the objective's heads start fresh.
+    ``path`` is a pretraining run directory (or its ``model.safetensors``), an older whole-objective export, a
+    fine-tuning export or an encoder's weights alone: the encoder's tensors are taken from the file under
+    whatever prefix holds them all (:func:`engine.builders.load_encoder_weights`); the objective's heads are
+    loaded too when the file (an older export) or the run's ``objective.safetensors`` holds every head tensor
+    with the model's shapes, else they start fresh.
 
     Raises:
         CheckpointError: missing or unreadable file, no prefix holding every encoder tensor, or a wrong-size
             tensor (names the file and the tensor).
     """
-    from safetensors import SafetensorError, safe_open
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
 
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"init_from: {path}: no such weights file")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            names = list(handle.keys())
-            shapes = {k: tuple(handle.get_slice(k).get_shape()) for k in names}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"init_from: {path}: not a readable safetensors file ({one_line(str(exc))})"
-        ) from None
-    target = model.state_dict()
+    if path.is_dir():
+        path = path / "model.safetensors"
+    note = load_encoder_weights(pretrained_encoder(model), path, key="init_from")
     encoder = pretrained_encoder(model)
     prefix = next(name for name, module in model.named_modules() if module is encoder) + "."
-    whole = all(k in target and tuple(target[k].shape) == s for k, s in shapes.items())
-    if shapes and whole and all(prefix + k in shapes for k in encoder.state_dict()):
-        from safetensors.torch import load_file
-
-        model.load_state_dict(load_file(str(path)), strict=False)
-        missing = len(target) - len(shapes)
-        return f"init_from: loaded {len(shapes)} tensors from {path}" + (
-            f" ({missing} of the model's left as initialised)" if missing else ""
-        )
-    return "init_from: " + load_encoder_weights(encoder, path, key="init_from")
+    heads = {k: v for k, v in model.state_dict().items() if not k.startswith(prefix)}
+    if not heads:
+        return "init_from: " + note
+    for source in (path, path.parent / OBJECTIVE_WEIGHTS):
+        if not source.is_file():
+            continue
+        try:
+            tensors = load_file(str(source))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(
+                f"init_from: {source}: not a readable safetensors file ({one_line(str(exc))})"
+            ) from None
+        if all(k in tensors and tuple(tensors[k].shape) == tuple(v.shape) for k, v in heads.items()):
+            model.load_state_dict({k: tensors[k] for k in heads}, strict=False)
+            return f"init_from: {note}; the objective's {len(heads)} head tensors from {source}"
+    return f"init_from: {note}; the objective's heads start fresh"

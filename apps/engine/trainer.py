@@ -23,6 +23,7 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,8 @@ def seed_micro_batch(seed: int, k: int, device: torch.device) -> torch.Generator
 
 
 def unpack_output(output: Any) -> tuple[torch.Tensor, dict[str, float]]:
-    """``(loss, metrics)`` of a model output (ObjectiveOutput, mapping with ``loss``, or a scalar tensor)."""
+    """``(loss, metrics)`` of a model output (ObjectiveOutput, mapping with ``loss``, ProtCLIPOutput — its
+    ``losses`` and ``logit_scale`` — or a scalar tensor)."""
     if isinstance(output, torch.Tensor):
         return output, {}
     if isinstance(output, dict):
@@ -160,10 +162,18 @@ def unpack_output(output: Any) -> tuple[torch.Tensor, dict[str, float]]:
         metrics = {k: float(v) for k, v in output.items() if k != "loss" and _is_scalar(v)}
         return loss, metrics
     loss = output.loss
-    metrics = {
-        k: float(v) for k, v in getattr(output, "metrics", {}).items() if k != "loss" and _is_scalar(v)
-    }
+    parts = (
+        getattr(output, "metrics", None) or getattr(output, "losses", None) or {}
+    )  # ProtCLIPOutput: losses
+    metrics = {k: _float(v) for k, v in parts.items() if k != "loss" and _is_scalar(v)}
+    scale = getattr(output, "logit_scale", None)
+    if isinstance(scale, torch.Tensor) and _is_scalar(scale):
+        metrics["logit_scale"] = _float(scale)
     return loss, metrics
+
+
+def _float(v: Any) -> float:
+    return float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
 
 
 def _is_scalar(v: Any) -> bool:
@@ -180,7 +190,10 @@ class Trainer:
         seed: The run's seed.
         run_dir: Output directory (metrics, TensorBoard, checkpoints, export).
         dist: This process's place in the process group.
-        export_config: What ``config.json`` holds next to the exported weights (the full app config).
+        export_config: The metadata ``config.json`` holds beside the exported model's config (the app, its run
+            config, ...; :func:`engine.checkpoint.export_model`).
+        export_select: The part of ``model`` that is exported as a protstack model (default: ``model`` itself,
+            which must then be a ``protdata.pretrained.Pretrained``; e.g. the encoder of a pretraining objective).
         progress: Show the progress bar (rank 0).
         validation: Periodic evaluation with model selection and ReduceLROnPlateau (:mod:`engine.validation`;
             the fine-tuning app), or ``None``.
@@ -204,6 +217,7 @@ class Trainer:
         export_config: dict[str, Any],
         progress: bool = True,
         validation: Validation | None = None,
+        export_select: Callable[[nn.Module], nn.Module] | None = None,
     ) -> None:
         self.model = model
         self.data = data
@@ -215,6 +229,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.dist = dist
         self.export_config = export_config
+        self.export_select = export_select
         self.progress = progress
         self.validation = validation
         self.shapes = parameter_shapes(model)
@@ -301,7 +316,7 @@ class Trainer:
         parameters = inspect.signature(model.forward).parameters
         takes_generator = "generator" in parameters
         takes_targets = "targets" in parameters
-        export = {**self.export_config, "format": FORMAT, "parameters": self.shapes}
+        export = dict(self.export_config)
         loader = self.data.loader(dist.rank, w, g, start, pin_memory=dist.device.type == "cuda")
         batches = iter(loader)
         run_t0 = time.perf_counter()
@@ -391,7 +406,9 @@ class Trainer:
         state = consolidated_state_dict(engine)
         if dist.is_main:
             assert state is not None
-            result.weights, result.config_json = export_model(state, self.run_dir, {**export, "step": total})
+            result.weights, result.config_json = export_model(
+                engine.module, state, self.run_dir, {**export, "step": total}, self.export_select
+            )
             result.history = reporter.history
             result.plot = plot_curves(result.history, self.run_dir / PLOT_FILE, title=self.run_dir.name)
         return result

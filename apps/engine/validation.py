@@ -123,7 +123,12 @@ class Validation:
                 state = consolidated_state_dict(engine)  # every rank takes part (ZeRO-3 gathers)
                 if is_main and state is not None:
                     selected = {"metric": self.monitor, "value": value, "step": step, "mode": self.mode}
-                    export_model(state, Path(run_dir) / BEST_DIR, {**export_config, "selected": selected})
+                    export_model(
+                        engine.module,
+                        state,
+                        Path(run_dir) / BEST_DIR,
+                        {**export_config, "selected": selected},
+                    )
         if self.plateau is not None and self.plateau.step(value):
             scheduler = engine.lr_scheduler  # the LambdaLR over the torch optimizer DeepSpeed steps
             lrs = self.plateau.reduce(scheduler.optimizer, scheduler)

@@ -1,5 +1,5 @@
-"""Prototype-guided local contrast against a loop over the formula of seed-systems.md §3.2 (min–max normalised
-similarities, 0.3 cut, weighted residue summary, per-protein 4 × 4 InfoNCE)."""
+"""Prototype-guided local contrast against a loop over the formula of ProtCLIP (Zhou et al., AAAI 2025)
+(min–max normalised similarities, 0.3 cut, weighted residue summary, per-protein 4 × 4 InfoNCE)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ProtAnnoRecord: validation, properties parsed from the text, occupancy / existence (seed-systems.md §3.4)."""
+"""ProtAnnoRecord: validation, properties parsed from the text, occupancy / existence (ProtAnno)."""
 
 from __future__ import annotations
 

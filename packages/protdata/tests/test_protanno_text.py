@@ -1,4 +1,4 @@
-"""ProtCLIP's text building and its four-way property split (seed-systems.md §3.2, §3.4)."""
+"""ProtCLIP's text building and its four-way property split (diaoshaoyou/ProtCLIP)."""
 
 from __future__ import annotations
 

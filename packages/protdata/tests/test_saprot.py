@@ -1,4 +1,4 @@
-"""SaProt structure-aware vocabulary: ids as in seed-systems.md §5.1."""
+"""SaProt structure-aware vocabulary: ids as in westlake-repl/SaProt ``utils/constants.py``."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ def esm_pair(make_fair_esm):
 
 
 def fair_direct(fair, alphabet, sequence: str, mutant: str, offset: int) -> float:
-    """One fair-esm forward with every mutated site masked; Σ log p(mt) - log p(wt) (seed-systems.md §5.4)."""
+    """One fair-esm forward with every mutated site masked; Σ log p(mt) - log p(wt) (Meier et al. 2021)."""
     tokens = alphabet.get_batch_converter()([("wt", sequence)])[2]
     sites = [(m[0], int(m[1:-1]) - offset, m[-1]) for m in mutant.split(":")]
     for _, i, _ in sites:

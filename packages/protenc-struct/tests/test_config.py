@@ -19,7 +19,7 @@ from protenc_struct import (
 
 
 def test_defaults_are_the_seeds():
-    """Values from ESM-GearNet's config/*.yaml and GearNet's gearnet_edge.yaml (reference/seed-systems.md §1.1)."""
+    """Values from ESM-GearNet's config/*.yaml and GearNet's gearnet_edge.yaml (DeepGraphLearning)."""
     g = GearNetConfig()
     assert (g.input_dim, g.hidden_dims, g.num_relation) == (21, [512] * 6, 7)
     assert (g.batch_norm, g.short_cut, g.concat_hidden, g.readout) == (True, True, True, "sum")

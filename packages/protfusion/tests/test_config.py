@@ -1,4 +1,4 @@
-"""Configurations: the seeds' defaults and output widths (seed-systems.md §1.2, §2.1), derived node-input widths,
+"""Configurations: the seeds' defaults and output widths (ESM-GearNet, FusionProt), derived node-input widths,
 errors that name the key, building with local weights. Seed-size models are built on the meta device."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from protfusion import (
     parse_config,
 )
 
-#: seed-systems.md §1.2 / §2.1: "Output dim with GearNet: 1280 + 3072 = 4352; with GVP: 1280 + 256; with CDConv:
+#: ESM-GearNet / FusionProt: "Output dim with GearNet: 1280 + 3072 = 4352; with GVP: 1280 + 256; with CDConv:
 #: 1280 + 2048"; cross fusion "→ 1024-d"; FusionProt "ESM ‖ GearNet (1280 + 3072 = 4352)".
 SEED_WIDTHS = [
     ({"type": "serial"}, 4352),

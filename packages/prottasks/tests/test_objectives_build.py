@@ -1,5 +1,5 @@
-"""Objective configs: the seeds' hyper-parameters as defaults (values from seed-systems.md §1.3 / §5.3), building
-from YAML-like mappings, and errors that name the offending key."""
+"""Objective configs: the seeds' hyper-parameters as defaults (values from ESM-GearNet / SaProt configs),
+building from YAML-like mappings, and errors that name the offending key."""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 Text encoders from local Hugging Face directories (:class:`TextEncoder`), projections, the global CLIP loss with
 all-gather across ranks, ProtCLIP's protein MLM, text-to-protein fragment MLM and prototype-guided local
 contrast (:class:`ProtCLIP`), cross-modal retrieval metrics, ProtST-style zero-shot classification and
-embedding export. See the package README and seed-systems.md §3.
+embedding export. See the package README and ProtCLIP (Zhou et al., AAAI 2025;
+diaoshaoyou/ProtCLIP).
 """
 
 from protalign.config import LossWeights, ProtCLIPConfig, TextEncoderConfig

@@ -1,5 +1,5 @@
-"""Configuration of a ProtCLIP model, with the seed's values as defaults (seed-systems.md §3.1–3.3,
-``checkpoint/config.json`` and ``protclip/pretrain.py``).
+"""Configuration of a ProtCLIP model, with the seed's values as defaults (ProtCLIP, Zhou et al.,
+AAAI 2025: diaoshaoyou/ProtCLIP ``checkpoint/config.json`` and ``protclip/pretrain.py``).
 
 Unknown keys and wrong types are errors that name the key (pydantic, ``extra="forbid"``). An objective whose
 weight is 0 is not computed at all.

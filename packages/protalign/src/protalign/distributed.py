@@ -1,11 +1,12 @@
 """All-gather *with gradients* across data-parallel ranks, for the global contrastive loss.
 
-ProtCLIP uses open_clip's ``CLIPLoss(local_loss=False, gather_with_grad=True)`` (seed-systems.md §3.2): every
-rank gathers the embeddings of all ranks, builds the full ``(B_global, B_global)`` logit matrix and computes the
-same global loss. Gradients flow back through the gather: the backward pass sums the incoming gradients of all
-ranks (an all-reduce) and keeps this rank's rows — the semantics of ``torch.distributed.nn.functional.
-all_gather`` (whose backward is a sum reduce-scatter). Since every rank computes the same loss ``L``, rank ``r``'s
-features receive ``W · ∂L/∂x_r``; a data-parallel engine that *averages* gradients over the ``W`` ranks (DDP,
+ProtCLIP uses open_clip's ``CLIPLoss(local_loss=False, gather_with_grad=True)``
+(``protclip/model/layers.py``): every rank gathers the embeddings of all ranks, builds the full ``(B_global,
+B_global)`` logit matrix and computes the same global loss. Gradients flow back through the gather: the
+backward pass sums the incoming gradients of all ranks (an all-reduce) and keeps this rank's rows — the
+semantics of ``torch.distributed.nn.functional. all_gather`` (whose backward is a sum reduce-scatter). Since
+every rank computes the same loss ``L``, rank ``r``'s features receive ``W · ∂L/∂x_r``; a data-parallel engine
+that *averages* gradients over the ``W`` ranks (DDP,
 DeepSpeed) therefore gives every parameter exactly ``∂L/∂θ`` of the one-process loss on the global batch.
 
 Unlike ``torch.distributed.nn.functional.all_gather``, :func:`all_gather_with_grad` accepts a different number

@@ -1,4 +1,4 @@
-"""The two protein maskings of ProtCLIP (seed-systems.md §3.2, ``protclip/utils.py``).
+"""The two protein maskings of ProtCLIP (diaoshaoyou/ProtCLIP, ``protclip/utils.py``).
 
 * :func:`bernoulli_mask` — protein MLM (``torch_mask_tokens``): every residue is hidden independently with
   probability 0.15 (the seed's 100 % ``<mask>``, no 80/10/10). A protein may get no masked residue.

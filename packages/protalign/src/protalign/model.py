@@ -1,5 +1,5 @@
-"""ProtCLIP (Diao et al., AAAI 2025; ``FSTForPretrain``, seed-systems.md §3): any protstack protein encoder + a
-Hugging Face text encoder, projections to a joint space, and the four pre-training objectives::
+"""ProtCLIP (Zhou et al., AAAI 2025; ``FSTForPretrain``, diaoshaoyou/ProtCLIP): any protstack protein encoder
++ a Hugging Face text encoder, projections to a joint space, and the four pre-training objectives::
 
     L = 1.0·L_cl + 0.3·L_p2p + 0.7·L_t2p + 1.0·L_local
 

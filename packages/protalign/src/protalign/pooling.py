@@ -1,6 +1,6 @@
 """Mean pooling of token / residue features into one vector per sequence.
 
-ProtCLIP (seed-systems.md §3.1) pools with ``last_hidden_state.mean(dim=1)``: the mean over *all* positions of
+ProtCLIP (diaoshaoyou/ProtCLIP) pools with ``last_hidden_state.mean(dim=1)``: the mean over *all* positions of
 the padded batch, padding included, so a sequence's embedding depends on how long the other sequences in its
 batch are. protalign pools over real positions only; ``include_padding=True`` reproduces the seed.
 """

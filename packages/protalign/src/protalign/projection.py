@@ -1,4 +1,4 @@
-"""ProtCLIP's projection heads (seed-systems.md §3.1): ``Linear(d → 512) → ReLU → Linear(512 → 512)``.
+"""ProtCLIP's projection heads (diaoshaoyou/ProtCLIP): ``Linear(d → 512) → ReLU → Linear(512 → 512)``.
 
 Both modalities get one; the seed applies them to pooled embeddings (global contrast) and to every token /
 residue (fragment MLM, local contrast). Biases start at zero, as the seed's ``_init_weights`` sets them.

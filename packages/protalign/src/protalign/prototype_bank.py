@@ -1,4 +1,4 @@
-"""ProtCLIP's attribute prototype bank (``AttrProtoBank``, seed-systems.md §3.1–3.2).
+"""ProtCLIP's attribute prototype bank (``AttrProtoBank``, diaoshaoyou/ProtCLIP ``protclip/model/bank.py``).
 
 A bank of ``K = 512`` learnable prototypes ``W`` ``(K, d)`` (``nn.Embedding``, initialised N(0, 1) as in the seed).
 Each sub-text embedding ``x`` ``(d,)`` is replaced by a soft mixture of prototypes drawn with the

@@ -1,9 +1,9 @@
 """Text encoders: any Hugging Face ``AutoModel`` encoder loaded from a local directory, frozen or trainable.
 
-ProtCLIP's text encoder is PubMedBERT (BERT-base, 768-d), frozen, texts truncated to 512 tokens
-(seed-systems.md §3.1). Any ``AutoModel`` encoder directory works (``config.json``, weights, tokenizer files);
-loading never touches the network (``local_files_only=True``). A frozen encoder stays in eval mode (no dropout)
-and runs without autograd, whatever mode its parent module is put in.
+ProtCLIP's text encoder is PubMedBERT (BERT-base, 768-d), frozen, texts truncated to 512 tokens (Zhou et al.,
+AAAI 2025; diaoshaoyou/ProtCLIP). Any ``AutoModel`` encoder directory works (``config.json``, weights,
+tokenizer files); loading never touches the network (``local_files_only=True``). A frozen encoder stays in
+eval mode (no dropout) and runs without autograd, whatever mode its parent module is put in.
 
 A saved ProtCLIP keeps its text encoder's weights in its own ``model.safetensors`` and the text model's
 ``config.json`` + tokenizer files in a sub-folder (:meth:`TextEncoder.save_files`, :meth:`TextEncoder.from_files`).

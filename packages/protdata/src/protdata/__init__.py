@@ -53,3 +53,7 @@ from protdata import protanno, transforms  # noqa: E402
 from protdata.protanno import ProtAnnoRecord  # noqa: E402
 
 __all__ += ["ProtAnnoRecord", "protanno", "transforms"]
+# --- saved models (protdata.pretrained: finds encoder packages by entry point, never imports them) --------
+from protdata.pretrained import load_pretrained, save_pretrained  # noqa: E402
+
+__all__ += ["load_pretrained", "save_pretrained"]

@@ -1,4 +1,5 @@
-"""SaProt's structure-aware (SA) vocabulary and sequences (seed-systems.md §5.1-5.2).
+"""SaProt's structure-aware (SA) vocabulary and sequences (Su et al., ICLR 2024;
+westlake-repl/SaProt ``utils/constants.py``, ``utils/foldseek_util.py``).
 
 An SA sequence pairs each residue's amino acid (upper case) with its Foldseek 3Di state (lower case), e.g.
 ``"M#EvVpQpL#"``. ``#`` in the 3Di slot means "structure unknown" (no structure, or pLDDT below the threshold);

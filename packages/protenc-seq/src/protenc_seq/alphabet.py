@@ -2,8 +2,8 @@
 
 ESM-2 uses fair-esm's ``Alphabet.from_architecture("ESM-1b")``: ``<cls> <pad> <eos> <unk>``, the 25 residue
 letters ``LAGVSERTIDPKQNFYMHWCXBUZO``, ``.`` and ``-``, one ``<null_1>`` pad token and ``<mask>`` (ids 0-32;
-``checkpoint-formats.md`` §2 "vocab.txt"). SaProt's 446 tokens are ``protdata.saprot.TOKENS``
-(``5 + 21 * aa_index + struct_index``; seed-systems.md §5.1).
+the Hugging Face ESM-2 ``vocab.txt``). SaProt's 446 tokens are ``protdata.saprot.TOKENS``
+(``5 + 21 * aa_index + struct_index``; westlake-repl/SaProt ``utils/constants.py``).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class Alphabet:
 
         ESM: ``(20,)``, one token per amino acid. SaProt: ``(20, 21)``, the 21 structure-aware tokens
         ``aa + s`` (every 3Di letter and ``#``) that share the amino acid -- the tokens whose probabilities are
-        summed to get P(aa) (seed-systems.md §5.4).
+        summed to get P(aa) (SaProt's ``saprot_foldseek_mutation_model.py``).
         """
         if self.name == "esm":
             return np.array([self.tokens.index(a) for a in AMINO_ACIDS], dtype=np.int64)

@@ -272,7 +272,8 @@ class ESM2Encoder(ProteinEncoder, Pretrained):
 
 
 class SaProtEncoder(ESM2Encoder):
-    """SaProt: the ESM-2 network over the 446-token structure-aware vocabulary (seed-systems.md §5).
+    """SaProt: the ESM-2 network over the 446-token structure-aware vocabulary (Su et al., ICLR 2024;
+    westlake-repl/SaProt).
 
     Proteins with ``structure_tokens`` (Foldseek 3Di) get ``aa + 3di`` tokens, ``#`` where the structure is
     unknown or pLDDT < ``plddt_threshold`` (70, SaProt's default); sequence-only proteins get ``#`` everywhere

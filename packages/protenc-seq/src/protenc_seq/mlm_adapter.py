@@ -5,7 +5,7 @@ does not import prottasks, so :class:`MaskedLMAdapter` honours the protocol stru
 
 * ``tokenize`` -- the encoder's tokenizer on the batch (``<cls>`` … ``<eos>``, ``residue_masked`` hidden),
   right-padded with ``<pad>``; maskable = the residue positions ``1 … L``;
-* ``mask_tokens`` -- ``<mask>`` (ESM-2) or ``#`` + the 3Di letter (SaProt, seed-systems.md §5.3);
+* ``mask_tokens`` -- ``<mask>`` (ESM-2) or ``#`` + the 3Di letter (SaProt, Su et al., ICLR 2024);
 * ``random_token_ids`` -- every id but ``<pad>`` (our ESM-2 reads ``<pad>`` as padding, which may only sit at the
   right end; SaProt's own draw includes it);
 * ``token_logits`` -- the LM head on padded tokens.

@@ -1,4 +1,5 @@
-"""Zero-shot mutation effects by masked marginals (ESM-2 and SaProt; seed-systems.md §5.4).
+"""Zero-shot mutation effects by masked marginals (ESM-2 and SaProt; Meier et al. 2021, SaProt's
+``model/saprot/saprot_foldseek_mutation_model.py``).
 
 For a mutant ``A42G:L87P`` the wild-type sequence is run once with *every* mutated site hidden -- ESM-2: the
 ``<mask>`` token; SaProt: ``#`` in the amino-acid slot with the site's 3Di letter kept -- and

@@ -16,7 +16,8 @@ Policy (README "Input policy"):
   ``"full"`` runs the whole sequence (rotary positions have no hard limit, but the model never saw them in
   training) and warns.
 
-Token arrays always carry ``<cls>`` first and ``<eos>`` last (seed-systems.md §5.1; fair-esm ``BatchConverter``).
+Token arrays always carry ``<cls>`` first and ``<eos>`` last (fair-esm ``BatchConverter``,
+facebookresearch/esm; SaProt likewise).
 """
 
 from __future__ import annotations
@@ -200,7 +201,7 @@ class SequenceTokenizer:
         """Token ids for every protein of ``batch``.
 
         Residues flagged in ``batch.residue_masked`` are hidden: ESM-2 gets ``<mask>``; SaProt gets ``#`` in the
-        amino-acid slot with the 3Di letter kept (SaProt's MLM masking, seed-systems.md §5.3). SaProt reads
+        amino-acid slot with the 3Di letter kept (SaProt's MLM masking, westlake-repl/SaProt). SaProt reads
         ``structure_tokens`` (``#`` where absent or where pLDDT < ``plddt_threshold``).
         """
         offsets = batch.offsets.tolist()

@@ -1,8 +1,9 @@
 """Pydantic configurations of the fused encoders, with the seeds' defaults.
 
-ESM-GearNet (``config/{EC,GO,PSR,MSP}/*.yaml``; seed-systems.md §1.1-1.2): ESM-2-650M + GearNet 6 × 512, serial
-fusion unless ``fusion: parallel | cross`` (``cross_dim: 512``, 8 heads, dropout 0.1), ``sequence_model_lr_ratio:
-0.1``. FusionProt (``config/EC/3d_esm_gearnet.yaml``; §2.1-2.2): the same encoders, token fusion, ratio 0.08.
+ESM-GearNet (Zhang et al., 2023; DeepGraphLearning/ESM-GearNet ``config/{EC,GO,PSR,MSP}/*.yaml``): ESM-2-650M
+and GearNet 6 × 512, serial fusion unless ``fusion: parallel | cross`` (``cross_dim: 512``, 8 heads,
+dropout 0.1), ``sequence_model_lr_ratio: 0.1``. FusionProt (kalifadan/FusionProt ``config/EC/3d_esm_gearnet.yaml``):
+the same encoders, token fusion, ratio 0.08.
 
 ``type`` discriminates the fusions in a YAML file (``serial``, ``parallel``, ``cross``, ``token``). The structure
 encoder's node input width is derived, not repeated: serial fusion and token fusion give it the sequence

@@ -1,6 +1,6 @@
 """Cross fusion (ESM-GearNet ``FusionNetwork(fusion="cross", cross_dim=512)``).
 
-Per protein with ``L`` residues (seed-systems.md §1.2; ESM-GearNet ``gearnet/model.py``)::
+Per protein with ``L`` residues (DeepGraphLearning/ESM-GearNet ``gearnet/model.py``)::
 
     a_i = seq_linear(s_i) ,  b_i = struct_linear(t_i)              # Linear(D_seq → 512), Linear(D_struct → 512)
     (a'_1 … a'_L, b'_1 … b'_L) = SelfAttentionBlock(a_1 … a_L, b_1 … b_L)   # one block over the 2L tokens

@@ -3,7 +3,8 @@
     s = sequence_encoder(batch) ;  t = structure_encoder(batch)      # structure input: 21-d residue one-hot
     residue = [s ‖ t] ,  protein = [s_protein ‖ t_protein]
 
-Both encoders run independently on the same proteins (seed-systems.md §1.2); widths as in serial fusion.
+Both encoders run independently on the same proteins (ESM-GearNet, Zhang et al., 2023;
+DeepGraphLearning/ESM-GearNet); widths as in serial fusion.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
     t = structure_encoder(batch, node_features=s)       # structure node input = sequence residue features
     residue = [s ‖ t] ,  protein = [s_protein ‖ t_protein]
 
-ESM-GearNet (seed-systems.md §1.2): "serial" output is ESM ‖ GearNet, not GearNet alone (GearNet issue #53);
+ESM-GearNet (Zhang et al., 2023): "serial" output is ESM ‖ GearNet, not GearNet alone (GearNet issue #53);
 with ESM-2-650M and GearNet 6 × 512 it is 1280 + 3072 = 4352-d, with GVP-GNN 1280 + 256, with CDConv 1280 + 2048.
 The structure encoder must be built with the sequence encoder's width as its node input (``input_dim: 1280``).
 """

@@ -12,11 +12,11 @@ time, after sequence layer ``(k + 1) · step`` (:mod:`protfusion.schedule`; 5, 1
     h_τ ← structure_linears[k](g_τ)                     # Linear(d_{k+1} → D_seq), replaces the token
                                                           before sequence layer (k + 1) · step + 1
 
-Outputs (seed-systems.md §2.1): sequence residues after ESM's final layer norm (token, BOS, EOS dropped), mean
-readout; structure nodes = concat of the GearNet hidden states (token rows dropped), GearNet's readout (sum);
-``[sequence ‖ structure]`` → 1280 + 3072 = 4352-d for ESM-2-650M + GearNet 6 × 512. ``extras["token"]``: the
-token's final sequence-stream state ``(B, D_seq)`` (after the final layer norm); ``extras["sequence.covered"]``
-as in the other fusions when a sequence was cropped to the encoder's window.
+Outputs (kalifadan/FusionProt ``model/model.py``): sequence residues after ESM's final layer norm (token, BOS,
+EOS dropped), mean readout; structure nodes = concat of the GearNet hidden states (token rows dropped),
+GearNet's readout (sum); ``[sequence ‖ structure]`` → 1280 + 3072 = 4352-d for ESM-2-650M + GearNet 6 × 512.
+``extras["token"]``: the token's final sequence-stream state ``(B, D_seq)`` (after the final layer norm);
+``extras["sequence.covered"]`` as in the other fusions when a sequence was cropped to the encoder's window.
 
 Supported encoders: any ``protenc_seq`` ESM-2 or SaProt encoder (its ``embed`` / ``attention_context`` /
 ``run_layer`` pieces) with a ``protenc_struct`` GearNet or GearNet-Edge (``layer_forward`` runs one layer).

@@ -4,7 +4,7 @@ FusionProt's ``build_protein_graph_with_3d_token`` appends ``B`` token nodes aft
 batch (token of protein ``b`` = node ``N + b``) and adds, for every residue ``i`` of protein ``b``, the directed
 edges ``token → i`` and ``i → token``. Their relation id is ``graph.bond_type.max() + 1``; TorchDrug's protein
 graphs carry all-zero ``bond_type``, so this is **1** -- the token edges share GearNet's relation 1 (sequential
-offset −1) and ``num_relation`` stays 7 (seed-systems.md §2.1). By default the token edges get a relation of
+offset −1) and ``num_relation`` stays 7 (kalifadan/FusionProt). By default the token edges get a relation of
 their own (id ``R`` = the graph's relation count, so GearNet needs ``R + 1`` relations);
 ``seed_token_relation=True`` reproduces the seed's relation 1.
 """

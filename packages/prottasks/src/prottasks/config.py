@@ -1,5 +1,5 @@
 """Base class of every prottasks config: a frozen pydantic model where unknown keys and wrong types are errors
-that name the key (DESIGN.md, "Configuration")."""
+that name the key."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Global contrastive loss (ProtCLIP ``L_cl``, seed-systems.md §3.2; CLIP, Radford et al. 2021, eq. in Fig. 3).
+"""Global contrastive loss (ProtCLIP ``L_cl``, AAAI 2025; CLIP, Radford et al. 2021, eq. in Fig. 3).
 
 With L2-normalised protein embeddings ``p_i`` and text embeddings ``t_j`` of one (global) batch of ``B`` pairs
 and the scale ``s = exp(logit_scale)``::

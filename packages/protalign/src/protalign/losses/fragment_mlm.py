@@ -1,4 +1,4 @@
-"""Text-to-protein fragment MLM (ProtCLIP ``t2p_mlm``, ``L_t2p``, weight 0.7; seed-systems.md §3.2).
+"""Text-to-protein fragment MLM (ProtCLIP ``t2p_mlm``, ``L_t2p``, weight 0.7; Zhou et al., AAAI 2025).
 
 Spans of the protein are hidden (:func:`protalign.masking.fragment_mask`); the masked protein goes through the
 protein encoder and ``protein_projection`` (``(B, L, 512)``), the full text through the text encoder and

@@ -1,4 +1,4 @@
-"""Prototype-guided local contrast (ProtCLIP ``local_contrast``, ``L_local``, weight 1.0; seed-systems.md §3.2).
+"""Prototype-guided local contrast (ProtCLIP ``local_contrast``, ``L_local``, weight 1.0; AAAI 2025).
 
 For protein ``b`` with residue embeddings ``r_l = protein_projection(h_l)`` and the prototype embeddings ``s_t``
 of its four property sub-texts (:class:`~protalign.prototype_bank.PrototypeBank`)::

@@ -1,4 +1,4 @@
-"""Protein masked-language modelling (ProtCLIP ``L_p2p``, weight 0.3; seed-systems.md §3.2).
+"""Protein masked-language modelling (ProtCLIP ``L_p2p``, weight 0.3; Zhou et al., AAAI 2025).
 
 The seed masks 15 % of the non-special tokens (independent Bernoulli draws, all replaced by ``<mask>``, no
 80/10/10; :func:`protalign.masking.bernoulli_mask`), runs the protein encoder on the masked sequence and

@@ -24,7 +24,7 @@ Decisions where Foldseek's ``createdb`` would do something we cannot or do not r
   (``""`` for an empty protein).
 * **Precision.** ``Protein.coords`` is float32 (the data contract), Foldseek reads float64: the 3-decimal file
   values are rounded once (relative 6e-8, e.g. ≤ 3e-5 Å below 500 Å), then widened exactly to float64; all
-  geometry is float64 as in Foldseek. Spec §2.10 found 0 of 6,540 letters changed by float32 coordinates and
+  geometry is float64 as in Foldseek. Checked: 0 of 6,540 letters changed by float32 coordinates and
   every shared reference string matches; :func:`encode_backbone` also takes float64 tensors directly.
 """
 

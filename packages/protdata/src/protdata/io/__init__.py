@@ -9,8 +9,8 @@ Entry points:
 * :func:`iter_structures` / :func:`load_many` — many files, directories or globs; bad files are skipped and
   reported in a :class:`LoadReport`.
 
-The reader reproduces Foldseek's residue selection (foldseek-3di.md §1) so that 3Di strings computed from the
-proteins match ``foldseek createdb`` letter for letter; see :func:`load_chains`.
+The reader reproduces Foldseek's residue selection (Foldseek ``createdb``, steineggerlab/foldseek) so that 3Di
+strings computed from the proteins match ``foldseek createdb`` letter for letter; see :func:`load_chains`.
 """
 
 from protdata.io.archive import iter_archive, load_archive

@@ -1,7 +1,7 @@
 """Recognising predicted models (AlphaFold DB and other ModelCIF files) whose B-factor column holds pLDDT.
 
 AlphaFold DB writes the per-residue pLDDT into the B-factor column of every atom of a residue (PDB and mmCIF);
-``Protein.plddt`` is the Cα B-factor, the value SaProt masks on (seed-systems.md §5.1, pLDDT < 70 → ``#``).
+``Protein.plddt`` is the Cα B-factor, the value SaProt masks on (westlake-repl/SaProt, pLDDT < 70 → ``#``).
 ``plddt="auto"`` treats a file as a predicted model when
 
 * mmCIF / BinaryCIF: it has a ModelCIF ``_ma_qa_metric_local`` loop (AlphaFold DB, ModelArchive, ColabFold);

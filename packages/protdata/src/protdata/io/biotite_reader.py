@@ -1,10 +1,11 @@
 """A second, independent reader built on biotite: the cross-check and benchmark baseline for the gemmi reader.
 
-It implements the same Foldseek rules (foldseek-3di.md §1; ``residue_rule="foldseek-legacy"``, ``altloc="last"``)
-from biotite's parsed columns with NumPy instead of gemmi's object model, so the two readers share no parsing
-code: tests assert that both give identical proteins on the shared structures, and ``benchmarks/bench_parse.py``
-times one against the other. Not the production path: gemmi's merging of a residue whose atoms are not
-consecutive is not reproduced, and ``plddt`` is not filled.
+It implements the same Foldseek rules (Foldseek ``createdb``, steineggerlab/foldseek;
+``residue_rule="foldseek-legacy"``, ``altloc="last"``) from biotite's parsed columns with NumPy instead of
+gemmi's object model, so the two readers share no parsing code: tests assert that both give identical proteins
+on the shared structures, and ``benchmarks/bench_parse.py`` times one against the other. Not the production
+path: gemmi's merging of a residue whose atoms are not consecutive is not reproduced, and ``plddt`` is not
+filled.
 """
 
 from __future__ import annotations

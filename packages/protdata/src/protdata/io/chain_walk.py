@@ -1,4 +1,4 @@
-"""gemmi structure → one :class:`~protdata.Protein` per Foldseek chain entry (foldseek-3di.md §1).
+"""gemmi structure → one :class:`~protdata.Protein` per Foldseek chain entry (Foldseek ``createdb``).
 
 Mirrors ``GemmiWrapper::updateStructure`` (Foldseek GemmiWrapper.cpp:795-912 at d5b1d3d4, and its pre-b43e63d7
 version) and the chain filters of ``writeStructureEntry`` (structcreatedb.cpp:289-320):

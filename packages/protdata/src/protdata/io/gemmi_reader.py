@@ -6,7 +6,7 @@ Follows ``GemmiWrapper::load`` (Foldseek src/strucclustutils/GemmiWrapper.cpp) w
   error), after Foldseek's fix for AlphaFold 3's unparsable ``_citation.title`` line. Chain parts are **not**
   merged: like gemmi's C++ reader (and unlike Python's ``gemmi.read_structure``, whose ``merge_chain_parts``
   defaults to True) a new chain starts whenever ``auth_asym_id`` changes between consecutive atom rows
-  (foldseek-3di.md §1, gemmi mmcif.hpp:615-619).
+  (Foldseek ``createdb``, gemmi mmcif.hpp:615-619).
 * BinaryCIF: decoded by biotite into a gemmi CIF document (:mod:`protdata.io.bcif`), then as mmCIF.
 * PDB: ``read_pdb``. gemmi 0.7.5 rejects some files 0.5.1 reads (an ANISOU record not right after its atom, a
   malformed REMARK), so a failed parse is retried on the coordinate records alone (ATOM, HETATM, TER, MODEL,

@@ -44,9 +44,9 @@ def load_chains(
 ) -> list[Protein]:
     """One :class:`~protdata.Protein` per protein chain of one model of a PDB / mmCIF / BinaryCIF file.
 
-    The chains and residues are exactly the entries ``foldseek createdb`` makes (foldseek-3di.md §1; Foldseek
-    GemmiWrapper.cpp ``updateStructure`` and structcreatedb.cpp ``writeStructureEntry``), so that 3Di strings
-    computed from them match Foldseek's letter for letter:
+    The chains and residues are exactly the entries ``foldseek createdb`` makes (van Kempen et al., Nat
+    Biotechnol 2023; Foldseek GemmiWrapper.cpp ``updateStructure`` and structcreatedb.cpp
+    ``writeStructureEntry``), so that 3Di strings computed from them match Foldseek's letter for letter:
 
     * A chain is a run of consecutive atoms with one author chain id (``auth_asym_id``; PDB columns 21-22). If a
       chain id comes back after another chain, that part is a separate entry (usually ligands or waters, which then

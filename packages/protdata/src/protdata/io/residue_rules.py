@@ -1,4 +1,4 @@
-"""Which residues Foldseek keeps, and the one-letter code it gives them (foldseek-3di.md §1).
+"""Which residues Foldseek keeps, and the one-letter code it gives them (Foldseek ``createdb``).
 
 Foldseek walks each chain with gemmi's first-conformer iterator and keeps a residue only if it passes a rule that
 changed in Foldseek commit b43e63d7 (2024-11-29, ``src/strucclustutils/GemmiWrapper.cpp``):

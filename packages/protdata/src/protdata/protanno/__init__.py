@@ -1,4 +1,4 @@
-"""ProtAnno (ProtCLIP, seed-systems.md §3.4): protein–text records, their JSONL files, UniProt flat-file
+"""ProtAnno (ProtCLIP, Zhou et al., AAAI 2025): protein–text records, their JSONL files, UniProt flat-file
 parsing into records, ProtCLIP's text building / property split, and the property-driven sampler."""
 
 from protdata.protanno.jsonl import iter_jsonl, read_jsonl, write_jsonl

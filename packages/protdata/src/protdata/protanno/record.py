@@ -1,4 +1,4 @@
-"""``ProtAnnoRecord``: one ProtCLIP protein–text pair with its parsed properties (seed-systems.md §3.4).
+"""``ProtAnnoRecord``: one ProtCLIP protein–text pair with its parsed properties (Zhou et al., AAAI 2025).
 
 A record is ``{"seq": ..., "text": ...}`` as in ProtCLIP's JSON Lines files, plus the four properties the
 text is built from (protein name and the UniProt *Function*, *Subcellular location* and *Sequence

@@ -1,4 +1,4 @@
-"""ProtCLIP's property-driven sampler (seed-systems.md §3.4, ``protclip/sampling.py``).
+"""ProtCLIP's property-driven sampler (diaoshaoyou/ProtCLIP ``protclip/sampling.py``).
 
 Each record has a coverage ``o`` ∈ 1..4 (1 + number of non-empty function / location / similarity columns)
 and a confidence ``e`` ∈ 1..5 (UniProt protein existence). Records with ``o < 3`` or ``e > 3`` are dropped

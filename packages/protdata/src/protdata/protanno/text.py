@@ -1,11 +1,11 @@
 """ProtAnno text: build it from the four UniProt properties, split it back into property sub-texts.
 
-ProtCLIP (seed-systems.md §3.4, ``protclip/sampling.py``) writes a record's text as
+ProtCLIP (diaoshaoyou/ProtCLIP ``protclip/sampling.py``) writes a record's text as
 ``"PROTEIN NAME: " + name + "."`` followed by ``" " + column`` for each non-empty UniProt column among
 *Function [CC]*, *Subcellular location [CC]* and *Sequence similarities*; those columns already carry their
 ``FUNCTION:`` / ``SUBCELLULAR LOCATION:`` / ``SIMILARITY:`` prefixes (and ECO evidence tags).
 
-Its prototype local contrast (§3.2, ``FSTPretrainTask.build_dataset``) splits the text back into four
+Its prototype local contrast (``FSTPretrainTask.build_dataset``) splits the text back into four
 sub-texts at the markers ``PROTEIN NAME``, ``FUNCTION``, ``SUBCELLULAR LOCATION``, ``SIMILARITY``:
 :func:`split_text` reproduces that split exactly, including its quirks: each marker is located with
 ``str.find`` (its first occurrence anywhere in the text, case-sensitive), the first sub-text is everything

@@ -1,6 +1,6 @@
 """UniProtKB flat files (Swiss-Prot ``.dat`` / ``.txt``) to :class:`UniProtEntry` and ProtAnno records.
 
-Reads the lines ProtCLIP's ProtAnno needs (seed-systems.md §3.4) and a little provenance, following the
+Reads the lines ProtCLIP's ProtAnno needs (``protclip/sampling.py``) and a little provenance, following the
 UniProtKB user manual's line formats: ``ID`` (entry name, status, length), ``AC`` (accessions), ``DE``
 (RecName/AltName/SubName with Full/Short/EC…, ``Contains:`` / ``Includes:`` sections, ``Flags:``), ``OS`` /
 ``OX`` (organism), ``CC -!-`` comment blocks (every topic, continuation lines joined), ``DR GO`` (GO

@@ -1,5 +1,6 @@
-"""Protein transforms used by the pretraining objectives (seed-systems.md §1.3): crops, coordinate noise,
-residue masking, composition. Each maps ``(Protein, rng) -> Protein`` and is deterministic under a seed."""
+"""Protein transforms used by the pretraining objectives (GearNet, Zhang et al., ICLR 2023): crops, coordinate
+noise, residue masking, composition. Each maps ``(Protein, rng) -> Protein`` and is deterministic under a
+seed."""
 
 from protdata.transforms.base import Transform, TransformConfig, as_generator
 from protdata.transforms.compose import (

@@ -1,8 +1,10 @@
 """``ESM2Config``: hyper-parameters of an ESM-2 (or SaProt) transformer, with the published sizes as presets.
 
-Sizes: ``shared/seeds/003_*.txt`` (ESM2 Function Caller's base-model table) and ``checkpoint-formats.md`` §1-3:
+Sizes: the ESM2 Function Caller README's base-model table (andrewdalpino/esm2-function-classifier), fair-esm's
+``esm/pretrained.py`` and SaProt's Hugging Face ``config.json``:
 FFN width is 4·D (fair-esm ``esm2.py`` hard-codes it), LayerNorm eps 1e-5, rotary base 10000, token dropout on.
-SaProt is the same architecture over the 446-token structure-aware vocabulary (seed-systems.md §5.1, §5.3).
+SaProt is the same architecture over the 446-token structure-aware vocabulary (SaProt, Su et al., ICLR 2024;
+westlake-repl/SaProt).
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ class ESM2Config(BaseModel):
         return total
 
 
-#: Published ESM-2 sizes (layers / width / heads; 003 seed table) and SaProt's (checkpoint-formats.md §3).
+#: Published ESM-2 sizes (layers / width / heads; Lin et al., Science 2023) and SaProt's (Su et al., 2024).
 PRESETS: dict[str, dict[str, object]] = {
     "esm2_t6_8M_UR50D": {"num_layers": 6, "embed_dim": 320, "attention_heads": 20},
     "esm2_t12_35M_UR50D": {"num_layers": 12, "embed_dim": 480, "attention_heads": 20},

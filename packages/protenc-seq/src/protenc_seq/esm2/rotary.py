@@ -7,7 +7,7 @@ half-split ("GPT-NeoX") form: with ``x = [x1, x2]`` (two halves of the head dime
 
 ``inv_freq`` is kept *exactly as stored in the checkpoint*: ESM-2 was trained with an fp16 ``inv_freq``
 (values 1.0, 0.75, 0.5625, 0.42163…), and recomputing it in fp32 gives "significant discrepancies"
-(checkpoint-formats.md §1 "Dtype", §4). The buffer therefore stays float32 holding those values even when the
+(fair-esm ``esm/rotary_embedding.py``). The buffer therefore stays float32 holding those values even when the
 module is cast to another dtype; cos/sin are computed in float32.
 """
 

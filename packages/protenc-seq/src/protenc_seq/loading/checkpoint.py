@@ -1,8 +1,9 @@
 """From a checkpoint's tensors (our names) to a ready :class:`~protenc_seq.esm2.model.ESM2`.
 
-The architecture is read from the tensors themselves (width and vocabulary from ``embed_tokens``, depth from the
-largest layer index, FFN width from ``fc1``, head size from ``2·len(inv_freq)`` -- checkpoint-formats.md §1 "Safer
-approach"), and checked against whatever the file's own config declares and against the manifest.
+The architecture is read from the tensors themselves (width and vocabulary from ``embed_tokens``, depth from
+the largest layer index, FFN width from ``fc1``, head size from ``2·len(inv_freq)`` -- fair-esm
+``pretrained.py`` (facebookresearch/esm); "Safer approach"), and checked against whatever the file's own
+config declares and against the manifest.
 """
 
 from __future__ import annotations

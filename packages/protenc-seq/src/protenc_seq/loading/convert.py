@@ -1,7 +1,7 @@
 """Parameter-name conversions between fair-esm, Hugging Face and our ESM-2 state dicts.
 
 fair-esm names (after its ``^(encoder.sentence_encoder.|encoder.)`` prefix strip) and the Hugging Face names
-follow the table of ``checkpoint-formats.md`` §2 (transformers' ``convert_esm.py``); there is no transpose.
+follow transformers' ``convert_esm.py`` (the fair-esm → ``EsmForMaskedLM`` table); there is no transpose.
 Ours differ from fair-esm's in two places only: q/k/v are one stacked ``qkv_proj`` (rows q, then k, then v),
 and the rotary ``inv_freq`` is one shared buffer ``rotary.inv_freq`` (every layer of a real checkpoint holds
 the same values; we check that).
@@ -152,7 +152,7 @@ _HF_TOP = {
     "lm_head.bias": "lm_head.bias",
     "lm_head.decoder.weight": "lm_head.weight",
 }
-#: Hugging Face keys that carry nothing for ESM-2 (checkpoint-formats.md §2 "Keys to ignore").
+#: Hugging Face keys that carry nothing for ESM-2 (transformers ``modeling_esm.py``).
 HF_IGNORED = re.compile(
     r"^esm\.(embeddings\.position_ids|embeddings\.position_embeddings\.weight|pooler\..*)$"
 )

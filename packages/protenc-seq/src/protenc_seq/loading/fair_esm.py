@@ -1,11 +1,11 @@
 """Read fair-esm checkpoint files (``esm2_t*_UR50D.pt``) and SaProt's ``.pt`` files, without unpickling code.
 
-Layout (checkpoint-formats.md §1): ``{"model": state dict with encoder.sentence_encoder./encoder. prefixes,
-"cfg": {"model": argparse.Namespace(encoder_layers, encoder_embed_dim, encoder_attention_heads,
-token_dropout, …)}, "args": None}``, plus the optional side file ``<stem>-contact-regression.pt`` whose
-``"model"`` is merged before the prefixes are stripped (fair-esm ``load_model_and_alphabet_local``). SaProt's
-``.pt`` (§3) has ``"model"`` with unprefixed names and ``"config"`` = {num_layers, embed_dim, attention_heads,
-token_dropout}.
+Layout (fair-esm ``esm/pretrained.py``, facebookresearch/esm): ``{"model": state dict with
+encoder.sentence_encoder./encoder. prefixes, "cfg": {"model": argparse.Namespace(encoder_layers,
+encoder_embed_dim, encoder_attention_heads, token_dropout, …)}, "args": None}``, plus the optional side file
+``<stem>-contact-regression.pt`` whose ``"model"`` is merged before the prefixes are stripped (fair-esm
+``load_model_and_alphabet_local``). SaProt's ``.pt`` (westlake-repl/SaProt ``utils/esm_loader.py``) has
+``"model"`` with unprefixed names and ``"config"`` = {num_layers, embed_dim, attention_heads, token_dropout}.
 
 Files are read with ``torch.load(weights_only=True)``; the only non-tensor global allowed is
 ``argparse.Namespace`` (fair-esm's ``cfg``). Unlike fair-esm we do not require the stem to start with ``esm2``:

@@ -2,9 +2,9 @@
 
 A directory holds ``config.json`` and the weights as ``model.safetensors``, ``pytorch_model.bin`` (read with
 ``torch.load(weights_only=True)``) or shards listed in ``model.safetensors.index.json`` /
-``pytorch_model.bin.index.json`` (checkpoint-formats.md §2-3). Names are mapped with the table of
-``convert.py``. Written directories load with transformers' ``EsmForMaskedLM.from_pretrained``; they keep the
-rotary ``inv_freq`` per layer, as the hub files do.
+``pytorch_model.bin.index.json`` (Hugging Face ESM-2 and SaProt directories). Names are mapped with the table
+of ``convert.py``. Written directories load with transformers' ``EsmForMaskedLM.from_pretrained``; they keep
+the rotary ``inv_freq`` per layer, as the hub files do.
 """
 
 from __future__ import annotations

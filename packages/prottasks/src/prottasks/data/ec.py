@@ -1,5 +1,5 @@
 """The nrPDB-EC benchmark of DeepFRI (Gligorijević et al. 2021) — the labels behind the 538-class EC task of
-GearNet / ESM-GearNet / ProtCLIP (TorchDrug ``EnzymeCommission``; seed-systems.md §1.4).
+GearNet / ESM-GearNet / ProtCLIP (TorchDrug ``EnzymeCommission``).
 
 Files (``ec_go_benchmark/deepfri/`` of the shared data, from the DeepFRI repository):
 

@@ -1,5 +1,5 @@
 """The nrPDB-GO splits of DeepFRI (the chains behind the GO-MF/BP/CC tasks of GearNet / ESM-GearNet / ProtCLIP,
-TorchDrug ``GeneOntology``; seed-systems.md §1.4).
+TorchDrug ``GeneOntology``).
 
 Files in ``ec_go_benchmark/deepfri/``: ``nrPDB-GO_2019.06.18_{train,valid,test}.txt`` (one chain per line),
 ``nrPDB-GO_2019.06.18_test.csv`` (identity-to-train flags, as for EC) and

@@ -1,5 +1,5 @@
 """Top-k GO terms with names and namespaces, and the DAG-consistent predicted subgraph (the ESM2 Function
-Caller's ``predict-rank.py`` and ``predict-subgraph.py``; seed-systems.md §4.2).
+Caller's ``predict-rank.py`` and ``predict-subgraph.py``, andrewdalpino/esm2-function-classifier).
 
 ``top_k`` ranks a protein's scores (optionally max-propagated first, so the ranking is DAG-consistent).
 ``predicted_subgraph`` keeps the terms whose *propagated* score exceeds ``top_p`` (the seed's ``--top_p``;

@@ -1,5 +1,5 @@
 """The ESM2 Function Caller's head (andrewdalpino/esm2-function-classifier; Hugging Face
-``EsmForSequenceClassification``'s ``EsmClassificationHead``; seed-systems.md §4.2; SaProt's annotation /
+``EsmForSequenceClassification``'s ``EsmClassificationHead``; SaProt's annotation /
 classification heads are the same module):
 
     x = <cls> embedding → dropout → Linear(D, D) → tanh → dropout → Linear(D, C)

@@ -1,4 +1,4 @@
-"""Mutation stability prediction head (ATOM3D MSP; ESM-GearNet ``gearnet/task.py::MSP``, seed-systems.md §1.1).
+"""Mutation stability prediction head (ATOM3D MSP; DeepGraphLearning/ESM-GearNet ``gearnet/task.py::MSP``).
 
 The same encoder runs on the wild type and on the mutant (equal lengths, residue for residue); each one's
 residue features are mean-pooled over the *mutated* positions (where the residue types differ); the

@@ -1,6 +1,7 @@
 """Multi-label classification head (EC, GO) — TorchDrug ``MultipleBinaryClassification`` as ESM-GearNet /
-FusionProt configure it (seed-systems.md §1.1): ``num_mlp_layer 3`` MLP (hidden width = the encoder's output
-dim) on the protein feature, binary cross-entropy with uniform label weights (mean over proteins and labels).
+FusionProt configure it (DeepGraphLearning/ESM-GearNet ``config/EC``, ``config/GO``): ``num_mlp_layer 3`` MLP
+(hidden width = the encoder's output dim) on the protein feature, binary cross-entropy with uniform label
+weights (mean over proteins and labels).
 Evaluate with :func:`prottasks.metrics.fmax` and :func:`prottasks.metrics.auprc_micro`."""
 
 from __future__ import annotations

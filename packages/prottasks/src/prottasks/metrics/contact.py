@@ -1,5 +1,5 @@
 """Contact prediction precision: P@L, P@L/2, P@L/5 by sequence-separation range (SaProt ``Contact`` task;
-seed-systems.md §5.5; ``model/saprot/saprot_contact_model.py``, ``dataset/saprot/saprot_contact_dataset.py``).
+westlake-repl/SaProt ``model/saprot/saprot_contact_model.py``, ``dataset/saprot/saprot_contact_dataset.py``).
 
 A contact is a residue pair closer than 8 Å (:func:`contact_map`). For a protein of length ``L``, the candidate
 pairs are ``i < j`` with ``|i − j|`` in the range — short 6–11, medium 12–23, long ≥ 24, all ≥ 6 — and both

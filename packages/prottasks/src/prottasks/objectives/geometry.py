@@ -2,7 +2,7 @@
 
 Zhang et al., "Protein Representation Learning by Geometric Structure Pretraining" (arXiv 2203.06125), Sec. 4.2;
 TorchDrug ``tasks.DistancePrediction`` / ``AnglePrediction`` / ``DihedralPrediction``; ESM-GearNet configs
-``config/pretrain/{distance,angle,dihedral}_esm_gearnet.yaml`` (seed-systems.md §1.3):
+``config/pretrain/{distance,angle,dihedral}_esm_gearnet.yaml`` (DeepGraphLearning/ESM-GearNet):
 
 * distance — ``num_sample 256`` edges ``j → i`` per protein (with replacement), removed from the graph; target
   ``‖x_i − x_j‖`` (Cα, Å); ``MLP(2D → D → 1)`` on ``h_i ‖ h_j``; MSE.

@@ -6,7 +6,7 @@ a selected token becomes the model's mask token with probability ``mask_prob``, 
 cross-entropy over the model's whole vocabulary at the selected positions (mean over selected tokens, labels =
 the original tokens).
 
-Presets (seed-systems.md §5.3 and §3.2):
+Presets (SaProt, Su et al., ICLR 2024; ProtCLIP, Zhou et al., AAAI 2025):
 
 * :meth:`MLMConfig.saprot` — SaProt ``SaprotFoldseekDataset._apply_bert_mask``: rate 0.15; 80 % → ``#`` in the
   amino-acid slot with the 3Di letter kept (what the model's ``mask_tokens`` returns, e.g. ``Md`` → ``#d``),

@@ -1,5 +1,5 @@
 """Multiview contrast (GearNet paper Sec. 4.1; TorchDrug ``models.MultiviewContrast``; ESM-GearNet
-``config/pretrain/mc_esm_gearnet.yaml``; seed-systems.md §1.3).
+``config/pretrain/mc_esm_gearnet.yaml``, DeepGraphLearning/ESM-GearNet).
 
 Two views of every protein; for each view one crop and one noise function are drawn uniformly from the lists
 (one draw per view for the whole batch, as TorchDrug's ``random.sample``):

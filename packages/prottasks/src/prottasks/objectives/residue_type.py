@@ -1,5 +1,5 @@
 """Residue type prediction (ESM-GearNet ``gearnet/task.py::ResidueTypePrediction``, a TorchDrug
-``AttributeMasking``; seed-systems.md §1.3, ``config/pretrain/attr_esm_gearnet.yaml``).
+``AttributeMasking``; DeepGraphLearning/ESM-GearNet ``config/pretrain/attr_esm_gearnet.yaml``).
 
 Per protein ``max(⌊0.15 · n⌋, 1)`` residue positions are drawn uniformly *with replacement* (duplicates possible,
 as in TorchDrug); they are flagged ``residue_masked`` in the batch, so a structure encoder zeroes their one-hot

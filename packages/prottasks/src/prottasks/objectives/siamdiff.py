@@ -1,6 +1,6 @@
 """SiamDiff: Siamese diffusion trajectory prediction (Zhang et al., "Pre-Training Protein Encoder via Siamese
 Sequence-Structure Diffusion Trajectory Prediction", NeurIPS 2023; ESM-GearNet ``gearnet/siamdiff.py``,
-``config/pretrain/siamdiff_esm_gearnet.yaml``; seed-systems.md §1.3).
+``config/pretrain/siamdiff_esm_gearnet.yaml``).
 
 One step, per batch:
 
