@@ -73,6 +73,25 @@ def test_round_trip_equal_outputs_and_state(tmp_path: Path) -> None:
     assert Tiny.from_pretrained(tmp_path / "m" / CONFIG_NAME).config == model.config
 
 
+def test_parameters_viewing_one_flat_buffer_are_saved(tmp_path: Path) -> None:
+    """DeepSpeed ZeRO makes every parameter a view into one flat buffer; the save must still work and round-trip."""
+    model = _model(width=6)
+    params = list(model.proj.parameters())
+    flat = torch.cat([p.detach().reshape(-1) for p in params])  # (n_params,)
+    offset = 0
+    for p in params:
+        p.data = flat[offset : offset + p.numel()].view_as(p)
+        offset += p.numel()
+    assert model.proj.weight.untyped_storage().data_ptr() == model.proj.bias.untyped_storage().data_ptr()
+    model.save_pretrained(tmp_path / "m")
+    saved = load_file(tmp_path / "m" / WEIGHTS_NAME)
+    assert sorted(saved) == ["proj.bias", "proj.weight", "scale"]  # the tied copy ("tied.*") is stored once
+    loaded = load_pretrained(tmp_path / "m")
+    assert loaded.tied is loaded.proj and torch.equal(loaded.proj.weight, model.proj.weight)
+    x = torch.randn(3, 6)
+    assert torch.equal(loaded(x), model.eval()(x))
+
+
 def test_registry_lists_the_type_and_unknown_types_name_the_installed_ones(tmp_path: Path) -> None:
     assert "test_tiny" in model_types()
     _model().save_pretrained(tmp_path)

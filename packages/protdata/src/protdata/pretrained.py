@@ -172,7 +172,7 @@ def save_pretrained(model: Pretrained, directory: str | os.PathLike[str], **meta
             (written to a temporary name, then renamed).
         metadata: Extra JSON-ready entries for ``config.json`` (e.g. ``labels``, ``training`` provenance).
     """
-    from safetensors.torch import save_model
+    from safetensors.torch import save_file
 
     if not isinstance(model, Pretrained):
         raise TypeError(f"{type(model).__name__} is not a protstack Pretrained model")
@@ -190,12 +190,30 @@ def save_pretrained(model: Pretrained, directory: str | os.PathLike[str], **meta
     }
     model.save_files(directory)
     tmp_weights = directory / f".{WEIGHTS_NAME}.tmp"
-    save_model(model, str(tmp_weights), metadata={"format": FORMAT, "type": model.model_type})
+    save_file(_owned_state(model), str(tmp_weights), metadata={"format": FORMAT, "type": model.model_type})
     tmp_config = directory / f".{CONFIG_NAME}.tmp"
     tmp_config.write_text(json.dumps(header, indent=2) + "\n")
     os.replace(tmp_weights, directory / WEIGHTS_NAME)
     os.replace(tmp_config, directory / CONFIG_NAME)
     return directory
+
+
+def _owned_state(model: Any) -> dict[str, Any]:
+    """``model``'s state dict with tied tensors stored once and every tensor in its own storage.
+
+    Parameters may be views into one flat buffer (DeepSpeed ZeRO flattens them), which safetensors refuses to
+    save as they are. Tied tensors (same storage, offset, shape and stride) keep their first name in sorted order;
+    :func:`load_pretrained` restores the tie, as safetensors' ``load_model`` does.
+    """
+    kept: dict[tuple[Any, ...], str] = {}
+    state: dict[str, Any] = {}
+    for name, tensor in sorted(model.state_dict().items()):
+        key = (tensor.device, tensor.data_ptr(), tuple(tensor.shape), tensor.stride(), tensor.dtype)
+        if tensor.numel() and key in kept:
+            continue
+        kept[key] = name
+        state[name] = tensor.detach().contiguous().clone()  # own storage, whatever the model's layout
+    return state
 
 
 def read_config(directory: str | os.PathLike[str]) -> dict[str, Any]:
