@@ -15,34 +15,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from engine.alignment import (
-    AlignConfig,
-    build_alignment_model,
-    check_config,
-    check_text_encoder_dir,
-    load_text_encoder,
-)
-from engine.app import (
-    check_resume_state,
-    distributed,
-    make_trainer,
-    open_run_dir,
-    resolve_run_config,
-    run_main,
-    training_parser,
-)
-from engine.builders import load_encoder_weights, resolve_path
+from engine.alignment import AlignConfig, build_alignment_model, check_config, text_encoder
+from engine.app import run_main, training_parser
 from engine.config import APPS_DIR, dump_yaml, load_config
-from engine.distributed import DistContext, choose_device
-from engine.pair_data import PairTable, PairTrainingData, load_pairs, prepare_pair_data
-from engine.trainer import preflight
 
-from protalign import ProtCLIP
+if TYPE_CHECKING:
+    from engine.distributed import DistContext
+
+    from protalign import ProtCLIP
+    from protalign.pair_files import PairTable
+    from protalign.pair_loading import PairTrainingData
 
 DEFAULT_CONFIG = APPS_DIR / "configs" / "align" / "protclip.yaml"
 
@@ -71,58 +56,68 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (bad input: one ``error:`` line and status 2)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # tokenisation runs in DataLoader workers
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # "Loading weights" bars: the app prints its own one-line description
     return run_main(build_parser(), argv, run, "align")
 
 
-@dataclass
-class Checked:
-    """Everything :func:`check_inputs` validated: nothing has been written yet."""
-
-    config: AlignConfig
-    pairs: PairTable
-    model: ProtCLIP
-    step_dir: Path | None
-    state: dict[str, Any] | None
-
-
-def check_inputs(args: argparse.Namespace) -> Checked | None:
+def check_inputs(
+    args: argparse.Namespace,
+) -> tuple[AlignConfig, PairTable, ProtCLIP, Path | None, Any] | None:
     """Resolve the config, read the pairs, load the text encoder, build the model, verify the checkpoint to resume;
-    raise on any bad input. ``None`` when there is nothing to train (``--print-config``)."""
+    raise on any bad input before anything is written. ``(config, pairs, model, step_dir, state)``, or ``None``
+    when there is nothing to train (``--print-config``)."""
+    from engine.app import check_resume_state, resolve_run_config
+
     config, step_dir = resolve_run_config(
         args, lambda path, overrides: load_config(AlignConfig, path or DEFAULT_CONFIG, overrides)
     )
     if args.print_config:
         print(dump_yaml(config), end="")
         return None
+    from engine.builders import load_encoder_weights, resolve_path  # heavy: only once the config is good
+    from engine.distributed import choose_device
+    from engine.trainer import preflight
+
+    from protalign.pair_files import load_pairs
+
     check_config(config)
-    check_text_encoder_dir(config)  # cheap checks first: a bad path must not wait for the pairs to be read
-    pairs = load_pairs(config.data)
-    text_encoder = load_text_encoder(config)
-    model = build_alignment_model(config, text_encoder)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars: the app prints its own one-line description
+    text_encoder(config, load=False)  # cheap checks first: a bad path must not wait for the pairs to be read
+    pairs = load_pairs(config.data, key="data.sources", resolve=resolve_path)
+    model = build_alignment_model(config, text_encoder(config))
     device = choose_device(config.train.device)
     preflight(model, config.optimizer, config.scheduler, config.deepspeed, config.train, device)
     state = check_resume_state(config, model, step_dir)
     if step_dir is None and config.init_from:
         load_encoder_weights(model.protein_encoder, resolve_path(config.init_from, "init_from"))
-    return Checked(config, pairs, model, step_dir, state)
+    return config, pairs, model, step_dir, state
 
 
 def run(args: argparse.Namespace) -> None:
-    checked = check_inputs(args)
+    checked = check_inputs(args)  # heavy imports only after the config is known to be good
     if checked is None:
         return
-    config, model, step_dir = checked.config, checked.model, checked.step_dir
+    from engine.app import distributed, make_trainer, open_run_dir
+    from engine.stopping import ignore_stop_signals
+
+    from protalign.pair_loading import prepare_pair_data
+
+    config, pairs, model, step_dir, state = checked
     # ---- processes, batches, run directory: only now is anything written
     with distributed(config.train.device) as dist:
+        tokenizer = model.text_encoder.tokenizer
         data = prepare_pair_data(
-            checked.pairs, config.data, config.model, model.text_encoder.tokenizer, config.seed
+            pairs,
+            config.model,
+            tokenizer,
+            config.seed,
+            worker_init=ignore_stop_signals,
+            **config.data.batching(),
         )
         run_dir = open_run_dir(config, dist, step_dir, args)
         if dist.is_main:
-            for line in checked.pairs.report["skipped"]:
+            for line in pairs.warnings():
                 print(f"warning: {line}", file=sys.stderr, flush=True)
             print(_describe(config, data, model, dist, step_dir), file=sys.stderr, flush=True)
         trainer = make_trainer(
@@ -135,20 +130,15 @@ def run(args: argparse.Namespace) -> None:
             progress=not args.no_progress,
         )
         trainer.scheduler_config = config.scheduler.resolved(trainer.total_steps())  # warm-up ratio -> steps
-        result = trainer.fit(checked.state)
+        result = trainer.fit(state)
         if dist.is_main:
             print(result.summary(), flush=True)
 
 
 def _describe(
-    config: AlignConfig,
-    data: PairTrainingData,
-    model: torch.nn.Module,
-    dist: DistContext,
-    step_dir: Path | None,
+    config: AlignConfig, data: PairTrainingData, model: ProtCLIP, dist: DistContext, step_dir: Path | None
 ) -> str:
     """One line on what is about to run."""
-    assert isinstance(model, ProtCLIP)
     n_params = sum(p.numel() for p in model.parameters())
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     encoders = f"{type(model.protein_encoder).__name__} + {type(model.text_encoder.model).__name__}"

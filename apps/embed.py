@@ -5,14 +5,11 @@ inputs (FASTA; PDB / mmCIF / BinaryCIF, gzip, tar archives, directories, globs),
 any protstack encoder section, or a protstack export directory (``export: runs/pretrain-…``) — in length-bucketed
 batches (bf16 on a GPU, fp32 on the CPU) and writes one file:
 
-* ``.safetensors`` — the layout of :mod:`protalign.export` (``format: protalign.embeddings/1``; readable with
-  ``protalign.export.load_embeddings``): tensor ``protein`` ``(N, D)`` float32 and metadata ``protein_ids`` (JSON
-  list, row order), plus ``lengths`` ``(N,)`` int64, metadata ``sources`` / ``pooling`` / ``encoder``; with
-  ``per_residue: true`` also ``residue`` ``(R, D)`` float32 — every protein's residue rows stacked in row order —
-  and ``residue_offsets`` ``(N + 1,)`` int64 (protein ``i`` is ``residue[offsets[i]:offsets[i + 1]]``).
-* ``.parquet`` — one row per protein: ``id`` (string), ``source`` (string), ``length`` (int32), ``embedding``
-  (fixed_size_list<float32, D>); with ``per_residue: true`` also ``residue_embedding``
-  (list<fixed_size_list<float32, D>>, one inner list per residue) in the same file.
+* ``.safetensors`` — the layout of :mod:`protalign.export` (``protalign.export.load_embeddings`` reads it) plus
+  ``lengths`` and, with ``per_residue: true``, ``residue`` / ``residue_offsets``;
+* ``.parquet`` — one row per protein: ``id``, ``source``, ``length``, ``embedding`` (and ``residue_embedding``).
+
+The layouts are :mod:`protdata.embedding_io`'s; the metadata holds ``pooling`` and ``encoder``.
 
 Pooling: ``mean`` over residues (fair-esm ``extract.py --include mean``; SaProt ``get_hidden_states(reduction=
 "mean")``), ``cls`` (ESM-2 / SaProt final-layer ``<cls>``) or ``readout`` (the encoder's own protein feature, e.g.
@@ -26,43 +23,17 @@ proteins the encoder rejects are skipped, counted and listed with their reasons;
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-import torch
 from engine.app import inference_parser, run_config_main
-from engine.builders import EncoderConfig
 from engine.config import Section, expand_path
 from engine.errors import ConfigError, DataError
-from engine.files import atomic_path
-from engine.inference import (
-    CPU_MAX_TOKENS,
-    GPU_MAX_TOKENS,
-    Device,
-    Embedded,
-    EncodeReport,
-    Pooling,
-    Precision,
-    choose_device,
-    encode_proteins,
-    length_batches,
-    load_inference_encoder,
-    prepare_proteins,
-    read_inputs,
-    resolve_inputs,
-)
-from engine.notices import Notices, report_skipped, strict_failure
 from pydantic import Field
 
-from protfusion import SequenceEncoderConfig
-
-#: The safetensors layout of protalign.export (embeddings + row ids), extended with lengths and residue rows.
-SAFETENSORS_FORMAT = "protalign.embeddings/1"
-PARQUET_FORMAT = "protstack.embeddings.parquet/1"
+from protfusion.encoders import EncoderConfig
 
 EXAMPLES = """\
 examples:
@@ -86,15 +57,15 @@ class EmbedConfig(Section):
     encoder: EncoderConfig | None = None
     #: A protstack model directory (an export of apps/pretrain.py / finetune.py / align.py).
     export: str | None = None
-    pooling: Pooling = "mean"
+    pooling: Literal["mean", "cls", "readout"] = "mean"
     per_residue: bool = False
     #: Most proteins per batch.
     batch_size: int = Field(64, ge=1)
     #: Most padded residues per batch (fair-esm extract.py --toks_per_batch 4096); None: 4,096 CPU / 32,768 GPU.
     max_tokens: int | None = Field(None, ge=1)
-    device: Device = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     #: auto: bf16 autocast on a GPU, fp32 on the CPU.
-    precision: Precision = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     #: torch intra-op threads (None: torch's default).
     num_threads: int | None = Field(None, ge=1)
     #: Any skipped input (file, FASTA record, protein the encoder rejects) is an error instead of a warning.
@@ -134,53 +105,56 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(config: EmbedConfig) -> Path:
     """Embed every protein of ``config.inputs`` and write ``config.output``; returns the output path."""
-    start = time.perf_counter()
-    fmt = config.output_format()
-    output = expand_path(config.output)
-    if (
-        config.pooling == "cls"
-        and config.export is None
-        and not isinstance(config.encoder, SequenceEncoderConfig)
-    ):
+    import torch
+    from engine.builders import resolve_path
+    from engine.inference import CPU_MAX_TOKENS, GPU_MAX_TOKENS, choose_device, load_inference_encoder
+    from engine.notices import Notices
+
+    from protdata.device import autocast_for
+    from protdata.embedding_io import write_embeddings
+    from protdata.encoding import EncodeReport, encode_proteins, length_batches
+    from protdata.inputs import SkippedInputsError, read_inputs
+    from protfusion.encoders import needs_structures, vocabulary
+
+    start, fmt, output = time.perf_counter(), config.output_format(), expand_path(config.output)
+    sequence_types = ("esm2", "saprot")
+    if config.pooling == "cls" and config.export is None and config.encoder.type not in sequence_types:
         raise ConfigError(
             "pooling: 'cls' needs an ESM-2 / SaProt encoder section (encoder.type esm2 or saprot)"
         )
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
-    resolve_inputs(config.inputs)  # a missing input is reported before a large model is loaded
+    sources = [resolve_path(s, "inputs") for s in config.inputs]
+    missing = next((s for s in sources if not s.exists() and not set("*?[") & set(str(s))), None)
+    if missing is not None:  # before a large model is loaded
+        raise DataError(f"inputs: {missing}: no such file or directory")
     device = choose_device(config.device)
-    if config.precision == "bf16" and device.type != "cuda":
-        raise ConfigError("precision: 'bf16' needs a CUDA device (the CPU runs fp32)")
+    autocast_for(device, config.precision)  # bf16 on the CPU is an error, before anything is loaded
+    cls = config.pooling == "cls"
     loaded = load_inference_encoder(
-        config.encoder,
-        config.export,
-        device=device,
-        precision=config.precision,
-        cls_output=config.pooling == "cls",
+        config.encoder, config.export, device=device, precision=config.precision, cls_output=cls
     )
-    if config.pooling == "cls" and not isinstance(loaded.config, SequenceEncoderConfig):
-        raise ConfigError(f"pooling: 'cls' needs an ESM-2 / SaProt encoder, the export holds {loaded.type!r}")
-    inputs = prepare_proteins(read_inputs(config.inputs, strict=config.strict), loaded.config)
-    if config.strict and inputs.report.skipped:  # e.g. a structure whose 3Di string failed
-        raise strict_failure([(s.source, f"{s.error}: {s.reason}") for s in inputs.report.skipped])
-    proteins = inputs.proteins
-    max_tokens = config.max_tokens or (GPU_MAX_TOKENS if device.type == "cuda" else CPU_MAX_TOKENS)
+    if cls and loaded.config.type not in sequence_types:
+        raise ConfigError(
+            f"pooling: 'cls' needs an ESM-2 / SaProt encoder, the export holds {loaded.config.type!r}"
+        )
+    inputs = read_inputs(
+        sources,
+        needs_structures=needs_structures(loaded.config),
+        structure_tokens=vocabulary(loaded.config) == "saprot",
+        strict=config.strict,
+        strict_option="--strict",
+    )
+    proteins, max_tokens = inputs.proteins, config.max_tokens
+    max_tokens = max_tokens or (GPU_MAX_TOKENS if device.type == "cuda" else CPU_MAX_TOKENS)
     batches = length_batches([len(p) for p in proteins], config.batch_size, max_tokens)
-    report = EncodeReport()
-    results: list[Embedded | None] = [None] * len(proteins)
-    notices = Notices()
-    for note in inputs.notes:
+    report, results, notices = EncodeReport(), [None] * len(proteins), Notices()
+    for note in inputs.report.notes:
         notices.note(note)
+    options = {"precision": config.precision, "pooling": config.pooling, "per_residue": config.per_residue}
     with notices.capture():  # the encoders' per-batch notes (e.g. crops): counted, reported once at the end
         for item in encode_proteins(
-            loaded.module,
-            proteins,
-            batches,
-            device=device,
-            precision=config.precision,
-            pooling=config.pooling,
-            per_residue=config.per_residue,
-            report=report,
+            loaded.module, proteins, batches, device=device, report=report, **options
         ):
             results[item.index] = item
     done = [(p, r) for p, r in zip(proteins, results) if r is not None]
@@ -188,74 +162,27 @@ def run(config: EmbedConfig) -> Path:
         first = report.skipped[0] if report.skipped else ("?", "?")
         raise DataError(f"inputs: every protein failed in the encoder; first: {first[0]}: {first[1]}")
     if config.strict and report.skipped:
-        raise strict_failure(report.skipped)
+        raise SkippedInputsError(report.skipped, "inputs", "--strict")
     meta = {"encoder": loaded.description, "pooling": config.pooling, "app": "embed"}
-    writer = write_safetensors if fmt == "safetensors" else write_parquet
-    writer(output, done, meta)
+    write_embeddings(output, done, meta, fmt)
     _report(config, inputs, report, notices, done, output, time.perf_counter() - start)
     return output
-
-
-def write_safetensors(path: Path, done: list[tuple[Any, Embedded]], meta: dict[str, str]) -> None:
-    """The protalign.export layout plus ``lengths`` and, with residues, ``residue`` / ``residue_offsets``."""
-    from safetensors.torch import save_file
-
-    tensors = {
-        "protein": torch.stack([r.protein for _, r in done]).float().contiguous(),  # (N, D)
-        "lengths": torch.tensor([len(p) for p, _ in done], dtype=torch.int64),  # (N,)
-    }
-    metadata = {
-        **meta,
-        "format": SAFETENSORS_FORMAT,
-        "protein_ids": json.dumps([p.id for p, _ in done]),
-        "sources": json.dumps([p.source or "" for p, _ in done]),
-    }
-    if done[0][1].residue is not None:
-        rows = [r.residue for _, r in done]
-        counts = torch.tensor([0] + [len(x) for x in rows], dtype=torch.int64)
-        tensors["residue"] = torch.cat(rows).float().contiguous()  # (R, D)
-        tensors["residue_offsets"] = torch.cumsum(counts, 0)  # (N + 1,)
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
-
-
-def write_parquet(path: Path, done: list[tuple[Any, Embedded]], meta: dict[str, str]) -> None:
-    """One row per protein (module docstring)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    protein = torch.stack([r.protein for _, r in done]).float().numpy()  # (N, D)
-    dim = protein.shape[1]
-    columns = {
-        "id": pa.array([p.id for p, _ in done], type=pa.string()),
-        "source": pa.array([p.source or "" for p, _ in done], type=pa.string()),
-        "length": pa.array([len(p) for p, _ in done], type=pa.int32()),
-        "embedding": pa.FixedSizeListArray.from_arrays(pa.array(protein.reshape(-1), type=pa.float32()), dim),
-    }
-    if done[0][1].residue is not None:
-        rows = [r.residue.float().numpy() for _, r in done]
-        offsets = np.concatenate([[0], np.cumsum([len(x) for x in rows])]).astype(np.int32)
-        flat = pa.FixedSizeListArray.from_arrays(
-            pa.array(np.concatenate(rows).reshape(-1), type=pa.float32()), dim
-        )
-        columns["residue_embedding"] = pa.ListArray.from_arrays(pa.array(offsets), flat)
-    table = pa.table(columns).replace_schema_metadata({**meta, "format": PARQUET_FORMAT})
-    with atomic_path(path) as tmp:
-        pq.write_table(table, str(tmp))
 
 
 def _report(
     config: EmbedConfig,
     inputs: Any,
-    report: EncodeReport,
-    notices: Notices,
-    done: list[tuple[Any, Embedded]],
+    report: Any,
+    notices: Any,
+    done: list[tuple[Any, Any]],
     output: Path,
     seconds: float,
 ) -> None:
     """Skipped files / records / proteins with their reasons and the run's notices (each once) on stderr; one
     summary line on stdout."""
-    skipped = [(s.source, f"{s.error}: {s.reason}") for s in inputs.report.skipped] + report.skipped
+    from engine.notices import report_skipped
+
+    skipped = inputs.report.items() + report.skipped
     report_skipped(skipped)
     notices.report()
     dim = done[0][1].protein.shape[0]
@@ -263,7 +190,7 @@ def _report(
     residues = f", per-residue rows for {rows:,} residues" if config.per_residue else ""
     cropped = f"; {report.cropped} cropped to the encoder's window" if report.cropped else ""
     print(
-        f"embedded {len(done)} proteins ({dim}-d, {config.pooling} pooling{residues}) from {inputs.n_files} files "
+        f"embedded {len(done)} proteins ({dim}-d, {config.pooling} pooling{residues}) from {inputs.report.files} files "
         f"in {seconds:.1f} s; skipped {len(skipped)}{cropped} -> {output}",
         flush=True,
     )

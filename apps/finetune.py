@@ -1,14 +1,11 @@
 """Fine-tune a protein encoder with a task head on labelled proteins (EC, GO, classes or values), on DeepSpeed.
 
 ``uv run apps/finetune.py --config apps/configs/finetune/esm_gearnet/serial_ec.yaml`` trains the config's encoder
-(any protstack encoder: ESM-2 / SaProt, GearNet / GVP / CDConv, serial / parallel / cross / FusionProt fusion;
-``init_from`` = a pretraining export) under its prottasks head (multi-label EC / GO, single-label, regression,
-the ESM2 Function Caller's ``<cls>`` head), evaluates the validation split every epoch (Fmax, AUPR, accuracy,
-Spearman, …), keeps the best model, reduces the learning rate on a plateau, and writes ``model.safetensors`` +
-``config.json`` (the last model) and ``best/`` (the selected one) — what ``apps/predict.py`` reads — with
-``metrics.jsonl``, TensorBoard events, ``curves.png`` and resumable checkpoints under ``runs/<name>-<time>/``.
-
-The same script runs on N GPUs under a launcher: ``torchrun --nproc_per_node N apps/finetune.py --config …``.
+(any protstack encoder; ``init_from`` = a pretraining export) under its prottasks head (multi-label EC / GO,
+single-label, regression, the ESM2 Function Caller's ``<cls>`` head), evaluates the validation split every epoch
+(Fmax, AUPR, accuracy, Spearman, …), keeps the best model, reduces the learning rate on a plateau, and writes the
+last model and ``best/`` (what ``apps/predict.py`` reads), ``metrics.jsonl``, TensorBoard events, ``curves.png`` and
+resumable checkpoints under ``runs/<name>-<time>/``. On N GPUs: ``torchrun --nproc_per_node N apps/finetune.py …``.
 """
 
 from __future__ import annotations
@@ -19,36 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-from engine.app import (
-    check_resume_state,
-    distributed,
-    main_rank_first,
-    make_trainer,
-    open_run_dir,
-    resolve_run_config,
-    run_main,
-    training_parser,
-)
-from engine.builders import load_encoder_weights, needs_structures, resolve_path, vocabulary
-from engine.config import APPS_DIR, dump_yaml, expand_path, load_config
-from engine.distributed import DistContext, choose_device
+from engine.app import resolve_run_config, run_main, training_parser
+from engine.config import APPS_DIR, dump_yaml, load_config
 from engine.errors import ConfigError
-from engine.finetuning import (
-    TASK_KEY,
-    FinetuneConfig,
-    build_task_model,
-    check_window,
-    export_task,
-    fit_head,
-    make_evaluate,
-    selection,
-    task_kind,
-)
-from engine.labelled import LabelledTrainingData, prepare_labelled_data
-from engine.labels import LabelTable, read_labels
-from engine.trainer import preflight
-from engine.validation import BEST_DIR, Validation
+from engine.finetuning import FinetuneConfig, check_window, selection
 
 PRESETS = APPS_DIR / "configs" / "finetune"
 
@@ -90,8 +61,8 @@ class Checked:
     """Everything :func:`check_inputs` validated: nothing has been written yet."""
 
     config: FinetuneConfig
-    table: LabelTable
-    model: torch.nn.Module
+    table: Any  # prottasks.data.LabelTable
+    model: Any  # prottasks.TaskModel
     monitor: tuple[str, str]
     step_dir: Path | None
     state: dict[str, Any] | None
@@ -115,7 +86,16 @@ def check_inputs(args: argparse.Namespace) -> Checked | None:
         return None
     monitor = selection(config)
     check_window(config)  # before the labels (an ontology can take seconds to read)
-    table = read_labels(config.data.labels)
+    import torch
+    from engine.app import check_resume_state
+    from engine.builders import load_encoder_weights, resolve_path
+    from engine.distributed import choose_device
+    from engine.finetuning import build_task_model
+    from engine.trainer import preflight
+
+    from prottasks.data import read_labels
+
+    table = read_labels(config.data.labels, resolve=resolve_path, key="data.labels")
     torch.manual_seed(config.seed)
     # a resumed run takes every weight from its checkpoint: the sequence checkpoint is not read again
     model = build_task_model(config, table, load_checkpoint=step_dir is None)
@@ -138,34 +118,34 @@ def run(args: argparse.Namespace) -> None:
     checked = check_inputs(args)
     if checked is None:
         return
+    from engine.app import distributed, make_trainer, open_run_dir
+    from engine.finetuning import TASK_KEY, export_task, labelled_data, task_kind
+    from engine.validation import BEST_DIR, Validation
+
+    from prottasks.data import evaluate_splits
+
     config, model, step_dir = checked.config, checked.model, checked.step_dir
-    # ---- processes, data, run directory: only now is anything written
-    with distributed(config.train.device) as dist:
-        data = _labelled_data(config, checked.table, dist)
+    with distributed(
+        config.train.device
+    ) as dist:  # processes, data, run directory: only now is anything written
+        data = labelled_data(config, checked.table, dist)
         if step_dir is None:
-            fit_head(model, data.train.targets)  # regression: target normalisation from the training split
+            model.fit(data.train.targets)  # regression: target normalisation from the training split
         run_dir = open_run_dir(config, dist, step_dir, args)
         if dist.is_main:
             print(_describe(checked, data, dist), file=sys.stderr, flush=True)
-        kind = task_kind(config.head)
-        splits = dict(data.evaluation)
-        if not config.evaluation.test:
-            splits.pop("test", None)
+        splits = {k: v for k, v in data.evaluation.items() if config.evaluation.test or k != "test"}
         metric, mode = checked.monitor
+        kind, rank, world = task_kind(config.head), dist.rank, dist.world_size
         validation = Validation(
-            make_evaluate(splits, kind, dist.device, dist.rank, dist.world_size),
+            lambda forward: evaluate_splits(forward, splits, kind, dist.device, rank, world),
             monitor=metric,
             mode=mode,  # type: ignore[arg-type]
-            every_epochs=config.evaluation.every_epochs,
-            every_steps=config.evaluation.every_steps,
             plateau=config.plateau,
-            export_best=config.evaluation.export_best,
+            **config.evaluation.model_dump(include={"every_epochs", "every_steps", "export_best"}),
         )
-        export = {
-            "app": "finetune",
-            "run_config": config.model_dump(mode="json"),
-            TASK_KEY: export_task(config, checked.table),
-        }
+        run_config = config.model_dump(mode="json")
+        export = {"app": "finetune", "run_config": run_config, TASK_KEY: export_task(config, checked.table)}
         trainer = make_trainer(
             config,
             model,
@@ -177,43 +157,18 @@ def run(args: argparse.Namespace) -> None:
             validation=validation,
         )
         result = trainer.fit(checked.state)
+        where = f" -> {run_dir / BEST_DIR}/" if config.evaluation.export_best else ""
+        best = f"{validation.best or 0:.4f} at step {validation.best_step}{where}"
+        never = f"was never finite: no best model (the last is in {run_dir}/)"
         if dist.is_main:
-            print(result.summary(), flush=True)
-            if validation.best is not None:
-                where = f" -> {run_dir / BEST_DIR}/" if config.evaluation.export_best else ""
-                print(
-                    f"best: {metric} {validation.best:.4f} at step {validation.best_step}{where}", flush=True
-                )
-            else:
-                print(
-                    f"best: {metric} was never finite: no best model (the last is in {run_dir}/)", flush=True
-                )
+            print(
+                f"{result.summary()}\nbest: {metric} {never if validation.best is None else best}", flush=True
+            )
 
 
-def _labelled_data(config: FinetuneConfig, table: LabelTable, dist: DistContext) -> LabelledTrainingData:
-    """Rank 0 builds (or reuses) the structure cache first, then the other ranks read it; a data error on rank 0
-    is raised on every rank (so no rank waits forever)."""
-    output_root = expand_path(config.output_root)
-    cache_dir = expand_path(config.data.cache_dir) if config.data.cache_dir else output_root / ".cache"
-
-    def prepare() -> LabelledTrainingData:
-        return prepare_labelled_data(
-            config.data,
-            table,
-            needs_structures=needs_structures(config.encoder),
-            encode_3di=vocabulary(config.encoder) == "saprot",
-            cache_dir=cache_dir,
-            seed=config.seed,
-            resolve=resolve_path,
-        )
-
-    return main_rank_first(prepare, dist)
-
-
-def _describe(checked: Checked, data: LabelledTrainingData, dist: DistContext) -> str:
+def _describe(checked: Checked, data: Any, dist: Any) -> str:
     """What is about to run: data, labels, model, selection, processes (then what the data report left out)."""
     config, table, model = checked.config, checked.table, checked.model
-    encoder = type(getattr(model, "encoder", model)).__name__
     n_params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     labels = f"{len(table.labels)} {table.label_kind} labels" if table.labels else "regression targets"
@@ -222,19 +177,15 @@ def _describe(checked: Checked, data: LabelledTrainingData, dist: DistContext) -
     plateau = f", plateau x{config.plateau.factor} after {config.plateau.patience}" if config.plateau else ""
     lines = [
         f"data: {data.report['summary']} proteins, {labels} ({table.kind}){cache}; model: "
-        f"{type(model).__name__}({encoder}) {n_params:,} parameters ({trainable:,} trainable); selection: "
-        f"{checked.monitor[0]} ({checked.monitor[1]}){plateau}; {dist.world_size} process(es) on "
+        f"TaskModel({type(model.encoder).__name__}) {n_params:,} parameters ({trainable:,} trainable); "
+        f"selection: {checked.monitor[0]} ({checked.monitor[1]}){plateau}; {dist.world_size} process(es) on "
         f"{dist.device.type}, ZeRO {config.deepspeed.zero_stage}"
     ]
-    if checked.init_message:
-        lines.append(f"init_from: {checked.init_message}")
-    if checked.step_dir is not None:
-        lines.append(f"resuming from {checked.step_dir}")
+    lines += [f"init_from: {checked.init_message}"] if checked.init_message else []
+    lines += [f"resuming from {checked.step_dir}"] if checked.step_dir is not None else []
     lines += [f"note: {line}" for line in data.report.get("labels", [])]
-    skipped = data.report.get("skipped") or []
-    if skipped:
-        source, error, reason = skipped[0]
-        lines.append(f"note: {len(skipped)} structure files skipped (first: {source}: {error}: {reason})")
+    if skipped := data.report.get("skipped"):
+        lines.append(f"note: {len(skipped)} structure files skipped (first: {': '.join(skipped[0])})")
     return "\n".join(lines)
 
 

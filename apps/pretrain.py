@@ -6,8 +6,8 @@ With no arguments, ``uv run apps/pretrain.py`` trains the embedded default — a
 ``metrics.jsonl``, TensorBoard events, ``curves.png`` and resumable checkpoints under ``runs/<name>-<time>/``.
 
 ``--config apps/configs/pretrain/…`` runs a seed's pretraining: ESM-GearNet (serial / parallel / cross fusion)
-with each of its six objectives, GearNet-Edge, FusionProt, SaProt MLM (``engine.pretraining`` says which
-objective fits which encoder). Local weights and data are named by environment variables (``${ESM2_650M}``,
+with each of its six objectives, GearNet-Edge, FusionProt, SaProt MLM (``prottasks.objectives.pretraining`` says
+which objective fits which encoder). Local weights and data are named by environment variables (``${ESM2_650M}``,
 ``${AFDB_DIR}``); nothing is downloaded. The run directory is the trained encoder as a protstack model
 (``protdata.pretrained.load_pretrained(run_dir)``; the objective's heads in ``objective.safetensors``), which is how
 ``apps/finetune.py`` starts from it (``init_from=<run>``).
@@ -24,30 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-from engine.app import (
-    check_resume_state,
-    distributed,
-    main_rank_first,
-    make_trainer,
-    open_run_dir,
-    resolve_run_config,
-    run_main,
-    training_parser,
-)
-from engine.builders import resolve_path
+from engine.app import run_main, training_parser
 from engine.config import APPS_DIR, dump_yaml, expand_path, load_config
-from engine.data import TrainingData, list_structure_files, prepare_training_data
-from engine.distributed import DistContext, choose_device
-from engine.pretraining import (
-    PretrainConfig,
-    build_pretraining_model,
-    check_combination,
-    load_initial_weights,
-    needs_3di,
-    pretrained_encoder,
-)
-from engine.trainer import preflight
+from engine.pretraining import PretrainConfig
 
 DEFAULT_CONFIG = APPS_DIR / "configs" / "default_pretrain.yaml"
 
@@ -88,7 +67,7 @@ class Checked:
 
     config: PretrainConfig
     sources: list[Path]
-    model: torch.nn.Module
+    model: Any  # the pretraining model (torch.nn.Module)
     step_dir: Path | None
     state: dict[str, Any] | None
     notes: list[str]
@@ -97,15 +76,29 @@ class Checked:
 def check_inputs(args: argparse.Namespace) -> Checked | None:
     """Resolve the config, the data sources, the model and the checkpoint to resume; raise on any bad input.
     ``None`` when there is nothing to train (``--print-config``)."""
+    from engine.app import resolve_run_config
+    from engine.builders import resolve_path
+
+    from protdata.structure_cache import list_structure_files
+    from prottasks.objectives import check_combination
+
     config, step_dir = resolve_run_config(
         args, lambda path, overrides: load_config(PretrainConfig, path or DEFAULT_CONFIG, overrides)
     )
-    check_combination(config)
+    check_combination(config.encoder, config.objective)
     if args.print_config:
         print(dump_yaml(config), end="")
         return None
     sources = [resolve_path(s, "data.sources") for s in config.data.sources]
-    list_structure_files(sources)
+    list_structure_files(sources, key="data.sources")
+    import torch
+    from engine.app import check_resume_state
+    from engine.distributed import choose_device
+    from engine.pretraining import build_pretraining_model
+    from engine.trainer import preflight
+
+    from prottasks.objectives import load_initial_weights
+
     torch.manual_seed(config.seed)
     # a resumed run or init_from brings every encoder weight: the sequence checkpoint is then not read
     model = build_pretraining_model(config, load_checkpoint=step_dir is None and not config.init_from)
@@ -119,9 +112,14 @@ def check_inputs(args: argparse.Namespace) -> Checked | None:
 
 
 def run(args: argparse.Namespace) -> None:
+    """Check everything, then train on every rank and export the encoder (module docstring)."""
     checked = check_inputs(args)
     if checked is None:
         return
+    from engine.app import distributed, make_trainer, open_run_dir
+
+    from prottasks.objectives import pretrained_encoder
+
     config, model, step_dir = checked.config, checked.model, checked.step_dir
     # ---- processes, data, run directory: only now is anything written
     with distributed(config.train.device) as dist:
@@ -146,22 +144,27 @@ def run(args: argparse.Namespace) -> None:
             print(result.summary(), flush=True)
 
 
-def _training_data(config: PretrainConfig, dist: DistContext, sources: list[Path]) -> TrainingData:
+def _training_data(config: PretrainConfig, dist: Any, sources: list[Path]) -> Any:
     """Rank 0 builds (or reuses) the structure cache first, then the other ranks read it; a data error on rank 0
     is raised on every rank (so no rank waits forever)."""
+    from engine.app import main_rank_first
+    from engine.data import prepare_training_data
+
+    from protfusion.encoders import needs_3di
+
     output_root = expand_path(config.output_root)
     cache_dir = expand_path(config.data.cache_dir) if config.data.cache_dir else output_root / ".cache"
-    encode_3di = needs_3di(config)  # SaProt reads Foldseek 3Di strings: computed once, kept in the cache
+    encode_3di = needs_3di(config.encoder)  # SaProt reads 3Di strings: computed once, kept in the cache
     return main_rank_first(
         lambda: prepare_training_data(config.data, cache_dir, config.seed, sources, encode_3di=encode_3di),
         dist,
     )
 
 
-def _describe(
-    config: PretrainConfig, data: TrainingData, model: Any, dist: DistContext, step_dir: Path | None
-) -> str:
+def _describe(config: PretrainConfig, data: Any, model: Any, dist: Any, step_dir: Path | None) -> str:
     """One line on what is about to run."""
+    from prottasks.objectives import pretrained_encoder
+
     encoder = type(pretrained_encoder(model)).__name__
     n_params = sum(p.numel() for p in model.parameters())
     cache = "cached" if data.cached else "cache written"

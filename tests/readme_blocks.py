@@ -93,7 +93,7 @@ def run_readme(python: str | Path, env: dict[str, str] | None = None) -> dict:
 
 def check_report(report: dict, *, blocks: Sequence[str]) -> None:
     """The values the README's blocks claim: shapes, 3Di letters, the saved directory, the reloaded labels."""
-    assert len(report["blocks"]) == len(blocks) == 2, "update check_report for the README's new python blocks"
+    assert len(report["blocks"]) == len(blocks) == 3, "update check_report for the README's new python blocks"
     assert not report["apps_modules"], f"the README's blocks import the apps: {report['apps_modules']}"
 
     # block 1 ("In Python"): 3Di of 1ahsA, a serial ESM-GearNet's output on it
@@ -105,8 +105,16 @@ def check_report(report: dict, *, blocks: Sequence[str]) -> None:
     assert out["residue"] == [1, length, 64 + 2 * 64]  # ESM-2 64 ‖ GearNet concat 2 × 64
     assert out["protein"] == [1, 192] and out["mask"] == [1, length] and out["all_valid"]
 
-    # block 2 ("Use a trained model"): save, load back, predict on five demo structures
-    second = report["blocks"][1]["bound"]
+    # block 2 ("In Python", inputs): every demo structure read in order, one GearNet embedding per protein
+    demo = sorted((ROOT / "apps" / "data" / "demo_structures").glob("*.pdb.gz"))  # one chain per file
+    n = len(demo)
+    assert report["blocks"][1]["printed"] == [
+        f"{n} proteins from {n} files",
+        f"{n} torch.Size([64])",
+    ]  # 2 × 32
+
+    # block 3 ("Use a trained model"): save, load back, predict on five demo structures
+    second = report["blocks"][2]["bound"]
     labels = ["1.1.1.1", "2.7.11.1", "3.4.21.4"]
     assert second["ec_numbers"]["strings"] == labels
     assert second["scores"]["shape"] == [5, len(labels)]
@@ -117,4 +125,4 @@ def check_report(report: dict, *, blocks: Sequence[str]) -> None:
     assert config["type"] == "task" and config["config"]["labels"] == labels
     assert config["config"]["head"]["num_labels"] == len(labels)  # "auto" resolved in the saved config
     assert config["config"]["encoder"]["type"] == "serial"
-    assert report["blocks"][1]["printed"] == [f"(5, {len(labels)}) {labels}"]
+    assert report["blocks"][2]["printed"] == [f"(5, {len(labels)}) {labels}"]

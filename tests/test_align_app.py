@@ -4,8 +4,8 @@ encoder and a tiny random ESM-2 saved as a local Hugging Face checkpoint.
 Independent truths: protein→text R@1 computed here by brute-force cosine similarity over the distinct texts (and
 checked against protalign's retrieval metric) from the exported model's embeddings, against the untrained model
 and chance (1 / distinct texts); the seed's hyper-parameters as seed-systems.md §3 states them; the loss formula
-L = L_cl + 0.3·L_p2p + 0.7·L_t2p + 1.0·L_local; an uninterrupted run for ``--resume``; the pair files parsed
-here with ``json`` for the readers.
+L = L_cl + 0.3·L_p2p + 0.7·L_t2p + 1.0·L_local; an uninterrupted run for ``--resume``. The pair readers are
+protalign's (packages/protalign/tests/test_pair_files.py).
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ if str(APPS) not in sys.path:
 
 import align  # noqa: E402
 from engine.alignment import AlignConfig, build_alignment_model  # noqa: E402
+from engine.builders import resolve_path  # noqa: E402
 from engine.config import load_config  # noqa: E402
-from engine.errors import DataError  # noqa: E402
-from engine.pair_data import AlignDataConfig, load_pairs, prepare_pair_data  # noqa: E402
 
 from protalign import cross_modal_retrieval, embed_proteins, embed_texts  # noqa: E402
-from protdata.errors import RecordError  # noqa: E402
+from protalign.pair_files import load_pairs  # noqa: E402
+from protalign.pair_loading import prepare_pair_data  # noqa: E402
 from protdata.testing import shared_data  # noqa: E402
 
 PRESET = APPS / "configs" / "align" / "protclip.yaml"
@@ -145,7 +145,7 @@ def test_training_aligns_swissprot_pairs(learn_run: Path, env: dict[str, str]) -
     assert exported["app"] == "align"
     assert exported["type"] == "protclip"
     config = AlignConfig.model_validate(exported["run_config"])
-    pairs = load_pairs(config.data)
+    pairs = load_pairs(config.data, resolve=resolve_path)
     assert len(pairs) == 47  # ProtCLIP's sampler keeps 47 of the 100 entries (seed 0)
     proteins = [pairs.protein(i) for i in range(len(pairs))]
     texts = list(pairs.texts)
@@ -227,9 +227,10 @@ def test_preset_has_the_seed_values_and_builds(env: dict[str, str]) -> None:
 
     config = load_config(AlignConfig, PRESET, [*TINY, "data.batch_size=4"])
     model = build_alignment_model(config)
-    pairs = load_pairs(config.data)  # the preset's source: ${PROTANNO_TRAIN}
-    assert len(pairs) == 100 and pairs.report["sources"][0]["format"] == "uniprot"
-    data = prepare_pair_data(pairs, config.data, config.model, model.text_encoder.tokenizer, config.seed)
+    pairs = load_pairs(config.data, resolve=resolve_path)  # the preset's source: ${PROTANNO_TRAIN}
+    assert len(pairs) == 100 and pairs.sources[0].format == "uniprot"
+    tokenizer = model.text_encoder.tokenizer
+    data = prepare_pair_data(pairs, config.model, tokenizer, config.seed, **config.data.batching())
     micro = next(iter(data.loader(0, 1, 1, 0, pin_memory=False)))
     assert len(micro.batch) == 4 and micro.batch.subtexts is not None and len(micro.batch.subtexts) == 16
     torch.manual_seed(0)
@@ -244,34 +245,6 @@ def test_preset_has_the_seed_values_and_builds(env: dict[str, str]) -> None:
     assert (
         model.local_logit_scale.grad is not None and model.protein_projection.net[0].weight.grad is not None
     )
-
-
-def test_pair_readers_on_real_files() -> None:
-    """ProtST EC–text pairs (a bad line skipped and reported, or raised with its line) and a plain JSON-lines
-    file with named keys, against the files parsed here with ``json``."""
-    path = shared_data("function", "ec_text_pairs_deepfri_test.jsonl")
-    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    bad = [
-        i
-        for i, o in enumerate(lines, 1)
-        if sum(c not in "ACDEFGHIKLMNPQRSTVWY" for c in o["sequence"]) > len(o["sequence"]) / 2
-    ]
-    assert bad == [1257]  # 3J9B-B: mostly unknown residues
-    pairs = load_pairs(AlignDataConfig(sources=[str(path)], on_error="skip"))
-    assert len(pairs) == len(lines) - 1 and pairs.report["sources"][0]["format"] == "ec_text"
-    assert pairs.texts[0] == lines[0]["text"] and pairs.ids[0] == lines[0]["chain"]
-    assert "line 1257" in pairs.report["skipped"][0]
-    with pytest.raises(RecordError, match=r"ec_text_pairs_deepfri_test\.jsonl, line 1257: unknown residues"):
-        load_pairs(AlignDataConfig(sources=[str(path)]))
-
-    path = shared_data("function", "swissprot_records.jsonl")
-    objs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    source = {"path": str(path), "format": "jsonl", "text_key": ["function"], "id_key": "accession"}
-    pairs = load_pairs(AlignDataConfig(sources=[source], on_error="skip"))
-    with_text = [o for o in objs if o["function"].strip()]
-    assert len(pairs) == len(with_text) > 0
-    assert list(pairs.texts) == [o["function"].strip() for o in with_text]
-    assert list(pairs.ids) == [o["accession"] for o in with_text]
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
@@ -325,15 +298,6 @@ def test_bad_input_is_one_line_and_writes_nothing(
     assert len(err) == 1 and err[0].startswith("error: "), err
     assert re.search(expected, err[0]), err[0]
     assert _snapshot(tmp_path) == before, "bad input must leave nothing written"
-
-
-def test_empty_pair_file_is_a_data_error(tmp_path: Path) -> None:
-    (tmp_path / "empty.jsonl").write_text("\n")
-    with pytest.raises(RecordError, match="empty pair file"):
-        load_pairs(AlignDataConfig(sources=[str(tmp_path / "empty.jsonl")]))
-    (tmp_path / "all_bad.jsonl").write_text('{"seq": "ACGTACGTACGTACGTACGTACGT", "text": "DNA"}\n')
-    with pytest.raises(DataError, match="no protein–text pairs"):
-        load_pairs(AlignDataConfig(sources=[str(tmp_path / "all_bad.jsonl")], on_error="skip"))
 
 
 def test_help_and_print_config(capsys: pytest.CaptureFixture[str]) -> None:

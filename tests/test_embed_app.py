@@ -297,7 +297,9 @@ def gearnet_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]
     """A pretraining model (GearNet 2 x 16 + residue-type head) exported the way apps/pretrain.py exports it,
     with non-trivial batch-norm statistics."""
     from engine.checkpoint import export_model
-    from engine.pretraining import PretrainConfig, build_pretraining_model, pretrained_encoder
+    from engine.pretraining import PretrainConfig, build_pretraining_model
+
+    from prottasks.objectives import pretrained_encoder
 
     config = PretrainConfig.model_validate({"encoder": {"type": "gearnet", "hidden_dims": [16, 16]}})
     torch.manual_seed(3)
@@ -366,7 +368,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
     )
     empty = tmp_path / "empty"
     empty.mkdir()
-    bad([*esm, "-i", str(empty)], "inputs: no FASTA or structure files in")
+    bad([*esm, "-i", str(empty)], "inputs: no usable protein in", "no FASTA or structure files in them")
     only_bad = tmp_path / "only_bad"
     only_bad.mkdir()
     shutil.copy(root / "garbled.pdb", only_bad)

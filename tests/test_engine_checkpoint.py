@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
-import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
@@ -25,42 +21,25 @@ from engine.checkpoint import (  # noqa: E402
     parameter_shapes,
     resolve_checkpoint,
     restricted_torch_load,
-    rng_state,
-    set_rng_state,
     verify_checkpoint,
 )
 from engine.distributed import import_deepspeed, setup_distributed  # noqa: E402
 from engine.errors import CheckpointError  # noqa: E402
 
 
-def _draws() -> tuple:
-    return random.random(), float(np.random.rand()), torch.rand(3).tolist()
-
-
-def test_rng_state_round_trip_through_json() -> None:
-    random.seed(1)
-    np.random.seed(2)
-    torch.manual_seed(3)
-    state = json.loads(json.dumps(rng_state()))
-    first = _draws()
-    _draws()
-    set_rng_state(state)
-    assert _draws() == first
-
-
 def test_restricted_load_refuses_arbitrary_objects(tmp_path: Path) -> None:
     evil = tmp_path / "evil.pt"
     torch.save({"x": argparse.Namespace(a=1)}, evil)
     with (
-        restricted_torch_load(),
-        pytest.raises(CheckpointError, match=r"evil\.pt: cannot read checkpoint file"),
+        pytest.raises(CheckpointError, match=r"evil\.pt: cannot read checkpoint file .*argparse\.Namespace"),
+        restricted_torch_load(evil),
     ):
         torch.load(evil, weights_only=False)  # what DeepSpeed asks for; we still refuse
     plain = tmp_path / "plain.pt"
     torch.save({"w": torch.ones(2), "step": 3}, plain)
     with restricted_torch_load():
         assert torch.load(plain, weights_only=False)["step"] == 3
-    assert torch.load is not None and torch.load.__name__ == "load"  # restored afterwards
+    assert torch.load(evil, weights_only=False)["x"].a == 1  # outside the block: torch's own behaviour again
 
 
 class _Tiny(nn.Module):
@@ -196,35 +175,3 @@ def test_wrong_size_checkpoint_names_the_parameter() -> None:
         CheckpointError, match=r"ck: wrong-size checkpoint: encoder\.0\.weight has shape \(8, 4\)"
     ):
         check_parameter_shapes(state, _Tiny(16), "ck")
-
-
-def test_load_weights_full_or_encoder_only(tmp_path: Path) -> None:
-    """The apps' one weights loader (engine.builders.load_encoder_weights): a whole model's file, or a part's."""
-    from engine.builders import load_encoder_weights as load_weights
-
-    source = _Tiny(8)
-    full = tmp_path / "full.safetensors"
-    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(full))
-    target = _Tiny(8)
-    assert load_weights(target, full).startswith(f"loaded {len(source.state_dict())} tensors from")
-    for k, v in target.state_dict().items():
-        torch.testing.assert_close(v, source.state_dict()[k])
-    enc = tmp_path / "encoder.safetensors"
-    save_file({k: v.contiguous() for k, v in source.encoder.state_dict().items()}, str(enc))
-    fresh = _Tiny(8)
-    load_weights(fresh.encoder, enc)
-    torch.testing.assert_close(fresh.encoder[0].weight, source.encoder[0].weight)
-    other = _Tiny(8)
-    assert "under 'encoder.'" in load_weights(other.encoder, full)  # the encoder's part of a whole file
-    torch.testing.assert_close(other.encoder[0].weight, source.encoder[0].weight)
-    with pytest.raises(
-        CheckpointError, match=r"full\.safetensors: wrong-size weights: encoder\.0\.(weight|bias)"
-    ):
-        load_weights(_Tiny(16), full)
-    with pytest.raises(CheckpointError, match="no such weights file"):
-        load_weights(_Tiny(8), tmp_path / "none.safetensors")
-    garbage = tmp_path / "garbage.safetensors"
-    garbage.write_bytes(b"not a safetensors file")
-    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
-        load_weights(_Tiny(8), garbage)
-    shutil.rmtree(tmp_path)

@@ -27,9 +27,8 @@ if str(APPS) not in sys.path:
 
 import pretrain  # noqa: E402
 from engine.app import check_same_schedule  # noqa: E402
-from engine.config import load_config  # noqa: E402
+from engine.config import load_config, schedule_settings  # noqa: E402
 from engine.errors import ConfigError  # noqa: E402
-from engine.optim import schedule_settings  # noqa: E402
 from engine.pretraining import PretrainConfig  # noqa: E402
 from engine.trainer import _check_resumed_total  # noqa: E402
 

@@ -219,5 +219,4 @@ def test_one_rank_signalled_all_ranks_stop_after_the_same_step(tmp_path: Path) -
     tag = f"step_{stopped_at:07d}"
     assert (run / "checkpoints" / "latest").read_text().strip() == tag
     files = json.loads((run / "checkpoints" / tag / "manifest.json").read_text())["files"]
-    assert {"rng_rank0.json", "rng_rank1.json"} <= set(files)
     assert sum("zero_pp_rank_" in name for name in files) == 2  # both partitions of the optimizer state

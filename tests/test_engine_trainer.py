@@ -18,7 +18,7 @@ import pretrain  # noqa: E402
 from engine.config import DataConfig, DeepSpeedConfig, OptimizerConfig, SchedulerConfig, TrainConfig  # noqa: E402
 from engine.data import prepare_training_data  # noqa: E402
 from engine.distributed import DistContext  # noqa: E402
-from engine.trainer import Trainer, seed_micro_batch, unpack_output  # noqa: E402
+from engine.trainer import Trainer, unpack_output  # noqa: E402
 
 from prottasks.objectives import ObjectiveOutput  # noqa: E402
 
@@ -68,15 +68,6 @@ def test_epochs_become_steps(tmp_path: Path) -> None:
     per_epoch = trainer.data.plan.micro_batches_per_epoch()
     assert per_epoch == 3  # 10 proteins, 4 per micro-batch
     assert trainer.total_steps() == 3  # 2 epochs = 6 micro-batches = 3 steps of 2 processes
-
-
-def test_micro_batch_seeding_is_reproducible() -> None:
-    def draws(k: int) -> tuple:
-        g = seed_micro_batch(5, k, torch.device("cpu"))
-        return torch.rand(3, generator=g).tolist(), torch.rand(2).tolist()
-
-    assert draws(3) == draws(3)
-    assert draws(3) != draws(4)
 
 
 def test_unpack_output_forms() -> None:

@@ -28,10 +28,10 @@ if str(APPS) not in sys.path:
 import finetune  # noqa: E402
 from engine.checkpoint import restricted_torch_load  # noqa: E402
 from engine.finetuning import FinetuneConfig, build_task_model  # noqa: E402
-from engine.labels import LabelTable  # noqa: E402
 
 from protdata import Protein, ProteinBatch  # noqa: E402
 from protdata.testing import shared_data  # noqa: E402
+from prottasks.data import LabelTable  # noqa: E402
 from prottasks.metrics import fmax as prottasks_fmax  # noqa: E402
 
 TINY_ESM = "{num_layers: 2, embed_dim: 16, attention_heads: 2}"
@@ -247,7 +247,9 @@ def test_init_from_a_pretraining_export_loads_the_encoder(ec_run, tmp_path: Path
     the run directory or its ``model.safetensors``: its encoder tensors, and only those, start the task model; the
     head keeps its fresh initialisation."""
     from engine.checkpoint import export_model
-    from engine.pretraining import PretrainConfig, build_pretraining_model, pretrained_encoder
+    from engine.pretraining import PretrainConfig, build_pretraining_model
+
+    from prottasks.objectives import pretrained_encoder
 
     torch.manual_seed(5)
     pretrained = build_pretraining_model(PretrainConfig(encoder={"type": "gearnet", "hidden_dims": [16, 16]}))

@@ -28,12 +28,12 @@ import finetune  # noqa: E402
 import predict  # noqa: E402
 from app_testing import corrupted_cafa, run_main  # noqa: E402
 from engine.finetuning import FinetuneConfig, build_task_model  # noqa: E402
-from engine.labels import LabelTable  # noqa: E402
 from go_obo_text import read_obo_text  # noqa: E402
 
 from protdata import Protein, ProteinBatch  # noqa: E402
 from protdata.io import load_chains  # noqa: E402
 from protdata.testing import shared_data  # noqa: E402
+from prottasks.data import LabelTable  # noqa: E402
 
 TINY_ESM = "{num_layers: 2, embed_dim: 16, attention_heads: 2}"
 #: nrPDB-EC chains with structures in the shared data (train 5 / valid 2 / test 1 here).
@@ -421,7 +421,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
         ),
         (
             ["-m", str(ec_model), "-i", str(tmp_path / "bad"), "-o", out],
-            r"no usable protein .*1 skipped \(first: .*x\.pdb",
+            r"every input was skipped \(1\): no usable protein in 1 files .*; first: .*x\.pdb",
         ),
         (["-m", str(ec_model), "-i", fasta, "-o", out], r"a FASTA file has no 3D structure"),
         (

@@ -19,16 +19,16 @@ APPS = Path(__file__).resolve().parents[1] / "apps"
 if str(APPS) not in sys.path:
     sys.path.insert(0, str(APPS))
 
-from engine.builders import sequence_config  # noqa: E402
 from engine.config import load_config  # noqa: E402
 from engine.errors import ConfigError  # noqa: E402
 from engine.finetuning import FinetuneConfig, build_task_model, selection  # noqa: E402
-from engine.labelled import inference_transform  # noqa: E402
-from engine.labels import LabelTable  # noqa: E402
-from engine.optim import parameter_groups  # noqa: E402
 
 from protdata import ProteinBatch  # noqa: E402
 from protdata.testing import shared_data  # noqa: E402
+from protdata.transforms import inference_transform  # noqa: E402
+from protfusion.encoders import sequence_config  # noqa: E402
+from prottasks.data import LabelTable  # noqa: E402
+from prottasks.optim import parameter_groups  # noqa: E402
 
 PRESETS = APPS / "configs" / "finetune"
 FILES = sorted(p for p in PRESETS.rglob("*.yaml") if "_base" not in p.parts)
@@ -191,7 +191,7 @@ def test_preset_values_are_the_seeds(path: Path) -> None:
         seed = ESM_GEARNET if family == "esm_gearnet" else FUSIONPROT
         assert config.head.type == "multi_label" and config.head.num_mlp_layer == ESM_GEARNET["num_mlp_layer"]
         assert (config.plateau.factor, config.plateau.patience) == seed["plateau"]
-        assert config.plateau.mode == "min"  # torch's default: the seeds never set it (engine/plateau.py)
+        assert config.plateau.mode == "min"  # torch's default: the seeds never set it
         assert config.optimizer.lr_ratios == {"encoder.sequence": seed["sequence_lr_ratio"]}
         assert config.data.batch_size == seed["batch_size"] and config.train.epochs == seed["epochs"]
         assert truncate.max_length == seed["truncate"] and config.data.transform.random is False

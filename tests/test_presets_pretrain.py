@@ -29,28 +29,24 @@ APPS = ROOT / "apps"
 if str(APPS) not in sys.path:
     sys.path.insert(0, str(APPS))
 
-from engine.builders import (  # noqa: E402
-    FUSION_TYPES,
-    SEQUENCE_TYPES,
-    load_encoder_weights,
-    sequence_config,
-    without_checkpoint,
-)
+from engine.builders import build_encoder, load_encoder_weights  # noqa: E402
 from engine.config import dump_yaml, load_config  # noqa: E402
-from engine.optim import lr_multiplier, parameter_groups  # noqa: E402
-from engine.pretraining import (  # noqa: E402
-    PretrainConfig,
-    build_encoder,
-    build_pretraining_model,
-    needs_3di,
-    pretrained_encoder,
-)
+from engine.pretraining import PretrainConfig, build_pretraining_model  # noqa: E402
 
 from protdata import ProteinBatch  # noqa: E402
 from protdata.foldseek import with_3di  # noqa: E402
 from protdata.io import load_many  # noqa: E402
 from protdata.transforms import build_transform  # noqa: E402
 from protenc_seq import ESM2, ESM2Config, save_huggingface, save_safetensors  # noqa: E402
+from protfusion.encoders import (  # noqa: E402
+    FUSION_TYPES,
+    SEQUENCE_TYPES,
+    needs_3di,
+    sequence_config,
+    without_checkpoint,
+)
+from prottasks.objectives import pretrained_encoder  # noqa: E402
+from prottasks.optim import lr_multiplier, parameter_groups  # noqa: E402
 
 PRESETS = APPS / "configs" / "pretrain"
 DEMO = APPS / "data" / "demo_structures"
@@ -454,7 +450,7 @@ def test_every_preset_builds_and_trains_on_real_structures(
     proteins = [
         transform(p, np.random.default_rng(i)) if transform else p for i, p in enumerate(demo_proteins)
     ]
-    if needs_3di(config):
+    if needs_3di(config.encoder):
         proteins = with_3di(proteins)
     batch = ProteinBatch.collate(proteins)
     groups = parameter_groups(model, config.optimizer)  # applies lr_ratios (ratio 0 = frozen)

@@ -11,7 +11,7 @@ Data (``/work/shared/data``, real files):
 
 * nrPDB-EC: DeepFRI's real annotation file and real EC labels; chains of the official splits whose structures are in
   the shared data (train 1BVY-F 1DIX-A 1XSO-A 2FVV-A 3GWI-A 3NBK-A, valid 2VA0-A, test 3HKL-A).
-* nrPDB-GO: the annotation file is not in the shared data; as in ``tests/test_engine_labels.py`` one in DeepFRI's
+* nrPDB-GO: the annotation file is not in the shared data; as in prottasks' ``test_data_tables.py`` one in DeepFRI's
   layout is written with real GO terms of each branch (489 / 1,943 / 320, the presets' label counts) for the real
   split chains (the chain-to-term assignment is not real); structures of real nrPDB-GO chains (valid 1AHS-A …).
 * CAFA 5 (Function Caller): the real CAFA-like terms, a subset of the real Swiss-Prot sequences that holds every
@@ -49,14 +49,14 @@ import pretrain  # noqa: E402
 import score  # noqa: E402
 from app_testing import run_main  # noqa: E402
 from engine.alignment import AlignConfig  # noqa: E402
-from engine.builders import FUSION_TYPES, SEQUENCE_TYPES, sequence_config  # noqa: E402
 from engine.config import load_config  # noqa: E402
-from engine.errors import ConfigError  # noqa: E402
 from engine.finetuning import FinetuneConfig, check_window  # noqa: E402
 from engine.pretraining import PretrainConfig  # noqa: E402
 from go_obo_text import read_obo_text, write_subset  # noqa: E402
 
 from protdata.testing import shared_data  # noqa: E402
+from protenc_seq.errors import SequenceWindowError  # noqa: E402
+from protfusion.encoders import FUSION_TYPES, SEQUENCE_TYPES, sequence_config  # noqa: E402
 
 CONFIGS = APPS / "configs"
 #: Runnable presets: every ``*.yaml`` except fragments (files or folders whose name starts with ``_``).
@@ -224,7 +224,7 @@ def _nrpdb_structures(chains: list[str]) -> list[Path]:
 
 
 def _go_annotations(folder: Path, obo: Any, cafa: list[list[str]]) -> None:
-    """DeepFRI's nrPDB-GO annot.tsv layout (tests/test_engine_labels.py): as many real GO terms per branch as
+    """DeepFRI's nrPDB-GO annot.tsv layout (prottasks' test_data_tables.py): as many real GO terms per branch as
     nrPDB-GO has (489 / 1,943 / 320, the presets' ``head.num_labels``: the CAFA-like terms of the branch's aspect,
     then the release's other terms of its namespace in file order), every real split chain listed, our chains
     given 1-3 of the CAFA-like terms."""
@@ -276,9 +276,9 @@ def _go_annotations(folder: Path, obo: Any, cafa: list[list[str]]) -> None:
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Tiny checkpoints and real data folders behind every environment variable the presets name."""
     from engine.checkpoint import export_model
-    from engine.pretraining import pretrained_encoder
 
     from protenc_seq import ESM2, ESM2Config, save_huggingface, save_safetensors
+    from prottasks.objectives import pretrained_encoder
 
     root = tmp_path_factory.mktemp("presets_run")
     saved = torch.random.get_rng_state()
@@ -535,7 +535,7 @@ def test_function_caller_truncation_past_the_window_is_a_config_error(task: str)
     preset = CONFIGS / "finetune" / "function_caller" / f"{task}.yaml"
     check_window(load_config(FinetuneConfig, preset))  # the preset itself: 1,022
     seed = load_config(FinetuneConfig, preset, ["data.transform.max_length=1024"])
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(SequenceWindowError) as info:
         check_window(seed)
     message = str(info.value)
     assert "\n" not in message
@@ -560,7 +560,7 @@ def test_pretraining_truncation_past_the_window_is_a_config_error() -> None:
     config = load_config(PretrainConfig, preset)
     tiny = tiny_overrides(config)
     with pytest.raises(
-        ConfigError, match=r"^data\.transform\.max_length: 1024 residues exceed the saprot encoder"
+        SequenceWindowError, match=r"^data\.transform\.max_length: 1024 residues exceed the saprot encoder"
     ):
         build_pretraining_model(
             load_config(PretrainConfig, preset, [*tiny, "encoder.on_long=error"]), load_checkpoint=False

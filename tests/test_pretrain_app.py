@@ -292,8 +292,10 @@ def test_tiny_serial_esm_gearnet_multiview_contrast_end_to_end(
 ) -> None:
     """The serial ESM-GearNet multiview-contrast preset, shrunk: trains, keeps ESM-2 frozen (fix_sequence_model),
     and its export loads into the fused encoder alone and initialises another objective's model."""
-    from engine.builders import build_encoder, load_encoder_weights, without_checkpoint
-    from engine.pretraining import load_initial_weights, pretrained_encoder
+    from engine.builders import build_encoder, load_encoder_weights
+
+    from protfusion.encoders import without_checkpoint
+    from prottasks.objectives import load_initial_weights, pretrained_encoder
 
     path, esm = tiny_weights["esm"]
     monkeypatch.setenv("ESM2_650M", str(path))
@@ -354,12 +356,13 @@ def test_tiny_saprot_mlm_end_to_end(
 ) -> None:
     """The SaProt MLM preset, shrunk, on real chains: the cache holds Foldseek 3Di strings (protdata's encoder is
     the truth), SaProt reads them, the loss goes down, and the export loads into a SaProt encoder."""
-    from engine.builders import build_encoder, load_encoder_weights, without_checkpoint
-    from engine.cache import PackedProteins
-    from engine.pretraining import load_initial_weights
+    from engine.builders import build_encoder, load_encoder_weights
 
     from protdata.foldseek import encode_3di
     from protdata.io import load_many
+    from protdata.packed import PackedProteins
+    from protfusion.encoders import without_checkpoint
+    from prottasks.objectives import load_initial_weights
 
     path, saprot = tiny_weights["saprot"]
     monkeypatch.setenv("SAPROT_650M_AF2", str(path))
@@ -377,7 +380,7 @@ def test_tiny_saprot_mlm_end_to_end(
     assert records[-1]["loss"] < records[0]["loss"]
 
     (entry,) = [p for p in (tmp_path / "cache").iterdir() if (p / "index.json").is_file()]
-    packed, _ = PackedProteins.load(entry)
+    packed = PackedProteins.load(entry)
     chains = load_many([str(f) for f in FEW]).proteins
     truth = dict(zip([p.id for p in chains], encode_3di(chains)))
     assert bool(packed.has_tokens.all()) and len(packed) == len(truth)

@@ -1,26 +1,13 @@
-"""The command-line skeleton the apps share: the parser, ``main()`` and the run set-up of the training apps
-(``apps/pretrain.py``, ``apps/finetune.py``, ``apps/align.py``) and the config plumbing of the one-shot apps
-(``apps/embed.py``, ``apps/score.py``).
+"""The command-line skeleton the apps share.
 
-Training apps:
+Training apps (``apps/pretrain.py``, ``apps/finetune.py``, ``apps/align.py``): :func:`training_parser`,
+:func:`run_main` (one ``error:`` line and status 2 for bad input; ``128 + signal`` for a run stopped by a signal,
+with the ``--resume`` command), :func:`resolve_run_config` / :func:`check_resume_state` (``--resume`` keeps the
+run's config and learning-rate schedule), then :func:`distributed`, :func:`main_rank_first`,
+:func:`open_run_dir` and :func:`make_trainer` for the run itself. One-shot apps (``apps/embed.py``,
+``apps/predict.py``, ``apps/score.py``): :func:`inference_parser` and :func:`run_config_main`.
 
-* :func:`training_parser` — ``KEY=VALUE`` overrides, ``--config``, ``--resume [DIR]``, ``--print-config``,
-  ``--no-progress``.
-* :func:`run_main` — ``--resume key=value`` read as an override, :func:`~engine.errors.error_boundary` (one
-  ``error:`` line, status 2); a run stopped by Ctrl-C / SIGTERM / SIGUSR1 (:mod:`engine.stopping`: after the
-  current step, with its checkpoint) exits with ``128 + signal`` and prints the ``--resume`` command.
-* :func:`resolve_run_config` — the config and the checkpoint to resume: ``--resume DIR`` keeps the run's saved
-  ``config.yaml`` (overrides still apply), ``--resume`` alone takes the latest run of the config's name.
-* :func:`check_resume_state` — the checkpoint verified against the model, the learning-rate schedule (a resumed
-  run keeps its own: a changed ``train.max_steps``, ``optimizer.lr``, ``scheduler.*``… is refused) and
-  ``train.max_steps``; a fresh run must not write into an ``output_dir`` that already holds checkpoints.
-* :func:`distributed`, :func:`main_rank_first`, :func:`open_run_dir`, :func:`make_trainer` — the run
-  itself: process group, data built on rank 0 first, the run directory with its ``config.yaml``, the
-  :class:`~engine.trainer.Trainer`.
-
-One-shot apps: :func:`inference_parser` (overrides, ``--config``, ``--input``, ``--output``, ``--device``,
-``--strict``, ``--print-config``) and :func:`run_config_main` (the flags as overrides, the config loaded, printed
-or run inside the error boundary).
+Nothing here imports torch at module level: ``--help`` and config errors answer before torch loads.
 """
 
 from __future__ import annotations
@@ -31,26 +18,21 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
-from torch import nn
 
-from engine.checkpoint import check_parameter_shapes, resolve_checkpoint, verify_checkpoint
 from engine.config import dump_yaml, expand_path, load_config
-from engine.distributed import (
-    DistContext,
-    broadcast_object,
-    env_rank,
-    setup_distributed,
-    teardown_distributed,
-)
 from engine.errors import ConfigError, DataError, error_boundary
-from engine.files import write_text_atomic
-from engine.optim import schedule_settings
-from engine.runs import latest_run, new_run_dir
+from engine.runs import latest_run, new_run_dir, resolve_checkpoint
 from engine.stopping import Interrupted
-from engine.trainer import Trainer
+from protdata.atomic import write_text_atomic
+
+if TYPE_CHECKING:  # torch, DeepSpeed and the trainer load inside the run: --help and config errors stay fast
+    from torch import nn
+
+    from engine.distributed import DistContext
+    from engine.trainer import Trainer
 
 C = TypeVar("C")
 M = TypeVar("M", bound=BaseModel)
@@ -58,16 +40,16 @@ T = TypeVar("T")
 
 
 # ------------------------------------------------------------------------------------------ training apps
-def training_parser(
-    prog: str, doc: str, examples: str, *, config_source: str, config_help: str, override_example: str
+def _parser(
+    prog: str, doc: str, examples: str, source: str, config_help: str, override_example: str
 ) -> argparse.ArgumentParser:
-    """The training apps' parser: overrides, ``--config``, ``--resume``, ``--print-config``, ``--no-progress``;
-    the description is the first paragraph of the app's ``doc`` and where its settings come from."""
+    """A parser with the overrides and ``--config``; the description is the first paragraph of ``doc`` and
+    where settings come from (``source``)."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description=doc.split("\n\n")[0]
-        + f" Settings come from a YAML config ({config_source}) and key=value "
-        "overrides with dotted keys; unknown keys and wrong types are errors that name the key.",
+        + f" Settings come from {source} and key=value overrides with dotted "
+        "keys; unknown keys and wrong types are errors that name the key.",
         epilog=examples,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -75,6 +57,15 @@ def training_parser(
         "overrides", nargs="*", metavar="KEY=VALUE", help=f"config overrides, e.g. {override_example}"
     )
     parser.add_argument("--config", type=Path, metavar="FILE.yaml", help=config_help)
+    return parser
+
+
+def training_parser(
+    prog: str, doc: str, examples: str, *, config_source: str, config_help: str, override_example: str
+) -> argparse.ArgumentParser:
+    """The training apps' parser: overrides, ``--config``, ``--resume``, ``--print-config``, ``--no-progress``;
+    the description is the first paragraph of the app's ``doc`` and where its settings come from."""
+    parser = _parser(prog, doc, examples, f"a YAML config ({config_source})", config_help, override_example)
     parser.add_argument(
         "--resume",
         nargs="?",
@@ -101,6 +92,8 @@ def run_main(
     if args.resume not in (None, "latest") and "=" in args.resume and not Path(args.resume).exists():
         args.overrides.insert(0, args.resume)  # `--resume key=value`: the value is an override
         args.resume = "latest"
+    from engine.distributed import env_rank
+
     rank, world = env_rank()
     try:
         with error_boundary(rank, world):
@@ -146,6 +139,8 @@ def resolve_run_config(
 def check_resume_state(config: Any, model: nn.Module, step_dir: Path | None) -> dict[str, Any] | None:
     """The verified checkpoint state of ``step_dir`` (its tensors fit ``model``; it has steps left before
     ``train.max_steps``), or ``None`` for a fresh run, whose ``output_dir`` must not hold checkpoints already."""
+    from engine.checkpoint import check_parameter_shapes, verify_checkpoint
+
     if step_dir is not None:
         state = verify_checkpoint(step_dir)
         check_parameter_shapes(state, model, str(step_dir))
@@ -167,7 +162,7 @@ def check_resume_state(config: Any, model: nn.Module, step_dir: Path | None) -> 
 
 def check_same_schedule(config: Any, state: dict[str, Any], step_dir: Path) -> None:
     """Refuse to resume with settings that change the run's learning-rate schedule
-    (:func:`~engine.optim.schedule_settings`), or the micro-batches per optimizer step (processes × accumulation).
+    (:func:`~engine.config.schedule_settings`), or the micro-batches per optimizer step (processes × accumulation).
 
     Raises:
         ConfigError: naming the first changed key and both values (old → new), and what to do instead.
@@ -176,8 +171,17 @@ def check_same_schedule(config: Any, state: dict[str, Any], step_dir: Path) -> N
         "--resume continues a run on its own learning-rate schedule: drop the change, or start a new run "
         "(init_from=<run>/model.safetensors starts from a finished run's weights)"
     )
+    from engine.config import schedule_settings
+    from engine.distributed import env_rank
+
     saved: dict[str, Any] | None = state.get("schedule")
-    current = json.loads(json.dumps(schedule_settings(*_schedule_sections(config))))
+    current = json.loads(
+        json.dumps(
+            schedule_settings(
+                config.optimizer, config.scheduler, config.train, getattr(config, "plateau", None)
+            )
+        )
+    )
     if saved is None:  # a checkpoint written before the schedule was stored: its step count at least
         saved = {"train.max_steps": state.get("total_steps")} if config.train.max_steps is not None else {}
     for key in [*current, *(k for k in saved if k not in current)]:
@@ -198,10 +202,6 @@ def check_same_schedule(config: Any, state: dict[str, Any], step_dir: Path) -> N
         )
 
 
-def _schedule_sections(config: Any) -> tuple[Any, Any, Any, Any]:
-    return config.optimizer, config.scheduler, config.train, getattr(config, "plateau", None)
-
-
 def _shown(value: Any) -> str:
     return "unset" if value is None else json.dumps(value)
 
@@ -209,6 +209,8 @@ def _shown(value: Any) -> str:
 @contextlib.contextmanager
 def distributed(device: str) -> Iterator[DistContext]:
     """The process group of a run (:func:`~engine.distributed.setup_distributed`), torn down however it ends."""
+    from engine.distributed import setup_distributed, teardown_distributed
+
     dist = setup_distributed(device)
     try:
         yield dist
@@ -219,6 +221,8 @@ def distributed(device: str) -> Iterator[DistContext]:
 def main_rank_first(prepare: Callable[[], T], dist: DistContext) -> T:
     """``prepare()`` on rank 0 first (it builds or reuses the caches), then on the other ranks (they read them); a
     :class:`~engine.errors.DataError` on rank 0 is raised on every rank (so no rank waits forever)."""
+    from engine.distributed import broadcast_object
+
     data, failure = None, None
     if dist.is_main:
         try:
@@ -257,6 +261,8 @@ def make_trainer(
     **extra: Any,
 ) -> Trainer:
     """A :class:`~engine.trainer.Trainer` with the config's optimizer, scheduler, DeepSpeed and train sections."""
+    from engine.trainer import Trainer
+
     return Trainer(
         model,
         data,
@@ -287,18 +293,7 @@ def inference_parser(
 ) -> argparse.ArgumentParser:
     """The one-shot apps' parser: overrides, ``--config``, (``--input``,) ``--output``, ``--device``, ``--strict``,
     ``--print-config``; the description is the first paragraph of the app's ``doc`` and where settings come from."""
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description=doc.split("\n\n")[0]
-        + " Settings come from a YAML config and key=value overrides with dotted keys; unknown keys and wrong "
-        "types are errors that name the key.",
-        epilog=examples,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "overrides", nargs="*", metavar="KEY=VALUE", help=f"config overrides, e.g. {override_example}"
-    )
-    parser.add_argument("--config", type=Path, metavar="FILE.yaml", help=config_help)
+    parser = _parser(prog, doc, examples, "a YAML config", config_help, override_example)
     if inputs:
         parser.add_argument(
             "--input",

@@ -7,7 +7,6 @@ Layout of a run's ``checkpoints/``::
     step_0000100/
         mp_rank_00_model_states.pt, zero_pp_rank_*_optim_states.pt, …   # DeepSpeed (model, optimizer,
                                                                         #   scheduler, our trainer state)
-        rng_rank{r}.json        # Python / NumPy / torch (CPU + CUDA) generator states of rank r
         trainer_state.json      # step, data position, world size, ZeRO stage, parameter shapes
         manifest.json           # size + sha256 of every file above, written after them
 
@@ -18,7 +17,8 @@ naming it) and :func:`check_parameter_shapes` the model (wrong-size checkpoint �
 before DeepSpeed reads anything.
 
 DeepSpeed stores its files with ``torch.save`` (pickle). They are read here with ``weights_only=True`` and a short
-allow-list of DeepSpeed's own state classes (:func:`restricted_torch_load`), never with full unpickling.
+allow-list of DeepSpeed's own state classes (:func:`restricted_torch_load`: torch's forced weights-only
+loading and ``safe_globals``), never with full unpickling.
 
 A ZeRO checkpoint written by ``W`` processes is loaded by a different number of processes through DeepSpeed's
 universal checkpoint format (``deepspeed.checkpoint.ds_to_universal``), converted once next to the checkpoint.
@@ -26,152 +26,78 @@ universal checkpoint format (``deepspeed.checkpoint.ds_to_universal``), converte
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
+import importlib
 import io
 import json
 import os
-import random
+import pickle
 import re
 import shutil
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from engine.distributed import DistContext, barrier
+from engine.distributed import DistContext, barrier, environment
 from engine.errors import CheckpointError, one_line
-from engine.files import atomic_path, temp_dir, write_json_atomic, write_text_atomic
 from engine.reporting import quiet_logger
+from engine.runs import LATEST, MANIFEST, STEP_DIR, TRAINER_STATE
+from engine.runs import resolve_checkpoint as resolve_checkpoint  # torch-free, for --resume
+from protdata.atomic import atomic_path, temp_dir, write_json_atomic, write_text_atomic
 
-LATEST = "latest"
-MANIFEST = "manifest.json"
-TRAINER_STATE = "trainer_state.json"
 FORMAT = "protstack-checkpoint"
-_STEP_DIR = re.compile(r"step_\d+")
+_FORCE_WEIGHTS_ONLY = "TORCH_FORCE_WEIGHTS_ONLY_LOAD"
 
 
-# ------------------------------------------------------------------------------------------- small io
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+def sha256_file(path: Path) -> str:
     with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-# ------------------------------------------------------------------------------------------- RNG state
-def _b64(t: torch.Tensor) -> str:
-    return base64.b64encode(t.cpu().numpy().tobytes()).decode("ascii")
-
-
-def _unb64(text: str) -> torch.Tensor:
-    return torch.from_numpy(np.frombuffer(base64.b64decode(text), dtype=np.uint8).copy())
-
-
-def rng_state() -> dict[str, Any]:
-    """The Python, NumPy and torch (CPU and every CUDA device) generator states, JSON-serialisable."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    version, internal, gauss_next = random.getstate()
-    state: dict[str, Any] = {
-        "python": [version, list(internal), gauss_next],
-        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(gauss)],
-        "torch": _b64(torch.get_rng_state()),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = [_b64(s) for s in torch.cuda.get_rng_state_all()]
-    return state
-
-
-def set_rng_state(state: Mapping[str, Any]) -> None:
-    version, internal, gauss_next = state["python"]
-    random.setstate((version, tuple(internal), gauss_next))
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(_unb64(state["torch"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([_unb64(s) for s in state["cuda"]])
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 # ----------------------------------------------------------------------------- restricted unpickling
 def _deepspeed_safe_globals() -> list[Any]:
-    """DeepSpeed state classes that its checkpoints pickle (loss scalers, ZeRO enums)."""
+    """DeepSpeed state classes that its checkpoints pickle (loss scalers, ZeRO enums, fragment addresses)."""
     allowed: list[Any] = []
-    with contextlib.suppress(ImportError):
-        from deepspeed.runtime.fp16.loss_scaler import DynamicLossScaler, LossScaler, LossScalerBase
-
-        allowed += [LossScaler, DynamicLossScaler, LossScalerBase]
-    with contextlib.suppress(ImportError):
-        from deepspeed.runtime.zero.config import ZeroStageEnum
-
-        allowed.append(ZeroStageEnum)
-    with contextlib.suppress(ImportError):
-        from deepspeed.utils.tensor_fragment import fragment_address
-
-        allowed.append(fragment_address)
+    for module, names in _DEEPSPEED_STATE_CLASSES.items():
+        with contextlib.suppress(ImportError, AttributeError):
+            found = importlib.import_module(module)
+            allowed += [getattr(found, name) for name in names]
     return allowed
 
 
+_DEEPSPEED_STATE_CLASSES = {
+    "deepspeed.runtime.fp16.loss_scaler": ("LossScaler", "DynamicLossScaler", "LossScalerBase"),
+    "deepspeed.runtime.zero.config": ("ZeroStageEnum",),
+    "deepspeed.utils.tensor_fragment": ("fragment_address",),
+}
+
+
 @contextlib.contextmanager
-def restricted_torch_load() -> Iterator[None]:
-    """Within the block, every ``torch.load`` (DeepSpeed's included) runs with ``weights_only=True`` and an
-    allow-list of DeepSpeed's state classes; a file that needs anything else is a :class:`CheckpointError`."""
-    original = torch.load
-    allowed = _deepspeed_safe_globals()
-
-    def safe_load(f: Any, map_location: Any = None, *args: Any, **kwargs: Any) -> Any:
-        kwargs["weights_only"] = True
-        kwargs.pop("pickle_module", None)
-        try:
-            with torch.serialization.safe_globals(allowed):
-                return original(f, map_location, *args, **kwargs)
-        except Exception as exc:  # torch raises UnpicklingError / RuntimeError for unsafe or broken files
-            raise CheckpointError(f"{f}: cannot read checkpoint file ({one_line(str(exc))[:300]})") from None
-
-    torch.load = safe_load  # type: ignore[assignment]
+def restricted_torch_load(where: str | os.PathLike[str] = "checkpoint") -> Iterator[None]:
+    """Within the block, every ``torch.load`` (DeepSpeed's too, which asks for ``weights_only=False``) runs with
+    ``weights_only=True`` (torch's ``TORCH_FORCE_WEIGHTS_ONLY_LOAD``) and DeepSpeed's state classes as
+    ``torch.serialization.safe_globals``; a file that needs anything else is a :class:`CheckpointError` naming
+    ``where``."""
     try:
-        yield
-    finally:
-        torch.load = original  # type: ignore[assignment]
+        with (
+            environment(_FORCE_WEIGHTS_ONLY, "1"),
+            torch.serialization.safe_globals(_deepspeed_safe_globals()),
+        ):
+            yield
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL \S+", str(exc))
+        reason = found[0] if found else one_line(str(exc))[:300]
+        raise CheckpointError(f"{where}: cannot read checkpoint file ({reason})") from None
 
 
 # ---------------------------------------------------------------------------------------- manifests
 def parameter_shapes(model: nn.Module) -> dict[str, list[int]]:
     """Name -> shape of every parameter and buffer in ``model.state_dict()``."""
     return {k: list(v.shape) for k, v in model.state_dict().items()}
-
-
-def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
-    """The checkpoint directory that ``path`` names: a checkpoint directory itself, a ``checkpoints/`` folder or a
-    run directory. For the latter two, the one ``latest`` names — or, if that directory is gone (a run killed
-    while it swapped a re-saved checkpoint into place), the newest complete one."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such checkpoint or run directory")
-    if (path / MANIFEST).is_file() or (path / TRAINER_STATE).is_file():
-        return path
-    for root in (path, path / "checkpoints"):
-        latest = root / LATEST
-        if not latest.is_file():
-            continue
-        name = latest.read_text().strip()
-        if name and (root / name).is_dir():
-            return root / name  # verify_checkpoint says if it is incomplete or corrupted
-        complete = sorted(
-            (p for p in root.glob("step_*") if _STEP_DIR.fullmatch(p.name) and (p / MANIFEST).is_file()),
-            reverse=True,
-        )
-        if complete:
-            return complete[0]
-        raise CheckpointError(f"{latest}: points to {name!r}, which is not a complete checkpoint")
-    raise CheckpointError(
-        f"{path}: not a checkpoint (expected a run directory with checkpoints/{LATEST}, or a checkpoint "
-        f"directory with {MANIFEST})"
-    )
 
 
 def verify_checkpoint(step_dir: Path) -> dict[str, Any]:
@@ -255,7 +181,6 @@ class CheckpointManager:
         client_state = {"protstack": trainer_state, "universal_checkpoint_info": {}}
         with contextlib.redirect_stdout(io.StringIO()):
             engine.save_checkpoint(str(self.root), tag=tmp_tag, client_state=client_state, save_latest=False)
-        write_json_atomic(tmp / f"rng_rank{self.dist.rank}.json", rng_state())
         barrier()
         if self.dist.is_main:
             write_json_atomic(tmp / TRAINER_STATE, trainer_state)
@@ -279,7 +204,7 @@ class CheckpointManager:
         return final
 
     def _prune(self, keep_tag: str) -> None:
-        steps = sorted(p for p in self.root.glob("step_*") if p.is_dir() and _STEP_DIR.fullmatch(p.name))
+        steps = sorted(p for p in self.root.glob("step_*") if p.is_dir() and STEP_DIR.fullmatch(p.name))
         for p in steps[: max(0, len(steps) - self.keep)]:
             if p.name != keep_tag:
                 shutil.rmtree(p, ignore_errors=True)
@@ -289,18 +214,20 @@ class CheckpointManager:
 
     # ----------------------------------------------------------------------------------- loading
     def load(self, engine: Any, step_dir: Path, state: Mapping[str, Any]) -> None:
-        """Load model, optimizer, scheduler (DeepSpeed) and this rank's generator states from ``step_dir``."""
+        """Load model, optimizer and scheduler (DeepSpeed) from ``step_dir``. No generator state: the trainer seeds
+        every generator from ``(seed, micro-batch index)`` before each micro-batch (:mod:`engine.trainer`)."""
         load_dir, tag = self.loadable(step_dir, state)
         # DeepSpeed warns that no model-parallel unit was given when it reads a universal checkpoint; we use none
-        with restricted_torch_load(), contextlib.redirect_stdout(io.StringIO()), quiet_logger("DeepSpeed"):
+        with (
+            restricted_torch_load(step_dir),
+            contextlib.redirect_stdout(io.StringIO()),
+            quiet_logger("DeepSpeed"),
+        ):
             path, _ = engine.load_checkpoint(
                 str(load_dir), tag=tag, load_optimizer_states=True, load_lr_scheduler_states=True
             )
         if path is None:
             raise CheckpointError(f"{step_dir}: DeepSpeed found no checkpoint to load")
-        rng_file = step_dir / f"rng_rank{self.dist.rank}.json"
-        if rng_file.is_file():
-            set_rng_state(json.loads(rng_file.read_text()))
 
     def loadable(self, step_dir: Path, state: Mapping[str, Any]) -> tuple[Path, str]:
         """``(load_dir, tag)`` to hand DeepSpeed: the checkpoint itself, or its universal conversion when it was
@@ -337,7 +264,11 @@ def convert_to_universal(step_dir: Path, out: Path) -> None:
             inject_missing_state=False,
         )
         sink = io.StringIO()
-        with restricted_torch_load(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        with (
+            restricted_torch_load(step_dir),
+            contextlib.redirect_stdout(sink),
+            contextlib.redirect_stderr(sink),
+        ):
             ds_to_universal.main(args)
         (tmp / "done").write_text("ok\n")
         shutil.rmtree(out, ignore_errors=True)
@@ -347,8 +278,6 @@ def convert_to_universal(step_dir: Path, out: Path) -> None:
 
 
 # -------------------------------------------------------------------------------------------- export
-#: Beside an exported part of the training module (:func:`export_model` with ``select``): its other tensors.
-OBJECTIVE_WEIGHTS = "objective.safetensors"
 
 
 def consolidated_state_dict(engine: Any) -> dict[str, torch.Tensor] | None:
@@ -392,20 +321,19 @@ def export_model(
         target, Pretrained
     ):  # the engine's generic use (any nn.Module): its weights, as they are
         return _export_state(state, out_dir, metadata)
+    prefix = "" if target is module else next(n for n, m in module.named_modules() if m is target) + "."
     if any(hasattr(p, "ds_id") for p in target.parameters()):  # ZeRO-3: partitioned parameters
-        prefix = "" if target is module else next(n for n, m in module.named_modules() if m is target) + "."
-        fresh = build_model(target.config_dict())
-        fresh.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
-        target = fresh
+        target = build_model(target.config_dict())
+        target.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
     target.save_pretrained(out_dir, **dict(metadata))
-    if select is not None and target is not module:
-        prefix = next(n for n, m in module.named_modules() if m is (select(module))) + "."
-        rest = {k: v.contiguous() for k, v in state.items() if not k.startswith(prefix)}
-        if rest:  # e.g. a pretraining objective's heads (init_from reads them back)
-            from safetensors.torch import save_file
+    rest = {k: v.contiguous() for k, v in state.items() if not k.startswith(prefix)} if prefix else {}
+    if rest:  # e.g. a pretraining objective's heads (init_from reads them back)
+        from safetensors.torch import save_file
 
-            with atomic_path(out_dir / OBJECTIVE_WEIGHTS) as tmp:
-                save_file(rest, str(tmp), metadata={"format": "protstack-objective"})
+        from prottasks.objectives.pretraining import OBJECTIVE_WEIGHTS
+
+        with atomic_path(out_dir / OBJECTIVE_WEIGHTS) as tmp:
+            save_file(rest, str(tmp), metadata={"format": "protstack-objective"})
     return out_dir / WEIGHTS_NAME, out_dir / CONFIG_NAME
 
 

@@ -12,16 +12,18 @@ ops are not built either.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-import torch
-
-from engine.errors import ConfigError
+if TYPE_CHECKING:  # torch loads on first use: an app imports this module before it validates its config
+    import torch
 
 _LAUNCHER_VARS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
@@ -55,12 +57,24 @@ def env_rank() -> tuple[int, int]:
 
 
 def choose_device(device: str = "auto") -> str:
-    """``"cuda"`` or ``"cpu"`` for a config's ``train.device`` (``auto``: CUDA when available)."""
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device: 'cuda' requested but no CUDA device is available (use auto or cpu)")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    """``"cuda"`` or ``"cpu"`` for a config's ``train.device`` (:func:`protdata.device.choose_device`)."""
+    from protdata.device import choose_device as choose
+
+    return choose(device, name="train.device").type
+
+
+@contextlib.contextmanager
+def environment(name: str, value: str) -> Iterator[None]:
+    """``os.environ[name] = value`` inside the block only (the previous value, or none, restored after it)."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 def import_deepspeed(device_type: str):
@@ -68,17 +82,10 @@ def import_deepspeed(device_type: str):
     if device_type == "cpu" and "deepspeed.accelerator" not in sys.modules:
         # Fix DeepSpeed's accelerator to the CPU (also on a machine with a GPU when train.device is cpu; and no
         # "unable to detect an accelerator" warning), without leaking the variable to child processes.
-        previous = os.environ.get("DS_ACCELERATOR")
-        os.environ["DS_ACCELERATOR"] = "cpu"
-        try:
+        with environment("DS_ACCELERATOR", "cpu"):
             from deepspeed.accelerator import get_accelerator
 
             get_accelerator()
-        finally:
-            if previous is None:
-                del os.environ["DS_ACCELERATOR"]
-            else:
-                os.environ["DS_ACCELERATOR"] = previous
     import deepspeed
 
     logger = logging.getLogger("DeepSpeed")
@@ -112,6 +119,8 @@ def setup_distributed(device: str = "auto", timeout_minutes: float = 30.0) -> Di
     ``LOCAL_RANK``) is used as is. Otherwise a one-process group is created on an in-memory store (no port, no
     environment variables). An already initialised group (a second run in the same process) is reused.
     """
+    import torch
+
     device_type = choose_device(device)
     backend = "nccl" if device_type == "cuda" else "gloo"
     launched = launched_by_launcher()
@@ -151,19 +160,32 @@ def teardown_distributed() -> None:
 
 
 def _destroy() -> None:
+    import torch
+
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 
 
+def _world() -> int:
+    """The size of the process group (1 without one)."""
+    import torch
+
+    return torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+
+
 def barrier() -> None:
-    if torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+    if _world() > 1:
+        import torch
+
         torch.distributed.barrier()
 
 
 def broadcast_object(obj: object, src: int = 0) -> object:
     """``obj`` of rank ``src`` on every rank (paths, small metadata)."""
-    if not torch.distributed.is_initialized() or torch.distributed.get_world_size() == 1:
+    if _world() == 1:
         return obj
+    import torch
+
     holder = [obj]
     torch.distributed.broadcast_object_list(holder, src=src)
     return holder[0]
@@ -171,16 +193,19 @@ def broadcast_object(obj: object, src: int = 0) -> object:
 
 def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
     """Element-wise sum of ``values`` over all ranks."""
-    if not torch.distributed.is_initialized() or torch.distributed.get_world_size() == 1:
-        return list(values)
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    torch.distributed.all_reduce(t)
-    return t.tolist()
+    return _all_reduce(values, device, "SUM")
 
 
 def all_reduce_max(value: float, device: torch.device) -> float:
-    if not torch.distributed.is_initialized() or torch.distributed.get_world_size() == 1:
-        return value
-    t = torch.tensor([value], dtype=torch.float64, device=device)
-    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-    return float(t.item())
+    """The largest ``value`` of all ranks."""
+    return _all_reduce([value], device, "MAX")[0]
+
+
+def _all_reduce(values: list[float], device: torch.device, op: str) -> list[float]:
+    if _world() == 1:
+        return list(values)
+    import torch
+
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(t, op=getattr(torch.distributed.ReduceOp, op))
+    return t.tolist()

@@ -44,36 +44,10 @@ def one_line(message: str) -> str:
 
 def input_error_types() -> tuple[type[BaseException], ...]:
     """Exception types that mean *bad input* (reported in one line) rather than a bug (reported with a
-    traceback): ours, and the input errors of the packages (protdata and protenc-seq, protenc-struct, protfusion,
-    protalign, prottasks)."""
+    traceback): ours, and the packages' (every package's errors subclass :class:`protdata.errors.ProtdataError`)."""
     from protdata.errors import ProtdataError
 
-    types: list[type[BaseException]] = [AppError, ProtdataError]
-    try:
-        from prottasks.errors import ProttasksError
-
-        types.append(ProttasksError)
-    except ImportError:  # pragma: no cover - prottasks is a dependency of the apps
-        pass
-    try:
-        from protenc_struct.errors import StructureInputError
-
-        types.append(StructureInputError)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from protfusion.errors import FusionError
-
-        types.append(FusionError)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from protalign.errors import ProtalignError
-
-        types.append(ProtalignError)
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(types)
+    return (AppError, ProtdataError)
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.files import atomic_path, write_text_atomic
+from protdata.atomic import atomic_path, write_text_atomic
 
 METRICS_FILE = "metrics.jsonl"
 PLOT_FILE = "curves.png"
@@ -67,14 +67,11 @@ class Reporter:
             write_text_atomic(log_path, "".join(json.dumps(r) + "\n" for r in kept))
         self.history = kept
         self._log = open(log_path, "a")  # noqa: SIM115 - closed in close()
-        try:
-            from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter
 
-            self._tb = SummaryWriter(
-                str(self.run_dir / TENSORBOARD_DIR), purge_step=start_step + 1 if start_step else None
-            )
-        except ImportError:  # pragma: no cover - tensorboard is a dependency of the apps
-            self._tb = None
+        self._tb = SummaryWriter(
+            str(self.run_dir / TENSORBOARD_DIR), purge_step=start_step + 1 if start_step else None
+        )
         if progress:
             from tqdm.auto import tqdm
 
@@ -199,29 +196,6 @@ def format_seconds(seconds: float) -> str:
         return f"{minutes}m{s:02d}s"
     hours, m = divmod(minutes, 60)
     return f"{hours}h{m:02d}m"
-
-
-def summary_line(
-    run_dir: Path,
-    steps: int,
-    seconds: float,
-    first_loss: float | None,
-    last_loss: float | None,
-    residues_per_s: float,
-    data_wait: float,
-    written: Sequence[str],
-    start_step: int = 0,
-) -> str:
-    """``done: 300 steps in 2m05s, loss 3.01 -> 2.60, 1,950 residues/s, data wait 0.8 % -> runs/x/ (…)``
-    (``done: steps 101-300 of 300 …`` for a resumed run)."""
-    what = f"steps {start_step + 1}-{steps} of {steps}" if start_step else f"{steps} steps"
-    loss = ""
-    if first_loss is not None and last_loss is not None:
-        loss = f", loss {first_loss:.4f} -> {last_loss:.4f}"
-    return (
-        f"done: {what} in {format_seconds(seconds)}{loss}, {residues_per_s:,.0f} residues/s, "
-        f"data wait {100 * data_wait:.1f} % -> {run_dir}/ ({', '.join(written)})"
-    )
 
 
 @contextlib.contextmanager

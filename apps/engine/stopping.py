@@ -32,7 +32,7 @@ class Interrupted(Exception):
     """A run stopped by a signal after ``step``, with its checkpoint written (``checkpoint``)."""
 
     def __init__(self, signum: int, step: int, checkpoint: Path | None) -> None:
-        super().__init__(f"stopped by {signal_name(signum)} after step {step}")
+        super().__init__(f"stopped by {signal.Signals(signum).name} after step {step}")
         self.signum = signum
         self.step = step
         self.checkpoint = checkpoint
@@ -41,14 +41,6 @@ class Interrupted(Exception):
     def exit_status(self) -> int:
         """The shell's convention for a process ended by a signal: ``128 + signal number``."""
         return 128 + self.signum
-
-
-def signal_name(signum: int) -> str:
-    """``SIGTERM`` for 15, etc. (the number itself for an unknown signal)."""
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return str(signum)
 
 
 class StopRequest:

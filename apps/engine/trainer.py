@@ -4,11 +4,9 @@ accumulation, clipping), exact resume, progress / metrics / TensorBoard / curves
 The model is any ``nn.Module`` whose ``forward(batch, generator=None)`` returns the loss — a prottasks
 ``ObjectiveOutput`` (``.loss``, ``.metrics``), a dict with ``"loss"``, or a scalar tensor.
 
-Determinism: before micro-batch ``k`` (its global index, see :mod:`engine.batching`) the Python, NumPy and torch
-generators are seeded from ``(seed, k)`` and the model receives a ``torch.Generator`` seeded the same way. Masking,
-dropout and crops therefore depend only on ``(seed, k)`` — not on the number of processes, the accumulation
-steps, DataLoader workers or a resume — so a resumed run repeats an uninterrupted one step for step, and ``W``
-processes at micro-batch ``b`` give the same losses as one process accumulating ``W`` micro-batches.
+Determinism: before every micro-batch the generators are seeded from ``(seed, its global index)``
+(:func:`protdata.seeding.seed_micro_batch`), so a resumed run repeats an uninterrupted one step for step and ``W``
+processes give the losses of one process accumulating ``W`` micro-batches.
 
 Signals: Ctrl-C, SIGTERM (SLURM pre-emption) and SIGUSR1 stop the run after the current optimizer step with a
 checkpoint of that step (:mod:`engine.stopping`), so ``--resume`` loses nothing.
@@ -21,14 +19,12 @@ import inspect
 import io
 import math
 import os
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -40,14 +36,22 @@ from engine.checkpoint import (
     needs_universal,
     parameter_shapes,
 )
-from engine.config import DeepSpeedConfig, OptimizerConfig, SchedulerConfig, TrainConfig
-from engine.data import MicroBatch, TrainingData
+from engine.config import (
+    DeepSpeedConfig,
+    OptimizerConfig,
+    SchedulerConfig,
+    TrainConfig,
+    merge_configs,
+    schedule_settings,
+)
 from engine.distributed import DistContext, all_reduce_max, all_reduce_sum, import_deepspeed
 from engine.errors import ConfigError, TrainingError
-from engine.optim import build_optimizer, build_scheduler, schedule_settings
-from engine.reporting import PLOT_FILE, Reporter, plot_curves, summary_line
+from engine.reporting import PLOT_FILE, Reporter, format_seconds, plot_curves
 from engine.stopping import Interrupted, StopRequest
 from engine.validation import Validation
+from protdata.loading import MicroBatch, TrainingData
+from protdata.seeding import seed_micro_batch
+from prottasks.optim import build_optimizer, build_scheduler
 
 
 @dataclass
@@ -66,33 +70,20 @@ class TrainResult:
     config_json: Path | None = None
     plot: Path | None = None
 
-    @property
-    def first_loss(self) -> float | None:
-        losses = [r["loss"] for r in self.history if "loss" in r]
-        return losses[0] if losses else None
-
-    @property
-    def last_loss(self) -> float | None:
-        losses = [r["loss"] for r in self.history if "loss" in r]
-        return losses[-1] if losses else None
-
     def summary(self) -> str:
+        """``done: 300 steps in 2m05s, loss 3.01 -> 2.60, 1,950 residues/s, data wait 0.8 % -> runs/x/ (…)``
+        (``done: steps 101-300 of 300 …`` for a resumed run)."""
         written = [p.name for p in (self.weights, self.config_json) if p is not None]
         written += ["metrics.jsonl", "tensorboard/"]
-        if self.plot is not None:
-            written.append(self.plot.name)
-        if self.checkpoint is not None:
-            written.append(f"checkpoints/{self.checkpoint.name}")
-        return summary_line(
-            self.run_dir,
-            self.steps,
-            self.seconds,
-            self.first_loss,
-            self.last_loss,
-            self.residues_per_s,
-            self.data_wait,
-            written,
-            self.start_step,
+        written += [self.plot.name] if self.plot is not None else []
+        written += [f"checkpoints/{self.checkpoint.name}"] if self.checkpoint is not None else []
+        losses = [r["loss"] for r in self.history if "loss" in r]
+        steps, start = self.steps, self.start_step
+        what = f"steps {start + 1}-{steps} of {steps}" if start else f"{steps} steps"
+        loss = f", loss {losses[0]:.4f} -> {losses[-1]:.4f}" if losses else ""
+        return (
+            f"done: {what} in {format_seconds(self.seconds)}{loss}, {self.residues_per_s:,.0f} residues/s, "
+            f"data wait {100 * self.data_wait:.1f} % -> {self.run_dir}/ ({', '.join(written)})"
         )
 
 
@@ -108,20 +99,26 @@ def preflight(
     learning-rate-ratio prefixes, the schedule, the precision.
 
     Raises:
-        ConfigError: naming the key.
+        ConfigError, prottasks.OptimizerConfigError: naming the key.
     """
-    from engine.optim import lr_multiplier, parameter_groups
+    from prottasks.optim import check_schedule, parameter_groups
 
     parameter_groups(model, optimizer)
-    total = train.max_steps or scheduler.decay_steps or 1
-    if scheduler.type == "esm2" and scheduler.decay_start_step > (scheduler.decay_steps or total):
-        raise ConfigError(
-            f"scheduler.decay_start_step ({scheduler.decay_start_step}) is after the end of the decay "
-            f"({scheduler.decay_steps or total})"
-        )
-    lr_multiplier(0, scheduler, total)
+    check_schedule(scheduler, train.max_steps or scheduler.decay_steps or 1)
+    precision(deepspeed, device_type)
+
+
+def precision(deepspeed: DeepSpeedConfig, device_type: str) -> str:
+    """``bf16`` or ``fp32`` on ``device_type`` (``auto``: bf16 on a GPU that supports it).
+
+    Raises:
+        ConfigError: bf16 asked for without a GPU.
+    """
     if deepspeed.precision == "bf16" and device_type != "cuda":
         raise ConfigError("deepspeed.precision: bf16 needs a GPU here (use auto or fp32 on CPU)")
+    if deepspeed.precision == "auto":
+        return "bf16" if device_type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    return deepspeed.precision
 
 
 def default_threads(dist: DistContext, num_workers: int) -> int:
@@ -133,23 +130,6 @@ def default_threads(dist: DistContext, num_workers: int) -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     return max(1, cores // max(1, local_world) - num_workers)
-
-
-def micro_batch_seed(seed: int, k: int) -> int:
-    """A 63-bit seed for micro-batch ``k`` of a run seeded ``seed``."""
-    a, b = np.random.SeedSequence([seed, k]).generate_state(2, dtype=np.uint32)
-    return ((int(a) << 32) | int(b)) & ((1 << 63) - 1)
-
-
-def seed_micro_batch(seed: int, k: int, device: torch.device) -> torch.Generator:
-    """Seed every global generator for micro-batch ``k`` and return the model's generator (module docstring)."""
-    s = micro_batch_seed(seed, k)
-    random.seed(s)
-    np.random.seed(s % (1 << 32))
-    torch.manual_seed(s)
-    generator = torch.Generator(device=device)
-    generator.manual_seed(s ^ 0x2545F4914F6CDD1D)
-    return generator
 
 
 def unpack_output(output: Any) -> tuple[torch.Tensor, dict[str, float]]:
@@ -199,7 +179,7 @@ class Trainer:
             the fine-tuning app), or ``None``.
 
     A model whose ``forward`` takes ``targets`` receives the micro-batch's targets (labelled data, e.g.
-    :mod:`engine.labelled`).
+    :mod:`prottasks.data.labelled`).
     """
 
     def __init__(
@@ -243,15 +223,6 @@ class Trainer:
         assert self.train.epochs is not None
         return max(1, math.ceil(self.train.epochs * self.data.plan.micro_batches_per_epoch() / per_step))
 
-    def precision(self) -> str:
-        """``bf16`` or ``fp32`` for this device (``auto``: bf16 on a GPU that supports it)."""
-        if self.ds.precision == "bf16" and self.dist.device.type != "cuda":
-            raise ConfigError("deepspeed.precision: bf16 needs a GPU here (use auto or fp32 on CPU)")
-        if self.ds.precision == "auto":
-            cuda = self.dist.device.type == "cuda" and torch.cuda.is_bf16_supported()
-            return "bf16" if cuda else "fp32"
-        return self.ds.precision
-
     def deepspeed_config(self, universal: bool = False) -> dict[str, Any]:
         """The DeepSpeed config dict built from the ``deepspeed`` section (raw ``extra`` keys merged last)."""
         g = self.ds.gradient_accumulation_steps
@@ -262,14 +233,14 @@ class Trainer:
             "train_batch_size": micro * g * self.dist.world_size,
             "gradient_clipping": self.ds.gradient_clipping,
             "zero_optimization": {"stage": self.ds.zero_stage},
-            "bf16": {"enabled": self.precision() == "bf16"},
+            "bf16": {"enabled": precision(self.ds, self.dist.device.type) == "bf16"},
             "steps_per_print": 10**9,
             "wall_clock_breakdown": False,
             "zero_allow_untested_optimizer": True,
         }
         if universal:
             config["checkpoint"] = {"load_universal": True}
-        return _merge(config, self.ds.extra)
+        return merge_configs(config, self.ds.extra)
 
     # ------------------------------------------------------------------------------------------- fit
     def fit(self, resume: dict[str, Any] | None = None) -> TrainResult:
@@ -351,7 +322,10 @@ class Trainer:
                         )
                     engine.backward(loss)
                     if log_now and engine.is_gradient_accumulation_boundary() and self.ds.zero_stage == 0:
-                        grad_norm = _grad_norm(model)  # DeepSpeed reports it for ZeRO >= 1 only
+                        grads = [
+                            p.grad for p in model.parameters() if p.grad is not None
+                        ]  # DeepSpeed: ZeRO >= 1 only
+                        grad_norm = float(torch.nn.utils.get_total_norm(grads)) if grads else 0.0
                     engine.step()
                     window.add(value, metrics, batch.num_residues, len(batch))
                     seen[0] += batch.num_residues
@@ -442,10 +416,6 @@ class Trainer:
         window.seconds, window.wait_max = elapsed, wait
         return record
 
-    def _plateau_config(self) -> Any:
-        plateau = self.validation.plateau if self.validation is not None else None
-        return plateau.config if plateau is not None else None
-
     def _trainer_state(self, step: int, total: int, counters: dict[str, float]) -> dict[str, Any]:
         return {
             "format": FORMAT,
@@ -457,7 +427,10 @@ class Trainer:
             "zero_stage": self.ds.zero_stage,
             "seed": self.seed,
             "schedule": schedule_settings(
-                self.optimizer_config, self.scheduler_config, self.train, self._plateau_config()
+                self.optimizer_config,
+                self.scheduler_config,
+                self.train,
+                self.validation.plateau_config if self.validation is not None else None,
             ),
             "counters": counters,
             "parameters": self.shapes,
@@ -519,16 +492,3 @@ def _check_resumed_total(resume: dict[str, Any], total: int, world_size: int, tr
             f"{key}: {resume['path']} is at step {start} and the run ends at step {total}: it is finished; to "
             "train further start a new run from its weights (init_from=<run>/model.safetensors)"
         )
-
-
-def _grad_norm(model: nn.Module) -> float:
-    """Global L2 norm of the (already all-reduced) gradients, before clipping."""
-    norms = [p.grad.detach().float().norm() for p in model.parameters() if p.grad is not None]
-    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out

@@ -1,15 +1,8 @@
-"""Validation inside the training loop: evaluate every epoch (or every N steps), keep the best model, reduce the
-learning rate on a plateau.
-
-ESM-GearNet / FusionProt ``train_and_validate``: after every epoch ``solver.evaluate("valid")``, remember the best
-``cfg.metric`` (``f1_max``) and ``scheduler.step(result)`` for ``ReduceLROnPlateau``. :class:`Validation` does this
-for :class:`~engine.trainer.Trainer`: ``evaluate(forward)`` runs the app's validation set through the DeepSpeed
-engine (every rank its share; it returns the same metrics on every rank), the record is logged (metrics log,
-TensorBoard, curves), the monitored metric updates the best model — exported as
-``best/model.safetensors`` + ``best/config.json`` when it improves — and the :class:`~engine.plateau.Plateau`.
-Metric names carry their split (``valid_fmax``, ``test_fmax``); TensorBoard shows them as ``valid/fmax``.
-Its state (best value, step, plateau counters) travels in every checkpoint, so ``--resume`` continues exactly.
-"""
+"""Validation inside the training loop (ESM-GearNet / FusionProt ``train_and_validate``: after every epoch
+``solver.evaluate("valid")``, keep the best ``f1_max``, ``scheduler.step(result)`` of ``ReduceLROnPlateau``):
+:class:`Validation` evaluates through the DeepSpeed engine (e.g. :func:`prottasks.data.evaluate_splits`), exports the
+best model to ``best/`` and steps torch's ``ReduceLROnPlateau`` (:func:`plateau_step`); its state (best value and
+step, the plateau's ``state_dict``) travels in every checkpoint, so ``--resume`` continues exactly."""
 
 from __future__ import annotations
 
@@ -22,7 +15,6 @@ from typing import Any, Literal
 import torch
 
 from engine.checkpoint import consolidated_state_dict, export_model
-from engine.plateau import Plateau, PlateauConfig
 
 #: Sub-directory of the run holding the best model on the validation set.
 BEST_DIR = "best"
@@ -32,19 +24,33 @@ SECONDS_KEY = "eval_seconds"
 Forward = Callable[..., Any]
 
 
+def plateau_step(
+    plateau: torch.optim.lr_scheduler.ReduceLROnPlateau, value: float, scheduler: Any
+) -> list | None:
+    """``plateau.step(value)``; when it cuts a group's learning rate, the engine's step schedule (a ``LambdaLR``
+    stepped every optimizer step) gets its base rate scaled alike, so the reduction persists (and is saved with
+    the schedule's state). Returns the new learning rates after a reduction, else ``None``."""
+    groups = plateau.optimizer.param_groups
+    before = [float(g["lr"]) for g in groups]
+    plateau.step(value)
+    after = [float(g["lr"]) for g in groups]
+    if after == before:
+        return None
+    base = getattr(scheduler, "base_lrs", None)
+    for i, (old, new) in enumerate(zip(before, after)):
+        if base is not None and old > 0:
+            base[i] *= new / old
+    if scheduler is not None:
+        scheduler._last_lr = after
+    return after
+
+
 class Validation:
     """Periodic evaluation with model selection and ReduceLROnPlateau (module docstring).
 
-    Args:
-        evaluate: ``evaluate(forward) -> {metric: value}`` (names carry the split: ``valid_fmax``);
-            ``forward(batch, **kwargs)`` runs the model in eval mode without gradients. Called on every rank; must
-            return the same metrics on every rank.
-        monitor: The metric that selects the best model (and drives the plateau), e.g. ``"valid_fmax"``.
-        mode: ``"max"`` (higher is better) or ``"min"``.
-        every_epochs: Evaluate after this many epochs' worth of optimizer steps (seed: 1).
-        every_steps: Evaluate every N optimizer steps instead (overrides ``every_epochs``).
-        plateau: ReduceLROnPlateau on ``monitor`` (``None``: off).
-        export_best: Export the best model to ``<run>/best/``.
+    ``evaluate(forward) -> {metric: value}`` runs on every rank and returns the same metrics there; ``monitor``
+    (e.g. ``valid_fmax``, ``mode`` max / min) selects the best model and drives ``plateau``
+    (:class:`~engine.finetuning.PlateauConfig`, ``None``: off); ``every_steps`` overrides ``every_epochs``.
     """
 
     def __init__(
@@ -55,50 +61,40 @@ class Validation:
         mode: Literal["max", "min"] = "max",
         every_epochs: float = 1.0,
         every_steps: int | None = None,
-        plateau: PlateauConfig | None = None,
+        plateau: Any | None = None,
         export_best: bool = True,
     ) -> None:
-        self.evaluate = evaluate
-        self.monitor = monitor
-        self.mode = mode
-        self.every_epochs = every_epochs
-        self.every_steps = every_steps
-        self.export_best = export_best
-        self.plateau = None
-        if plateau is not None:
-            self.plateau = Plateau(plateau, mode if plateau.mode == "auto" else plateau.mode)
+        self.evaluate, self.monitor, self.mode = evaluate, monitor, mode
+        self.every_epochs, self.every_steps, self.export_best = every_epochs, every_steps, export_best
+        self.plateau_config = plateau
+        #: torch's ReduceLROnPlateau over the engine's optimizer, built at the first evaluation.
+        self.plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
+        self._plateau_state: dict[str, Any] | None = None
         self.best: float | None = None
         self.best_step: int | None = None
+        self.reductions = 0
         self.every = every_steps or 1
 
-    # ------------------------------------------------------------------------------------------ set-up
     def resolve(self, steps_per_epoch: int) -> int:
         """Fix the evaluation interval in optimizer steps (``every_steps``, else ``every_epochs`` epochs)."""
-        if self.every_steps is not None:
-            self.every = self.every_steps
-        else:
-            self.every = max(1, round(self.every_epochs * steps_per_epoch))
+        self.every = self.every_steps or max(1, round(self.every_epochs * steps_per_epoch))
         return self.every
 
     def due(self, step: int, total: int) -> bool:
         return step % self.every == 0 or step == total
 
-    def improved(self, value: float) -> bool:
-        if not math.isfinite(value):
-            return False
-        if self.best is None:
-            return True
-        return value > self.best if self.mode == "max" else value < self.best
+    def _plateau(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.ReduceLROnPlateau:
+        if self.plateau is None:
+            c = self.plateau_config
+            options = c.model_dump(exclude={"mode"})
+            mode = self.mode if c.mode == "auto" else c.mode
+            self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, **options)
+            if self._plateau_state is not None:
+                self.plateau.load_state_dict(self._plateau_state)
+        return self.plateau
 
-    # ------------------------------------------------------------------------------------------- running
     def run(
-        self,
-        engine: Any,
-        step: int,
-        *,
-        run_dir: Path,
-        export_config: dict[str, Any],
-        is_main: bool,
+        self, engine: Any, step: int, *, run_dir: Path, export_config: dict[str, Any], is_main: bool
     ) -> dict[str, Any]:
         """Evaluate at optimizer ``step``; update the best model and the plateau; return the log record."""
         t0 = time.perf_counter()
@@ -115,43 +111,40 @@ class Validation:
         if self.monitor not in metrics:
             raise KeyError(f"validation returned no {self.monitor!r} (got {sorted(metrics)})")
         value = float(metrics[self.monitor])
-        record: dict[str, Any] = {"step": step}
-        record.update({k: float(v) for k, v in metrics.items()})
-        if self.improved(value):
+        record: dict[str, Any] = {"step": step, **{k: float(v) for k, v in metrics.items()}}
+        better = self.best is None or (value > self.best if self.mode == "max" else value < self.best)
+        if math.isfinite(value) and better:
             self.best, self.best_step = value, step
-            if self.export_best:
-                state = consolidated_state_dict(engine)  # every rank takes part (ZeRO-3 gathers)
-                if is_main and state is not None:
-                    selected = {"metric": self.monitor, "value": value, "step": step, "mode": self.mode}
-                    export_model(
-                        engine.module,
-                        state,
-                        Path(run_dir) / BEST_DIR,
-                        {**export_config, "selected": selected},
-                    )
-        if self.plateau is not None and self.plateau.step(value):
+            # every rank takes part (ZeRO-3 gathers)
+            state = consolidated_state_dict(engine) if self.export_best else None
+            if is_main and state is not None:
+                selected = {"metric": self.monitor, "value": value, "step": step, "mode": self.mode}
+                export_model(
+                    engine.module, state, Path(run_dir) / BEST_DIR, {**export_config, "selected": selected}
+                )
+        if self.plateau_config is not None:
             scheduler = engine.lr_scheduler  # the LambdaLR over the torch optimizer DeepSpeed steps
-            lrs = self.plateau.reduce(scheduler.optimizer, scheduler)
-            record["plateau_lr"] = lrs[0] if lrs else 0.0
+            lrs = plateau_step(self._plateau(scheduler.optimizer), value, scheduler)
+            if lrs is not None:
+                self.reductions += 1
+                record["plateau_lr"] = lrs[0]
         record["best_" + self.monitor] = self.best if self.best is not None else float("nan")
         record[SECONDS_KEY] = time.perf_counter() - t0
         return record
 
-    # --------------------------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
+        plateau = self.plateau.state_dict() if self.plateau is not None else self._plateau_state
         return {
-            "monitor": self.monitor,
-            "mode": self.mode,
-            "best": self.best,
-            "best_step": self.best_step,
-            "every": self.every,
-            "plateau": self.plateau.state_dict() if self.plateau is not None else None,
+            **{k: getattr(self, k) for k in ("monitor", "mode", "best", "best_step", "every", "reductions")},
+            "plateau": plateau,
         }
 
     def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        """Restore the best value / step and the plateau's ``state_dict`` (applied when the plateau is built)."""
         if not state:
             return
         self.best = None if state.get("best") is None else float(state["best"])
-        self.best_step = state.get("best_step")
-        if self.plateau is not None and state.get("plateau"):
-            self.plateau.load_state_dict(state["plateau"])
+        self.best_step, self.reductions = state.get("best_step"), int(state.get("reductions", 0))
+        self._plateau_state = state.get("plateau") if self.plateau_config is not None else None
+        if self.plateau is not None and self._plateau_state:
+            self.plateau.load_state_dict(self._plateau_state)

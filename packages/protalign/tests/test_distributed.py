@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from protalign.distributed import all_gather_with_grad, is_distributed
+from protalign.distributed import all_gather_with_grad, is_distributed, vector_scalars
 
 pytestmark = pytest.mark.numerics
 
@@ -60,3 +60,35 @@ def test_single_process_gather_is_identity() -> None:
     assert not is_distributed()
     x = torch.randn(3, 2)
     assert all_gather_with_grad(x) is x
+
+
+class _Scaled(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = torch.nn.Linear(2, 2)
+        self.inner.scale = torch.nn.Parameter(torch.tensor(2.5))
+        self.temperature = torch.nn.Parameter(torch.tensor(0.07), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x) * self.inner.scale / self.temperature
+
+
+def test_vector_scalars_hold_1d_parameters_and_save_scalars() -> None:
+    """0-d parameters become (1,) (DeepSpeed broadcasts them), the state dict still shows (and loads) scalars, and
+    the model computes what the plain model computes."""
+    torch.manual_seed(0)
+    plain = _Scaled()
+    x = torch.randn(3, 2)
+    expected = plain(x)
+    model = vector_scalars(_Scaled())
+    model.load_state_dict(plain.state_dict())  # plain scalars load into (1,) parameters
+    assert model.inner.scale.shape == (1,) and model.temperature.shape == (1,)
+    assert model.inner.scale.requires_grad and not model.temperature.requires_grad
+    assert all(p.dim() > 0 for p in model.parameters())
+    state = model.state_dict()
+    assert state["inner.scale"].shape == () and state["temperature"].shape == ()
+    assert state.keys() == plain.state_dict().keys()
+    torch.testing.assert_close(model(x), expected, rtol=0, atol=0)
+    again = _Scaled()
+    again.load_state_dict(state)  # and the plain model loads its state dict
+    assert again.inner.scale.item() == 2.5

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from protalign.pairs import ProteinTextPairs
+from protalign.pairs import ProteinTextPairs, iter_json_lines, json_object
 from protdata.errors import RecordError
-from protdata.protanno import ProtAnnoRecord
+from protdata.protanno import ProtAnnoRecord, SkipReport
 
 GOOD = {"seq": "MKVLAAGIVGLLLAQ", "text": "PROTEIN NAME: Test protein. FUNCTION: Binds things."}
 BAD = [
@@ -73,3 +73,29 @@ def test_jsonl_skip_and_raise(tmp_path: Path) -> None:
         RecordError, match=r"pairs\.jsonl, line 2: non-protein sequence: line2 has only nucleotide"
     ):
         ProteinTextPairs.from_jsonl(path)
+
+
+def test_one_json_lines_reader_counts_skips_and_leaves_out(tmp_path: Path) -> None:
+    """iter_json_lines: gzip read, blank lines not records, ``None`` from ``parse`` left out without counting as
+    skipped, a rejected line raised as ``<file>, line <n>: <reason>`` or skipped and counted."""
+    import gzip
+
+    path = tmp_path / "rows.jsonl.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write('{"n": 1}\n\n{"n": 2}\n{"m": 3}\n[4]\n{"n": 5}\n')
+
+    def parse(line: str, lineno: int) -> int | None:
+        obj = json_object(line)
+        if "n" not in obj:
+            raise ValueError("missing key 'n'")
+        return None if obj["n"] == 2 else obj["n"] * 10 + lineno
+
+    report = SkipReport()
+    rows = list(iter_json_lines(path, parse, on_error="skip", report=report))
+    assert rows == [(1, 11), (6, 56)]
+    assert report.total == 5 and report.source == str(path)
+    assert report.skipped == [(4, "missing key 'n'"), (5, "not a JSON object: list")]
+    with pytest.raises(RecordError, match=r"rows\.jsonl\.gz, line 4: missing key 'n'$"):
+        list(iter_json_lines(path, parse))
+    with pytest.raises(ValueError, match="on_error must be"):
+        list(iter_json_lines(path, parse, on_error="ignore"))  # type: ignore[arg-type]

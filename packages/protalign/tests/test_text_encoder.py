@@ -3,6 +3,7 @@ vocabulary), outputs equal to transformers' own BertModel, frozen vs trainable, 
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -76,6 +77,16 @@ def test_missing_pieces_are_named(tiny_bert_dir: Path, tmp_path: Path) -> None:
             (folder / extra).unlink(missing_ok=True)
         with pytest.raises(TextEncoderError, match=message):
             TextEncoder.from_pretrained(folder)
+
+
+def test_token_limit_beyond_the_positions_is_named(tiny_bert_dir: Path) -> None:
+    """The tiny BERT has 512 positions (its config.json): 512 tokens load, 513 are a one-line error."""
+    positions = json.loads((tiny_bert_dir / "config.json").read_text())["max_position_embeddings"]
+    assert TextEncoder.from_pretrained(tiny_bert_dir, max_length=positions).max_length == positions
+    with pytest.raises(
+        TextEncoderError, match=rf"max_length {positions + 1} tokens, .* {positions} positions"
+    ):
+        TextEncoder.from_pretrained(tiny_bert_dir, max_length=positions + 1)
 
 
 def test_hub_name_is_not_downloaded() -> None:

@@ -74,3 +74,24 @@ def test_configs_are_strict_and_carry_seed_defaults() -> None:
         build_transform({"type": "rotate"})
     with pytest.raises(TypeError, match="not both"):
         TruncateProtein(SubsequenceCropConfig(), max_length=3)  # type: ignore[arg-type]
+
+
+def test_inference_transform_keeps_only_the_deterministic_truncation(protein: Protein) -> None:
+    from protdata.transforms import (
+        ComposeConfig,
+        GaussianNoiseConfig,
+        TruncateProteinConfig,
+        inference_transform,
+    )
+
+    assert inference_transform(TruncateProteinConfig(max_length=550)) == TruncateProteinConfig(max_length=550)
+    random = TruncateProteinConfig(max_length=100, random=True)
+    assert inference_transform(random) == TruncateProteinConfig(max_length=100)
+    mixed = ComposeConfig(
+        transforms=[GaussianNoiseConfig(), ComposeConfig(transforms=[TruncateProteinConfig(max_length=300)])]
+    )
+    assert inference_transform(mixed) == TruncateProteinConfig(max_length=300)
+    assert inference_transform(SubsequenceCropConfig()) is None and inference_transform(None) is None
+    # what it keeps is the prefix, whatever the seed
+    kept = build_transform(inference_transform(random))
+    assert {kept(protein, seed).sequence for seed in range(4)} == {protein.sequence[:100]}

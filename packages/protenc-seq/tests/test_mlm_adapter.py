@@ -91,3 +91,16 @@ def test_adapter_rejects_what_it_cannot_train() -> None:
     enc.model.has_lm_head = False
     with pytest.raises(ValueError, match="no LM head"):
         MaskedLMAdapter(enc)
+
+
+def test_an_encoder_offers_its_masked_lm_view() -> None:
+    """``encoder.masked_lm()`` is how prottasks (which imports no encoder package) trains an encoder with MLM."""
+    for vocab in ("esm", "saprot"):
+        enc = tiny(vocab)
+        mlm = enc.masked_lm()
+        assert isinstance(mlm, MaskedLMAdapter) and mlm.encoder is enc
+        assert mlm.vocab_size == (446 if vocab == "saprot" else len(ESM_ALPHABET.tokens))
+        assert {id(p) for p in mlm.parameters()} == {id(p) for p in enc.parameters()}  # it trains the encoder
+    enc.model.has_lm_head = False
+    with pytest.raises(ValueError, match="no LM head"):
+        enc.masked_lm()

@@ -11,12 +11,13 @@ import torch
 
 from protdata import saprot
 from protenc_seq import (
+    CheckpointError,
     ESM2Encoder,
     MutationError,
     SaProtEncoder,
     masked_marginals,
-    parse_mutant,
     score_mutants,
+    wild_type_marginals,
 )
 from protenc_seq.alphabet import AMINO_ACIDS
 from protenc_seq.loading.checkpoint import RawCheckpoint, build_model
@@ -83,25 +84,14 @@ def test_multi_mutants(esm, esm_pair, blat) -> None:
 
 
 def test_mutation_errors(esm_pair, blat) -> None:
+    """A mismatched wild-type letter stops scoring (the parse itself: test_mutations.py)."""
     _, enc = esm_pair
-    sequence, _, offset = blat
-    with pytest.raises(
-        MutationError, match=r"mutant 'H24C:E25G': E25G expects E at position 25 but the wild type has P"
-    ):
-        parse_mutant("H24C:E25G", sequence, offset)
+    sequence, _, _ = blat
     with pytest.raises(
         MutationError,
         match=r"H24C expects H at position 24 but the wild type has L there \(numbering offset 1\)",
     ):
         score_mutants(enc, sequence, ["H24C"])  # offset forgotten: position 24 is a P
-    with pytest.raises(MutationError, match=r"position 400 is outside the sequence \(residues 24\.\.286"):
-        parse_mutant("A400G", sequence, offset)
-    with pytest.raises(MutationError, match="not of the form A42G"):
-        parse_mutant("H24", sequence, offset)
-    with pytest.raises(MutationError, match="same position twice"):
-        parse_mutant("H24C:H24G", sequence, offset)
-    with pytest.raises(MutationError, match="mutant residue 'B'"):
-        parse_mutant("H24B", sequence, offset)
 
 
 def test_saprot_scores_match_transformers(make_hf_mlm, blat) -> None:
@@ -132,3 +122,39 @@ def test_saprot_scores_match_transformers(make_hf_mlm, blat) -> None:
                 }
                 want += np.log(p[mt]) - np.log(p[wt])
             assert abs(s - want) <= TOL, (m, s, want)
+
+
+def test_wild_type_marginals_match_fair_esm(esm, esm_pair, blat) -> None:
+    """``method="wt_marginal"``: fair-esm predict.py ``wt-marginals`` (one unmasked pass, log-softmax at each site
+    after ``<cls>``), summed over the sites of a multi-mutant."""
+    fair, enc = esm_pair
+    sequence, mutants, offset = blat
+    alphabet = esm.data.Alphabet.from_architecture("ESM-1b")
+    tokens = alphabet.get_batch_converter()([("wt", sequence)])[2]
+    with torch.no_grad():
+        logp = torch.log_softmax(fair(tokens)["logits"][0], -1).double()  # (L + 2, V)
+    picked = [*random.Random(5).sample(mutants, 30), "H24C:A123G"]
+    scores = score_mutants(enc, sequence, picked, offset=offset, method="wt_marginal")
+    for m, got in zip(picked, scores):
+        sites = [(p[0], int(p[1:-1]) - offset, p[-1]) for p in m.split(":")]
+        want = sum(
+            float(logp[i + 1, alphabet.get_idx(mt)] - logp[i + 1, alphabet.get_idx(wt)])
+            for wt, i, mt in sites
+        )
+        assert abs(got - want) <= TOL, m
+    table = wild_type_marginals(enc, sequence)
+    assert table.shape == (len(sequence), 20) and table.dtype == np.float64
+    aa = [alphabet.get_idx(a) for a in AMINO_ACIDS]
+    assert np.allclose(table, logp[1:-1, aa].numpy(), atol=TOL)  # every site, every amino acid
+
+
+def test_a_model_without_lm_head_is_a_checkpoint_error(esm_pair, blat) -> None:
+    _, enc = esm_pair
+    sequence, _, offset = blat
+    enc.model.has_lm_head = False
+    try:
+        for method in ("masked_marginal", "wt_marginal"):
+            with pytest.raises(CheckpointError, match="no LM head"):
+                score_mutants(enc, sequence, ["H24C"], offset=offset, method=method)
+    finally:
+        enc.model.has_lm_head = True

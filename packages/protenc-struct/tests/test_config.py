@@ -81,3 +81,16 @@ def test_inconsistent_settings_are_rejected():
         GearNetEdgeConfig(edge_input_dim=60)
     with pytest.raises(ValidationError, match="cutoff"):
         CDConvConfig(hidden_dims=[16, 32], cutoffs=[8.0])
+
+
+def test_activation_names_are_torch_functional_activations() -> None:
+    import torch
+    import torch.nn.functional as F
+
+    from protenc_struct.config import ACTIVATIONS, GearNetConfig
+
+    x = torch.linspace(-2, 2, 5)
+    for name in ACTIVATIONS:
+        assert getattr(F, name)(x).shape == x.shape, name
+    with pytest.raises(ValueError, match="unknown activation 'relu7'"):
+        GearNetConfig(activation="relu7")

@@ -50,3 +50,23 @@ def test_prediction_round_trip(tmp_path):
     assert read == {("P1", "GO:0008150"): 0.1 + 0.2, ("P1", "GO:0003674"): 1.0}
     with pytest.raises(LabelError, match="outside"):
         write_predictions(path, {"P1": {"GO:0008150": 1.5}})
+
+
+def test_propagated_adds_ancestors_of_the_same_namespace(ontology, go_obo):
+    """True-path closure against the independent plain-text OBO reader: each protein's own terms first, then the
+    sorted ancestors (is_a + part_of) of the same namespace."""
+    from go_obo_text import read_obo_text
+
+    text = read_obo_text(go_obo)
+    normalized, _ = read_cafa_terms(shared_data("function", "cafa_like_terms.tsv")).normalized(ontology)
+    closed = normalized.propagated(ontology)
+    assert list(closed.terms) == list(normalized.terms)
+    grown = 0
+    for protein, by_ns in normalized.terms.items():
+        assert set(closed.terms[protein]) == set(by_ns)
+        for ns, terms in by_ns.items():
+            ancestors = set().union(*(text.ancestors(t) for t in terms))
+            added = sorted(t for t in ancestors - set(terms) if text.namespace[t] == ns)
+            assert closed.terms[protein][ns] == [*terms, *added]
+            grown += len(added)
+    assert grown > 100  # the closure adds many terms: the check is not vacuous

@@ -66,3 +66,34 @@ def test_bad_terms(ontology):
         propagate_terms(ontology, ["GO:0004710"])  # an alt id
     with pytest.raises(OntologyError, match=r"expected \(N, 2\)"):
         propagate_scores(ontology, np.zeros((2, 3)), ["GO:0008150", "GO:0009987"])
+
+
+def test_go_propagation_over_a_model_label_set(ontology, vocabulary):
+    """GoPropagation (apps/predict.py's): labels that are alternative ids score as their current term, a label the
+    ontology does not know keeps its score; the rest = a brute force over descendant sets of the current terms."""
+    from prottasks.go import GoPropagation
+
+    bp = set(ontology.terms_in("biological_process"))
+    alt, alt_term = next(
+        (a, t) for a, t in sorted(ontology.alt_ids.items()) if t in bp and t not in vocabulary
+    )
+    labels = [*vocabulary[:120], alt, "GO:9999999"]
+    rng = np.random.default_rng(3)
+    scores = rng.random((4, len(labels)))
+    propagation = GoPropagation(ontology, labels)
+    got = propagation(scores)
+    current = [alt_term if x == alt else (x if x in ontology else None) for x in labels]
+    expected = scores.copy()
+    for j, t in enumerate(current):
+        if t is not None:
+            below = [
+                k for k, d in enumerate(current) if d is not None and (d == t or t in ontology.ancestors(d))
+            ]
+            expected[:, j] = scores[:, below].max(axis=1)
+    np.testing.assert_array_equal(got, expected)
+    assert (got != scores).any() and propagation.unresolved == ["GO:9999999"]
+    assert propagation.name(alt) == ontology.name(alt_term) and propagation.name("GO:9999999") == ""
+    names = propagation.names(labels)
+    assert (
+        names[alt] == ontology.name(alt_term) and "GO:9999999" not in names and len(names) == len(labels) - 1
+    )

@@ -7,16 +7,7 @@ embedding export. See the package README and ProtCLIP (Zhou et al., AAAI 2025;
 diaoshaoyou/ProtCLIP).
 """
 
-from protalign.config import LossWeights, ProtCLIPConfig, TextEncoderConfig
-from protalign.data import ProtCLIPBatch, ProtCLIPCollator
-from protalign.errors import EmbeddingFileError, LabelTableError, ProtalignError, TextEncoderError
-from protalign.export import Embeddings, embed_proteins, embed_texts, load_embeddings, save_embeddings
-from protalign.legacy import LEGACY_ALIGN_HINT, convert_align_export
-from protalign.model import TEXT_ENCODER_DIR, ProtCLIP, ProtCLIPOutput, build_protclip
-from protalign.pairs import ProteinTextPair, ProteinTextPairs
-from protalign.retrieval import RetrievalResult, cross_modal_retrieval, retrieval_metrics
-from protalign.text_encoder import TextEncoder, TokenizedText
-from protalign.zero_shot import ZeroShotClassifier
+from protdata._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -27,6 +18,11 @@ __all__ = [
     "Embeddings",
     "LabelTableError",
     "LossWeights",
+    "PairDataConfig",
+    "PairFileError",
+    "PairSource",
+    "PairTable",
+    "PairTrainingData",
     "ProtCLIP",
     "ProtCLIPBatch",
     "ProtCLIPCollator",
@@ -46,7 +42,53 @@ __all__ = [
     "cross_modal_retrieval",
     "embed_proteins",
     "embed_texts",
+    "iter_json_lines",
     "load_embeddings",
+    "load_pairs",
+    "prepare_pair_data",
     "retrieval_metrics",
     "save_embeddings",
+    "vector_scalars",
 ]
+
+# public name -> defining module, imported on first use (protdata._lazy)
+_EXPORTS = {
+    "LossWeights": "protalign.config",
+    "ProtCLIPConfig": "protalign.config",
+    "TextEncoderConfig": "protalign.config",
+    "ProtCLIPBatch": "protalign.data",
+    "ProtCLIPCollator": "protalign.data",
+    "EmbeddingFileError": "protalign.errors",
+    "LabelTableError": "protalign.errors",
+    "ProtalignError": "protalign.errors",
+    "TextEncoderError": "protalign.errors",
+    "Embeddings": "protalign.export",
+    "embed_proteins": "protalign.export",
+    "embed_texts": "protalign.export",
+    "load_embeddings": "protalign.export",
+    "save_embeddings": "protalign.export",
+    "LEGACY_ALIGN_HINT": "protalign.legacy",
+    "convert_align_export": "protalign.legacy",
+    "TEXT_ENCODER_DIR": "protalign.model",
+    "ProtCLIP": "protalign.model",
+    "ProtCLIPOutput": "protalign.model",
+    "build_protclip": "protalign.model",
+    "ProteinTextPair": "protalign.pairs",
+    "ProteinTextPairs": "protalign.pairs",
+    "RetrievalResult": "protalign.retrieval",
+    "cross_modal_retrieval": "protalign.retrieval",
+    "retrieval_metrics": "protalign.retrieval",
+    "TextEncoder": "protalign.text_encoder",
+    "TokenizedText": "protalign.text_encoder",
+    "ZeroShotClassifier": "protalign.zero_shot",
+    "PairDataConfig": "protalign.config",
+    "PairSource": "protalign.config",
+    "PairFileError": "protalign.errors",
+    "PairTable": "protalign.pair_files",
+    "load_pairs": "protalign.pair_files",
+    "PairTrainingData": "protalign.pair_loading",
+    "prepare_pair_data": "protalign.pair_loading",
+    "iter_json_lines": "protalign.pairs",
+    "vector_scalars": "protalign.distributed",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -2,14 +2,17 @@
 AAAI 2025: diaoshaoyou/ProtCLIP ``checkpoint/config.json`` and ``protclip/pretrain.py``).
 
 Unknown keys and wrong types are errors that name the key (pydantic, ``extra="forbid"``). An objective whose
-weight is 0 is not computed at all.
+weight is 0 is not computed at all. :class:`PairDataConfig` names the pair files and how they are read
+(:func:`protalign.pair_files.load_pairs`). This module imports no torch.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from protdata.protanno import PropertySamplerConfig
 
 
 class _Strict(BaseModel):
@@ -87,3 +90,45 @@ class ProtCLIPConfig(_Strict):
     max_text_length: int = Field(default=512, ge=2)
     #: Loss weights.
     weights: LossWeights = LossWeights()
+
+
+#: ``auto``: told by the first line (:func:`protalign.pair_files.detect_format`).
+PairFormat = Literal["auto", "uniprot", "protanno", "ec_text", "jsonl"]
+
+
+class PairSource(BaseModel):
+    """One pair file (plain or gzip): a UniProt flat file (``uniprot``), ProtAnno JSON lines (``protanno``: ``seq``
+    + ``text``), ProtST EC–text pairs (``ec_text``: ``chain`` + ``sequence`` + ``ec`` + ``text_ec`` + ``text``) or
+    any JSON lines with named keys (``jsonl``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    format: PairFormat = "auto"
+    #: ``jsonl`` only: the key of the amino-acid sequence.
+    sequence_key: str = "sequence"
+    #: ``jsonl`` only: the key(s) of the text; several are joined with a space (e.g. ``[description, function]``).
+    text_key: str | list[str] = "text"
+    #: ``jsonl`` only: the key of the protein id (None: ``line<N>``).
+    id_key: str | None = None
+
+
+class PairDataConfig(BaseModel):
+    """Protein–text pair files and how they are read (not frozen: an app may extend it with batching keys)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Pair files: paths (format detected) or ``{path, format, sequence_key, text_key, id_key}`` mappings.
+    sources: list[PairSource] = Field(min_length=1)
+    #: ProtCLIP's property-driven sampler (keep p = sqrt(o/4) / e^3, hard filter o >= 3, e <= 3), applied to every
+    #: record; records need a protein-existence level (UniProt flat files have it). None: keep every pair.
+    sampler: PropertySamplerConfig | None = None
+    #: A bad record: ``raise`` (one error naming the file and line) or ``skip`` (counted and reported).
+    on_error: Literal["raise", "skip"] = "raise"
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _paths(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"path": v} if isinstance(v, str) else v for v in value]
+        return value

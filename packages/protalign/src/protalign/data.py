@@ -54,6 +54,16 @@ class ProtCLIPBatch:
     def __len__(self) -> int:
         return len(self.proteins)
 
+    @property
+    def ids(self) -> list[str]:
+        """The proteins' ids (a training loop names them when a step fails)."""
+        return self.proteins.ids
+
+    @property
+    def num_residues(self) -> int:
+        """Residues in the batch (a training loop counts throughput in residues)."""
+        return self.proteins.num_residues
+
     def masked(self, mask: Tensor) -> ProteinBatch:
         """The proteins with the residues in ``mask`` ``(N,)`` hidden (``residue_masked``)."""
         return dataclasses.replace(self.proteins, residue_masked=self.proteins.residue_masked | mask)

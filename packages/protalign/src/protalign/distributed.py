@@ -12,15 +12,20 @@ DeepSpeed) therefore gives every parameter exactly ``∂L/∂θ`` of the one-pro
 Unlike ``torch.distributed.nn.functional.all_gather``, :func:`all_gather_with_grad` accepts a different number
 of rows on each rank (e.g. a short last batch): sizes are exchanged first and rows are padded for the
 collective, then trimmed.
+
+:func:`vector_scalars` holds a model's 0-dimensional parameters (ProtCLIP's temperatures) as ``(1,)``
+parameters, which DeepSpeed can broadcast, while its state dict still shows scalars.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
-from torch import Tensor
+from torch import Tensor, nn
+
+M = TypeVar("M", bound=nn.Module)
 
 
 def is_distributed() -> bool:
@@ -66,3 +71,37 @@ def all_gather_with_grad(x: Tensor, group: Any = None) -> Tensor:
     if not is_distributed():
         return x
     return _AllGatherWithGrad.apply(x, group)
+
+
+def vector_scalars(model: M) -> M:
+    """``model`` with its 0-dimensional parameters held as ``(1,)`` parameters, shown as scalars in
+    ``state_dict()`` and accepted as scalars by ``load_state_dict()`` (hooks on this instance), so its saved
+    model and its checkpoints are those of the plain model.
+
+    DeepSpeed (0.19) cannot broadcast a 0-dimensional parameter (``_broadcast_model`` views every parameter as
+    bytes: "self.dim() cannot be 0"); ProtCLIP's temperatures ``clip_loss.logit_scale`` and
+    ``local_logit_scale`` are scalars, and its losses broadcast a ``(1,)`` temperature the same way.
+    """
+    names: list[str] = []
+    for name, p in list(model.named_parameters()):
+        if p.dim() == 0:
+            owner, _, leaf = name.rpartition(".")
+            module = model.get_submodule(owner) if owner else model
+            setattr(module, leaf, nn.Parameter(p.detach().reshape(1), requires_grad=p.requires_grad))
+            names.append(name)
+
+    def scalars_out(module: nn.Module, state: dict[str, Tensor], prefix: str, _: Any) -> None:
+        for name in names:
+            if prefix + name in state:
+                state[prefix + name] = state[prefix + name].reshape(())
+
+    def scalars_in(module: nn.Module, state: dict[str, Tensor], prefix: str, *_: Any) -> None:
+        for name in names:
+            value = state.get(prefix + name)
+            if value is not None and value.numel() == 1:
+                state[prefix + name] = value.reshape(1)
+
+    if names:
+        model.register_state_dict_post_hook(scalars_out)
+        model.register_load_state_dict_pre_hook(scalars_in)
+    return model

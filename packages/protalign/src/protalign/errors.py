@@ -44,3 +44,8 @@ class LabelTableError(ProtalignError):
 
 class EmbeddingFileError(ProtalignError):
     """An embedding file is not one protalign wrote, or its arrays and ids disagree."""
+
+
+class PairFileError(ProtalignError):
+    """A pair file is missing, is a directory, or no usable protein–text pair is left (the message names the
+    source's key and path)."""

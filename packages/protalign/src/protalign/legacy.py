@@ -9,21 +9,14 @@ are in the export.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from protalign.config import ProtCLIPConfig
 from protalign.errors import ProtalignError
-from protdata.pretrained import (
-    CONFIG_NAME,
-    FORMAT,
-    LEGACY_HINTS,
-    WEIGHTS_NAME,
-    PretrainedFormatError,
-    build_model,
-)
+from protdata.legacy import load_legacy_tensors, read_legacy_header, without_weights_path
+from protdata.pretrained import CONFIG_NAME, LEGACY_HINTS, PretrainedFormatError, build_model
 
 #: The one-line hint for such an export.
 LEGACY_ALIGN_HINT = LEGACY_HINTS["align"]
@@ -36,23 +29,11 @@ def convert_align_export(source: str | os.PathLike[str], target: str | os.PathLi
     Raises:
         ProtalignError: ``source`` is not such an export, or its weights do not fit its config (names the tensor).
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     from protalign.model import TEXT_ENCODER_DIR, ProtCLIP
     from protalign.text_encoder import TextEncoder
 
-    source = Path(source)
-    directory = source.parent if source.name == CONFIG_NAME else source
+    directory, header = read_legacy_header(source, ProtalignError)
     path = directory / CONFIG_NAME
-    try:
-        header = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtalignError(path, f"not a readable config.json ({exc})") from None
-    if not isinstance(header, dict):
-        raise ProtalignError(path, "config.json must hold a JSON object")
-    if header.get("format") == FORMAT:
-        raise ProtalignError(path, "already a protstack model directory: nothing to convert")
     run = header.get("config")
     if header.get("app") != "align" or not isinstance(run, dict):
         raise ProtalignError(path, 'not an apps/align.py export (no "app": "align" with its "config")')
@@ -66,7 +47,7 @@ def convert_align_export(source: str | os.PathLike[str], target: str | os.PathLi
         "path": TEXT_ENCODER_DIR,
         "frozen": text.get("frozen", True),
     }
-    section["protein_encoder"] = _without_weights_path(encoder)
+    section["protein_encoder"] = without_weights_path(encoder)
     try:
         config = ProtCLIPConfig.model_validate(section)
         protein_encoder = build_model(config.protein_encoder, source=path)
@@ -76,35 +57,7 @@ def convert_align_export(source: str | os.PathLike[str], target: str | os.PathLi
         directory / TEXT_ENCODER_DIR, frozen=config.text_encoder.frozen, max_length=config.max_text_length
     )
     model = ProtCLIP(protein_encoder, text_encoder, config)
-    weights = directory / WEIGHTS_NAME
-    try:
-        tensors = load_file(str(weights))
-    except (SafetensorError, OSError) as exc:
-        raise ProtalignError(weights, f"not a readable safetensors file ({exc})") from None
-    state = model.state_dict()
-    for name, value in state.items():
-        if name not in tensors:
-            raise ProtalignError(weights, f"no tensor {name!r} (written for another model?)")
-        got = tensors[name]
-        if got.numel() == 1 and value.numel() == 1:
-            tensors[name] = got = got.reshape(value.shape)  # a ZeRO-3 run's (1,) temperatures
-        if tuple(got.shape) != tuple(value.shape):
-            raise ProtalignError(
-                weights,
-                f"{name} has shape {tuple(got.shape)}, the model its config builds needs {tuple(value.shape)}",
-            )
-    extra = sorted(set(tensors) - set(state))
-    if extra:
-        raise ProtalignError(weights, f"tensor {extra[0]!r} has no counterpart in the model")
-    model.load_state_dict({k: tensors[k].to(v.dtype) for k, v in state.items()})
+    model.load_state_dict(load_legacy_tensors(directory, model.state_dict(), ProtalignError, scalars=True))
     metadata: dict[str, Any] = {k: v for k, v in header.items() if k in ("app", "step")}
     metadata["run_config"] = run
     return model.save_pretrained(target, **metadata)
-
-
-def _without_weights_path(section: dict[str, Any]) -> dict[str, Any]:
-    """``section`` with every nested ``checkpoint`` set to ``None``."""
-    return {
-        k: None if k == "checkpoint" else _without_weights_path(v) if isinstance(v, dict) else v
-        for k, v in section.items()
-    }

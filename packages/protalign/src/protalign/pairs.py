@@ -11,9 +11,10 @@ in a :class:`~protdata.protanno.SkipReport` (count, reasons, line numbers) — n
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 from pydantic import ValidationError
@@ -25,6 +26,7 @@ from protdata.protanno.jsonl import parse_line
 from protdata.textio import PathOrFile, open_lines, source_name
 
 OnError = Literal["raise", "skip"]
+T = TypeVar("T")
 _NUCLEOTIDES = frozenset("ACGTUN")
 #: A sequence of at least this many letters, all nucleotide letters, is rejected as DNA/RNA.
 MIN_NUCLEOTIDE_RUN = 20
@@ -88,50 +90,46 @@ class ProteinTextPairs(torch.utils.data.Dataset):
         A bad record raises :class:`~protdata.errors.RecordError` naming ``source`` and the record number, or
         with ``on_error="skip"`` is counted in ``report`` with its reason.
         """
-        numbered = ((None, number, record) for number, record in enumerate(records, start=1))
-        return cls._collect(numbered, on_error, source, report)
+        return cls._collect(enumerate(records, start=1), on_error, source, report)
 
     @classmethod
     def from_jsonl(
         cls, path: PathOrFile, *, on_error: OnError = "raise", report: SkipReport | None = None
     ) -> ProteinTextPairs:
-        """Pairs from a ProtAnno JSONL file (plain or gzip), each line parsed by protdata's
-        :func:`~protdata.protanno.jsonl.parse_line`; a bad line raises :class:`~protdata.errors.RecordError`
-        naming the file and line, or is skipped into ``report``. Blank lines are not records."""
-        source = source_name(path)
-        with open_lines(path, RecordError) as lines:
-            numbered = (
-                (lineno, None, line) for lineno, line in enumerate(lines, start=1) if line.strip()
-            )  # fmt: skip
-            return cls._collect(numbered, on_error, source, report)
+        """Pairs from a ProtAnno JSONL file (plain or gzip), read by :func:`iter_json_lines`, each line parsed by
+        protdata's :func:`~protdata.protanno.jsonl.parse_line`; a bad line raises
+        :class:`~protdata.errors.RecordError` naming the file and line, or is skipped into ``report``."""
+        report = report if report is not None else SkipReport()
+        lines = iter_json_lines(
+            path,
+            lambda line, n: pair_from_record(parse_line(line), f"line{n}"),
+            on_error=on_error,
+            report=report,
+        )
+        return cls([pair for _, pair in lines], report)
 
     @classmethod
     def _collect(
         cls,
-        numbered: Iterable[tuple[int | None, int | None, Any]],
+        numbered: Iterable[tuple[int, ProtAnnoRecord | Mapping[str, Any]]],
         on_error: OnError,
         source: str | None,
         report: SkipReport | None,
     ) -> ProteinTextPairs:
-        if on_error not in ("raise", "skip"):
-            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        _check_policy(on_error)
         report = report if report is not None else SkipReport(source=source)
         report.source = report.source or source
         where = report.source or "<records>"
         pairs: list[ProteinTextPair] = []
-        for lineno, number, item in numbered:
+        for number, item in numbered:
             report.total += 1
             try:
-                record = parse_line(item) if lineno is not None else item
-                pairs.append(
-                    pair_from_record(record, f"line{lineno}" if number is None else f"record{number}")
-                )
+                pairs.append(pair_from_record(item, f"record{number}"))
             except ValueError as exc:
-                prefix = "" if number is None else f"record {number}: "
                 if on_error == "raise":
-                    raise RecordError(where, f"{prefix}{exc}", line=lineno) from exc
+                    raise RecordError(where, f"record {number}: {exc}") from exc
                 kind, _, detail = str(exc).partition(": ")
-                report.add(lineno, f"{kind}: {prefix}{detail}")
+                report.add(None, f"{kind}: record {number}: {detail}")
         return cls(pairs, report)
 
 
@@ -154,3 +152,54 @@ def pair_from_record(record: ProtAnnoRecord | Mapping[str, Any], fallback_id: st
     protein = record.to_protein(record.id or fallback_id)
     check_protein(protein, record.seq)
     return ProteinTextPair(protein, record.text)
+
+
+def _check_policy(on_error: str) -> None:
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+
+
+def json_object(line: str) -> dict[str, Any]:
+    """One JSON-lines line as an object; ``ValueError`` (one-line reason) when it is not JSON or not an object."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"not a JSON object: {type(obj).__name__}")
+    return obj
+
+
+def iter_json_lines(
+    path: PathOrFile,
+    parse: Callable[[str, int], T | None],
+    *,
+    on_error: OnError = "raise",
+    report: SkipReport | None = None,
+) -> Iterator[tuple[int, T]]:
+    """protalign's JSON-lines reader: ``(line number, parse(line, line number))`` for each non-blank line of
+    ``path`` (plain or gzip); ``parse`` returns ``None`` for a line to leave out that is not bad (e.g. one a
+    sampler did not draw).
+
+    A line ``parse`` rejects with ``ValueError`` (its message: ``kind: detail``, naming the key) raises
+    :class:`~protdata.errors.RecordError` ``"<file>, line <n>: <reason>"``, or with ``on_error="skip"`` is
+    counted in ``report`` (``total`` counts every non-blank line) and reading goes on.
+    """
+    _check_policy(on_error)
+    source = source_name(path)
+    report = report if report is not None else SkipReport(source=source)
+    report.source = report.source or source
+    with open_lines(path, RecordError) as lines:
+        for lineno, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            report.total += 1
+            try:
+                item = parse(line, lineno)
+            except ValueError as exc:
+                if on_error == "raise":
+                    raise RecordError(source, str(exc), line=lineno) from None
+                report.add(lineno, str(exc))
+                continue
+            if item is not None:
+                yield lineno, item

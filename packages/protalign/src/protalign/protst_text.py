@@ -15,7 +15,6 @@ one of their EC numbers (``text_ec``); :func:`read_ec_text_pairs` reads it with 
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from os import PathLike
@@ -23,9 +22,8 @@ from pathlib import Path
 from typing import Literal
 
 from protalign.errors import LabelTableError
-from protalign.pairs import check_protein
+from protalign.pairs import check_protein, iter_json_lines, json_object
 from protdata import Protein
-from protdata.errors import RecordError
 from protdata.fasta import clean_sequence
 from protdata.protanno import SkipReport
 
@@ -119,41 +117,22 @@ def read_ec_text_pairs(
     on_error: Literal["raise", "skip"] = "raise",
     report: SkipReport | None = None,
 ) -> list[ECTextPair]:
-    """Read ``{"chain", "sequence", "ec", "text_ec", "text"}`` JSON lines; bad lines raise
-    :class:`~protdata.errors.RecordError` (file, line, reason) or are skipped into ``report``."""
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-    path = Path(path)
+    """Read ``{"chain", "sequence", "ec", "text_ec", "text"}`` JSON lines (plain or gzip) with
+    :func:`protalign.pairs.iter_json_lines`; bad lines raise :class:`~protdata.errors.RecordError` (file, line,
+    reason naming the key) or are skipped into ``report``."""
     report = report if report is not None else SkipReport()
-    report.source = report.source or str(path)
-    pairs: list[ECTextPair] = []
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            report.total += 1
-            try:
-                pairs.append(_ec_pair(line))
-            except ValueError as exc:
-                if on_error == "raise":
-                    raise RecordError(path, str(exc), line=lineno) from exc
-                report.add(lineno, str(exc))
-    return pairs
+    return [pair for _, pair in iter_json_lines(Path(path), parse_ec_pair, on_error=on_error, report=report)]
 
 
-def _ec_pair(line: str) -> ECTextPair:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
-    if not isinstance(obj, dict):
-        raise ValueError(f"not a JSON object: {type(obj).__name__}")
+def parse_ec_pair(line: str, lineno: int = 0) -> ECTextPair:
+    """One EC–text JSON line as a checked pair; ``ValueError`` naming the key when it is not usable."""
+    obj = json_object(line)
     missing = [k for k in ("chain", "sequence", "ec", "text_ec", "text") if k not in obj]
     if missing:
         raise ValueError(f"missing key: {', '.join(missing)}")
     text = obj["text"]
     if not isinstance(text, str) or not text.strip():
-        raise ValueError("empty text")
+        raise ValueError("text: empty text")
     ec = obj["ec"]
     if not isinstance(ec, list) or not all(isinstance(e, str) for e in ec):
         raise ValueError(f"ec: expected a list of EC numbers, got {ec!r}")
@@ -162,7 +141,7 @@ def _ec_pair(line: str) -> ECTextPair:
     chain = str(obj["chain"])
     seq = obj["sequence"]
     if not isinstance(seq, str) or not seq:
-        raise ValueError("empty sequence")
+        raise ValueError("sequence: empty sequence")
     protein = Protein.from_sequence(chain, clean_sequence(seq, record=chain))
     check_protein(protein, seq)
     return ECTextPair(chain, protein, tuple(ec), obj["text_ec"], text)

@@ -124,7 +124,8 @@ class TextEncoder(nn.Module):
             leave parameters without gradients).
         tokenizer: Its tokenizer.
         frozen: No gradients and eval mode (the seed's ``text_model_fixed True``).
-        max_length: Truncation length in tokens (seed: 512).
+        max_length: Truncation length in tokens (seed: 512); at most the model's ``max_position_embeddings``
+            (else :class:`~protalign.errors.TextEncoderError`).
     """
 
     def __init__(
@@ -140,6 +141,12 @@ class TextEncoder(nn.Module):
             model = model.get_encoder()
         if getattr(model, "pooler", None) is not None:
             model.pooler = None
+        positions = getattr(model.config, "max_position_embeddings", None)
+        if isinstance(positions, int) and max_length > positions:
+            raise TextEncoderError(
+                f"{model.config.name_or_path or type(model).__name__}: max_length {max_length} tokens, but the "
+                f"text model has {positions} positions (lower max_length / ProtCLIPConfig.max_text_length)"
+            )
         self.model = model
         self.tokenizer = tokenizer
         self.max_length = max_length

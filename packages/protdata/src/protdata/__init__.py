@@ -5,55 +5,76 @@ transforms modify them, :meth:`ProteinBatch.collate` batches them, and every enc
 :class:`EncoderOutput`.
 """
 
-from protdata.batch import ProteinBatch
-from protdata.constants import NUM_RESIDUE_TYPES, RESIDUE_LETTERS
-from protdata.encoder import EncoderOutput, ProteinEncoder, masked_mean
-from protdata.errors import ProtdataError
-from protdata.protein import Protein
+from protdata._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
 __all__ = [
     "NUM_RESIDUE_TYPES",
     "RESIDUE_LETTERS",
+    "ConfigFileError",
     "EncoderOutput",
-    "ProtdataError",
-    "Protein",
-    "ProteinBatch",
-    "ProteinEncoder",
-    "masked_mean",
-]
-
-# --- structure I/O (protdata.io) -------------------------------------------------------------------------
-from protdata.io import load_chains
-
-__all__ += ["load_chains"]
-# --- FASTA / sequences --------------------------------------------------------------------------------------
-from protdata.fasta import (  # noqa: E402
-    FastaPolicy,
-    FastaRecord,
-    FastaReport,
-    FastaSkip,
-    iter_fasta,
-    read_fasta,
-    read_fasta_records,
-)
-
-__all__ += [
     "FastaPolicy",
     "FastaRecord",
     "FastaReport",
     "FastaSkip",
+    "InputError",
+    "InputReport",
+    "PackedProteins",
+    "ProtAnnoRecord",
+    "ProtdataError",
+    "Protein",
+    "ProteinBatch",
+    "ProteinEncoder",
+    "build_structure_cache",
+    "configfile",
+    "encode_proteins",
     "iter_fasta",
+    "length_batches",
+    "load_chains",
+    "load_pretrained",
+    "masked_mean",
+    "protanno",
     "read_fasta",
     "read_fasta_records",
+    "read_inputs",
+    "save_pretrained",
+    "seed_micro_batch",
+    "transforms",
 ]
-# --- SaProt vocabulary, ProtAnno, transforms ----------------------------------------------------------------
-from protdata import protanno, transforms  # noqa: E402
-from protdata.protanno import ProtAnnoRecord  # noqa: E402
 
-__all__ += ["ProtAnnoRecord", "protanno", "transforms"]
-# --- saved models (protdata.pretrained: finds encoder packages by entry point, never imports them) --------
-from protdata.pretrained import load_pretrained, save_pretrained  # noqa: E402
-
-__all__ += ["load_pretrained", "save_pretrained"]
+# public name -> defining module, imported on first use (protdata._lazy)
+_EXPORTS = {
+    "seed_micro_batch": "protdata.seeding",
+    "ConfigFileError": "protdata.configfile",
+    "configfile": "protdata.configfile",
+    "ProteinBatch": "protdata.batch",
+    "NUM_RESIDUE_TYPES": "protdata.constants",
+    "RESIDUE_LETTERS": "protdata.constants",
+    "EncoderOutput": "protdata.encoder",
+    "ProteinEncoder": "protdata.encoder",
+    "masked_mean": "protdata.encoder",
+    "ProtdataError": "protdata.errors",
+    "Protein": "protdata.protein",
+    "load_chains": "protdata.io",
+    "FastaPolicy": "protdata.fasta",
+    "FastaRecord": "protdata.fasta",
+    "FastaReport": "protdata.fasta",
+    "FastaSkip": "protdata.fasta",
+    "iter_fasta": "protdata.fasta",
+    "read_fasta": "protdata.fasta",
+    "read_fasta_records": "protdata.fasta",
+    "protanno": "protdata.protanno",
+    "transforms": "protdata.transforms",
+    "ProtAnnoRecord": "protdata.protanno",
+    "load_pretrained": "protdata.pretrained",
+    "save_pretrained": "protdata.pretrained",
+    "PackedProteins": "protdata.packed",
+    "build_structure_cache": "protdata.structure_cache",
+    "InputError": "protdata.inputs",
+    "InputReport": "protdata.inputs",
+    "read_inputs": "protdata.inputs",
+    "length_batches": "protdata.encoding",
+    "encode_proteins": "protdata.encoding",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

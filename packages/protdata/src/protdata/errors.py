@@ -53,3 +53,12 @@ class SequenceError(ProtdataError):
 
 class RecordError(ProtdataError):
     """A text/annotation record (ProtAnno, UniProt entry, JSONL line) is missing fields or malformed."""
+
+
+class DatasetError(ProtdataError):
+    """A dataset is unusable: its sources are missing or hold no usable protein, a packed dataset on disk is
+    unreadable, or there is nothing to batch."""
+
+
+class WeightsError(ProtdataError):
+    """A weights file is missing or unreadable, or does not hold (right-sized) weights for a module."""

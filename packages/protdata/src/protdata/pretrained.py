@@ -333,3 +333,25 @@ def load_pretrained(
     model.to(map_location)
     model.eval()
     return model
+
+
+#: Where a saved model of each type keeps its protein encoder (types not listed: the model is the encoder).
+#: Strings only, like :data:`LEGACY_HINTS`, so protdata needs none of the packages that define the types.
+ENCODER_ATTRIBUTES: dict[str, str] = {"task": "encoder", "protclip": "protein_encoder"}
+
+
+def load_encoder(
+    directory: str | os.PathLike[str], *, map_location: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The protein encoder of any saved protstack model and its ``config.json``: a task model's ``encoder``,
+    ProtCLIP's ``protein_encoder``, or a saved encoder itself (:data:`ENCODER_ATTRIBUTES`), loaded with
+    :func:`load_pretrained` (eval mode).
+
+    Raises:
+        PretrainedFormatError: as :func:`load_pretrained`.
+    """
+    directory = Path(directory)
+    header = read_config(directory.parent if directory.name == CONFIG_NAME else directory)
+    model = load_pretrained(directory, map_location=map_location)
+    attribute = ENCODER_ATTRIBUTES.get(header["type"])
+    return (getattr(model, attribute) if attribute else model), header

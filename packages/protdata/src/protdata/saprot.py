@@ -11,9 +11,13 @@ outer and the 3Di letter inner: ``id = 5 + 21 * aa_index + struct_index``.
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 
-from protdata.errors import SequenceError
+from protdata.errors import NoProteinChainError, ProtdataError, SequenceError
 from protdata.protein import Protein
 
 #: Amino-acid slot alphabet (20 amino acids + ``#`` = masked), SaProt ``foldseek_seq_vocab``.
@@ -68,6 +72,67 @@ def structure_aware_sequence(
     out = np.empty(2 * n, dtype=np.uint8)
     out[0::2], out[1::2] = aa, struct
     return out.tobytes().decode("ascii")
+
+
+@dataclass(frozen=True)
+class StructureTokens:
+    """One chain of a structure file as SaProt reads it: ``sequence`` and its 3Di string ``tokens`` (lower case,
+    ``#`` where pLDDT is below the threshold), ``masked`` of them ``#``."""
+
+    path: Path
+    chain_id: str
+    sequence: str
+    tokens: str
+    masked: int
+
+    def describe(self) -> str:
+        """``"file.pdb chain A (263 residues, 4 with pLDDT below the threshold)"``."""
+        low = f", {self.masked} with pLDDT below the threshold" if self.masked else ""
+        return f"{self.path.name} chain {self.chain_id} ({len(self.sequence)} residues{low})"
+
+    def check_sequence(self, wild_type: str, offset: int = 1) -> None:
+        """Raise :class:`SequenceError` naming the first difference (residue numbered from ``offset``) unless the
+        chain's sequence is ``wild_type``."""
+        if wild_type == self.sequence:
+            return
+        diff = next((i for i, (a, b) in enumerate(zip(wild_type, self.sequence)) if a != b), None)
+        detail = (
+            f"lengths {len(wild_type)} vs {len(self.sequence)}"
+            if diff is None
+            else f"first difference at residue {diff + offset} ({wild_type[diff]} vs {self.sequence[diff]})"
+        )
+        raise SequenceError(
+            self.path, f"chain {self.chain_id} does not have the wild-type sequence ({detail})"
+        )
+
+
+def read_structure_tokens(
+    path: str | os.PathLike[str],
+    *,
+    chain: str | None = None,
+    plddt_threshold: float | None = DEFAULT_PLDDT_THRESHOLD,
+) -> StructureTokens:
+    """The Foldseek 3Di string of one chain of a PDB / mmCIF / BinaryCIF file (``chain``: author chain id; None:
+    the first protein chain), masked to ``#`` below ``plddt_threshold`` for files with pLDDT (AlphaFold models;
+    SaProt issue #33, westlake-repl/SaProt). Imports torch (the Foldseek encoder).
+
+    Raises:
+        ProtdataError: a missing or unreadable file, or no protein chain ``chain`` in it.
+    """
+    from protdata.foldseek import with_3di
+    from protdata.io import load_chains
+
+    path = Path(path)
+    if not path.is_file():
+        raise ProtdataError(path, "no such file")
+    chains = load_chains(path)
+    if chain is not None:
+        chains = [p for p in chains if chain in p.chain_ids]
+        if not chains:
+            raise NoProteinChainError(path, f"no protein chain {chain!r}")
+    protein = with_3di(chains[:1])[0]
+    tokens = structure_aware_sequence(protein, plddt_threshold=plddt_threshold)[1::2]
+    return StructureTokens(path, protein.chain_id, protein.sequence, tokens, tokens.count("#"))
 
 
 def split_pairs(sa_sequence: str) -> tuple[str, str]:

@@ -5,7 +5,8 @@ Entry points:
 * :func:`load_encoder` -- a local fair-esm ``.pt``, Hugging Face directory or our safetensors -> the matching
   :class:`ESM2Encoder` / :class:`SaProtEncoder`.
 * :func:`embed` -- one embedding per sequence, in input order, batched by length.
-* :func:`score_mutants` -- masked-marginal zero-shot mutation scores (``"A42G:L87P"``).
+* :func:`score_mutants` -- masked- / wild-type-marginal zero-shot mutation scores (``"A42G:L87P"``);
+  :func:`check_mutants` -- a scan's mutant strings (or full variant sequences) checked against the wild type.
 * :class:`SequenceEncoderConfig` / :func:`build_sequence_encoder` -- an encoder from a config section
   (``type: esm2 | saprot``); encoders save and load as protstack model directories (``save_pretrained`` /
   ``ESM2Encoder.from_pretrained`` / ``protdata.load_pretrained``).
@@ -16,25 +17,7 @@ Runtime dependencies: protdata, numpy, torch, safetensors, pydantic (fair-esm an
 by the tests and benchmarks, as references).
 """
 
-from protenc_seq.alphabet import AMINO_ACIDS, ESM_ALPHABET, SAPROT_ALPHABET, Alphabet
-from protenc_seq.build import build_sequence_encoder
-from protenc_seq.config import DEFAULT_PRESETS, SequenceEncoderConfig
-from protenc_seq.embed import embed
-from protenc_seq.encoder import ESM2Encoder, SaProtEncoder, encoder_for, is_protstack_directory
-from protenc_seq.errors import CheckpointError, InputSequenceError, MutationError
-from protenc_seq.esm2 import ESM2, PRESETS, ESM2Config, ESM2Output, PackedBatch, PackedOutput, length_buckets
-from protenc_seq.loading import (
-    detect_format,
-    load_encoder,
-    load_model,
-    read_checkpoint,
-    register_sha256,
-    save_huggingface,
-    save_safetensors,
-)
-from protenc_seq.mlm_adapter import MaskedLMAdapter, TokenizedBatch, esm_mask_tokens, saprot_mask_tokens
-from protenc_seq.scoring import masked_marginals, parse_mutant, score_mutants
-from protenc_seq.tokenize import SequenceTokenizer
+from protdata._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -52,14 +35,21 @@ __all__ = [
     "ESM2Output",
     "InputSequenceError",
     "MaskedLMAdapter",
+    "MutantRows",
+    "Mutation",
     "MutationError",
+    "Notices",
     "PackedBatch",
     "PackedOutput",
     "SaProtEncoder",
     "SequenceEncoderConfig",
     "SequenceTokenizer",
+    "SequenceWindowError",
     "TokenizedBatch",
     "build_sequence_encoder",
+    "check_mutants",
+    "check_sequence_window",
+    "derive_mutant",
     "detect_format",
     "embed",
     "encoder_for",
@@ -76,4 +66,55 @@ __all__ = [
     "save_huggingface",
     "save_safetensors",
     "score_mutants",
+    "wild_type_marginals",
 ]
+
+# public name -> defining module, imported on first use (protdata._lazy)
+_EXPORTS = {
+    "Notices": "protenc_seq.notices",
+    "AMINO_ACIDS": "protenc_seq.alphabet",
+    "ESM_ALPHABET": "protenc_seq.alphabet",
+    "SAPROT_ALPHABET": "protenc_seq.alphabet",
+    "Alphabet": "protenc_seq.alphabet",
+    "build_sequence_encoder": "protenc_seq.build",
+    "DEFAULT_PRESETS": "protenc_seq.config",
+    "SequenceEncoderConfig": "protenc_seq.config",
+    "embed": "protenc_seq.embed",
+    "ESM2Encoder": "protenc_seq.encoder",
+    "SaProtEncoder": "protenc_seq.encoder",
+    "encoder_for": "protenc_seq.encoder",
+    "is_protstack_directory": "protenc_seq.encoder",
+    "CheckpointError": "protenc_seq.errors",
+    "InputSequenceError": "protenc_seq.errors",
+    "MutationError": "protenc_seq.errors",
+    "ESM2": "protenc_seq.esm2",
+    "PRESETS": "protenc_seq.esm2",
+    "ESM2Config": "protenc_seq.esm2",
+    "ESM2Output": "protenc_seq.esm2",
+    "PackedBatch": "protenc_seq.esm2",
+    "PackedOutput": "protenc_seq.esm2",
+    "length_buckets": "protenc_seq.esm2",
+    "detect_format": "protenc_seq.loading",
+    "load_encoder": "protenc_seq.loading",
+    "load_model": "protenc_seq.loading",
+    "read_checkpoint": "protenc_seq.loading",
+    "register_sha256": "protenc_seq.loading",
+    "save_huggingface": "protenc_seq.loading",
+    "save_safetensors": "protenc_seq.loading",
+    "MaskedLMAdapter": "protenc_seq.mlm_adapter",
+    "TokenizedBatch": "protenc_seq.mlm_adapter",
+    "esm_mask_tokens": "protenc_seq.mlm_adapter",
+    "saprot_mask_tokens": "protenc_seq.mlm_adapter",
+    "masked_marginals": "protenc_seq.scoring",
+    "score_mutants": "protenc_seq.scoring",
+    "wild_type_marginals": "protenc_seq.scoring",
+    "Mutation": "protenc_seq.mutations",
+    "MutantRows": "protenc_seq.mutations",
+    "check_mutants": "protenc_seq.mutations",
+    "derive_mutant": "protenc_seq.mutations",
+    "parse_mutant": "protenc_seq.mutations",
+    "SequenceTokenizer": "protenc_seq.tokenize",
+    "SequenceWindowError": "protenc_seq.errors",
+    "check_sequence_window": "protenc_seq.window",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -209,6 +209,17 @@ class ESM2Encoder(ProteinEncoder, Pretrained):
         return EncoderOutput(residue=residue, protein=masked_mean(residue, covered), mask=mask, extras=extras)
 
     # ------------------------------------------------------------ fine-tuning
+    def masked_lm(self) -> nn.Module:
+        """This encoder as a masked language model (:class:`~protenc_seq.MaskedLMAdapter`: prottasks'
+        ``MaskedLanguageModel`` protocol, whose parameters are this encoder's).
+
+        Raises:
+            ValueError: the model has no LM head (a Hugging Face ``EsmModel`` checkpoint).
+        """
+        from protenc_seq.mlm_adapter import MaskedLMAdapter
+
+        return MaskedLMAdapter(self)
+
     def freeze(self) -> ESM2Encoder:
         """Freeze every parameter (ESM-GearNet ``lr_ratio 0`` / Function Caller default)."""
         for p in self.model.parameters():

@@ -25,7 +25,7 @@ class MutationError(ProtdataError):
 class LengthWarning(UserWarning):
     """Sequences of one call longer than the model's window: ``count`` of them, ``max_residues`` the window,
     ``names`` the first ones. Raised as a warning once per call (per batch); an app that runs many batches counts
-    them and reports the total once (``apps/engine/notices.py``)."""
+    them and reports the total once (:class:`protenc_seq.notices.Notices`)."""
 
     def __init__(self, message: str, count: int, max_residues: int, names: list[str]) -> None:
         super().__init__(message)
@@ -40,3 +40,8 @@ class CroppedSequencesWarning(LengthWarning):
 
 class LongSequencesWarning(LengthWarning):
     """``on_long="full"``: ``count`` sequences longer than the ``max_residues`` window ran in full."""
+
+
+class SequenceWindowError(ProtdataError):
+    """A crop longer than a sequence encoder's window while the encoder refuses long proteins (``on_long:
+    error``): the first long protein would stop a run."""

@@ -19,9 +19,7 @@ every mutation is checked against the sequence.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -29,57 +27,43 @@ import torch
 
 from protenc_seq.alphabet import AMINO_ACIDS
 from protenc_seq.encoder import ESM2Encoder, encoder_for, evaluating
-from protenc_seq.errors import MutationError
+from protenc_seq.errors import CheckpointError, MutationError
 from protenc_seq.esm2.model import ESM2
 from protenc_seq.esm2.packing import PackedBatch
+from protenc_seq.mutations import Mutation, parse_mutant
 
-_MUTATION = re.compile(r"^([A-Za-z])(-?\d+)([A-Za-z])$")
 _AA_INDEX = {a: i for i, a in enumerate(AMINO_ACIDS)}
 _SAPROT_MASKED_AA = 5 + 21 * 20  # id of "#p": amino-acid slot '#' with 3Di index 0
 
-
-@dataclass(frozen=True)
-class Mutation:
-    """One substitution: wild type ``wt`` at sequence index ``index`` (0-based) becomes ``mt``."""
-
-    wt: str
-    index: int
-    mt: str
+__all__ = ["Mutation", "masked_marginals", "parse_mutant", "score_mutants", "wild_type_marginals"]
 
 
-def parse_mutant(mutant: str, sequence: str, offset: int = 1) -> tuple[Mutation, ...]:
-    """Parse ``"A42G"`` or ``"A42G:L87P"`` against ``sequence`` (numbered from ``offset``)."""
-    parts = [p.strip() for p in mutant.split(":")]
-    where = f"mutant {mutant!r}"
-    out = []
-    for part in parts:
-        m = _MUTATION.match(part)
-        if m is None:
-            raise MutationError(where, f"{part!r} is not of the form A42G")
-        wt, number, mt = m.group(1), int(m.group(2)), m.group(3)
-        if wt != wt.upper() or mt != mt.upper():
-            raise MutationError(where, f"{part!r} must use upper-case one-letter codes")
-        index = number - offset
-        if not 0 <= index < len(sequence):
-            raise MutationError(
-                where,
-                f"position {number} is outside the sequence "
-                f"(residues {offset}..{offset + len(sequence) - 1} with offset {offset})",
-            )
-        if sequence[index] != wt:
-            raise MutationError(
-                where,
-                f"{part} expects {wt} at position {number} but the wild type has "
-                f"{sequence[index]} there (numbering offset {offset})",
-            )
-        for role, letter in (("wild-type", wt), ("mutant", mt)):
-            if letter not in _AA_INDEX:
-                raise MutationError(where, f"{role} residue {letter!r} is not a standard amino acid")
-        out.append(Mutation(wt, index, mt))
-    indices = [mu.index for mu in out]
-    if len(set(indices)) != len(indices):
-        raise MutationError(where, "mutates the same position twice")
-    return tuple(out)
+def _wild_type_tokens(encoder: ESM2Encoder, sequence: str, structure: str | None) -> torch.Tensor:
+    """``(L + 2,)`` token ids of the wild type (SaProt: paired with the 3Di ``structure``)."""
+    model = encoder.model
+    if not model.has_lm_head:
+        raise CheckpointError(
+            "checkpoint",
+            "the model has no LM head (a Hugging Face EsmModel rather than EsmForMaskedLM?); zero-shot scoring "
+            "needs its logits",
+        )
+    saprot = model.config.vocab == "saprot"
+    if structure is not None and not saprot:
+        raise ValueError("a 3Di structure string only applies to SaProt")
+    inp = (sequence, structure) if saprot and structure is not None else sequence
+    tokens = torch.from_numpy(encoder.tokenizer.encode([inp], ids=["wild type"])[0])
+    if len(tokens) - 2 != len(sequence):
+        raise MutationError(
+            "wild type", f"{len(sequence)} residues exceed the model's window; score it with on_long='full'"
+        )
+    return tokens
+
+
+def _log_probs(logits: torch.Tensor, aa_ids: torch.Tensor, saprot: bool) -> torch.Tensor:
+    """``(n, 20)`` log P(aa) from ``(n, V)`` logits (SaProt: P summed over the 21 tokens of the amino acid)."""
+    if saprot:
+        return torch.softmax(logits, -1)[:, aa_ids].sum(-1).log()
+    return torch.log_softmax(logits, -1)[:, aa_ids]
 
 
 class _Marginals:
@@ -87,19 +71,9 @@ class _Marginals:
 
     def __init__(self, encoder: ESM2Encoder, sequence: str, structure: str | None, max_tokens: int) -> None:
         self.encoder = encoder
-        model = encoder.model
-        if not model.has_lm_head:
-            raise RuntimeError("this checkpoint has no LM head: mutation scoring needs logits")
-        self.saprot = model.config.vocab == "saprot"
-        inp = (sequence, structure) if self.saprot and structure is not None else sequence
-        if structure is not None and not self.saprot:
-            raise ValueError("a 3Di structure string only applies to SaProt")
-        self.wild_type = torch.from_numpy(encoder.tokenizer.encode([inp], ids=["wild type"])[0])  # (L + 2,)
-        if len(self.wild_type) - 2 != len(sequence):
-            raise MutationError(
-                None, "the wild type was cropped to the model's window; score it with on_long='full'"
-            )
-        self.aa_ids = torch.from_numpy(model.alphabet.amino_acid_token_ids())  # (20,) or (20, 21)
+        self.saprot = encoder.model.config.vocab == "saprot"
+        self.wild_type = _wild_type_tokens(encoder, sequence, structure)  # (L + 2,)
+        self.aa_ids = torch.from_numpy(encoder.model.alphabet.amino_acid_token_ids())  # (20,) or (20, 21)
         self.max_tokens = max_tokens
 
     def masked(self, sites: tuple[int, ...]) -> torch.Tensor:
@@ -130,12 +104,7 @@ class _Marginals:
                     device=device,
                 )
                 logits = model.forward_packed(packed, logits_rows=rows).logits.float()  # (n_sites, V)
-                if self.saprot:
-                    probs = torch.softmax(logits, -1)[:, self.aa_ids.to(device)].sum(-1)  # (n, 20)
-                    logp = probs.log()
-                else:
-                    logp = torch.log_softmax(logits, -1)[:, self.aa_ids.to(device)]  # (n, 20)
-                logp = logp.double().cpu().numpy()
+                logp = _log_probs(logits, self.aa_ids.to(device), self.saprot).double().cpu().numpy()
                 k = 0
                 for s in chunk:
                     out[s] = logp[k : k + len(s)]
@@ -152,8 +121,10 @@ def score_mutants(
     structure: str | None = None,
     multi: Literal["joint", "independent"] = "joint",
     max_tokens: int = 8192,
+    method: Literal["masked_marginal", "wt_marginal"] = "masked_marginal",
 ) -> np.ndarray:
-    """Masked-marginal scores ``(len(mutants),)`` float64 (higher = more favourable than the wild type).
+    """Zero-shot scores ``(len(mutants),)`` float64 (higher = more favourable than the wild type), summed over the
+    sites of a multi-mutant.
 
     Args:
         encoder: ESM-2 or SaProt encoder (or bare model).
@@ -163,9 +134,22 @@ def score_mutants(
             scores from sequence alone (``#`` everywhere).
         multi: ``"joint"`` (mask all sites of a mutant in one pass; SaProt's rule) or ``"independent"``.
         max_tokens: Tokens per forward batch.
+        method: ``"masked_marginal"`` (above) or ``"wt_marginal"``: the same log-ratio from one unmasked pass
+            over the wild type (:func:`wild_type_marginals`; ``multi`` does not apply).
     """
     enc = encoder if isinstance(encoder, ESM2Encoder) else encoder_for(encoder)
     parsed = [parse_mutant(m, sequence, offset) for m in mutants]
+    if method == "wt_marginal":
+        wt = wild_type_marginals(enc, sequence, structure=structure)
+        return np.array(
+            [
+                sum(wt[mu.index, _AA_INDEX[mu.mt]] - wt[mu.index, _AA_INDEX[mu.wt]] for mu in m)
+                for m in parsed
+            ],
+            dtype=np.float64,
+        )
+    if method != "masked_marginal":
+        raise ValueError(f"method must be 'masked_marginal' or 'wt_marginal', not {method!r}")
     if multi not in ("joint", "independent"):
         raise ValueError(f"multi must be 'joint' or 'independent', not {multi!r}")
     keys = [
@@ -197,3 +181,17 @@ def masked_marginals(
         raise MutationError("positions", f"{bad[:5]} are outside the sequence of length {len(sequence)}")
     table = _Marginals(enc, sequence, structure, max_tokens).compute(sorted({(p,) for p in positions}))
     return np.stack([table[(p,)][0] for p in positions]) if positions else np.zeros((0, 20))
+
+
+def wild_type_marginals(
+    encoder: ESM2Encoder | ESM2, sequence: str, *, structure: str | None = None
+) -> np.ndarray:
+    """``(L, 20)`` float64 log P(aa) (order :data:`AMINO_ACIDS`) at every position from one unmasked pass over the
+    wild type (fair-esm ``wt-marginals``; SaProt: P(aa) summed over the 21 tokens sharing the amino acid)."""
+    enc = encoder if isinstance(encoder, ESM2Encoder) else encoder_for(encoder)
+    model = enc.model
+    tokens = _wild_type_tokens(enc, sequence, structure)
+    aa_ids = torch.from_numpy(model.alphabet.amino_acid_token_ids()).to(enc.device)  # (20,) or (20, 21)
+    with evaluating(model), torch.inference_mode(), enc.autocast():
+        logits = model(tokens[None].to(enc.device)).logits[0, 1:-1].float()  # (L, V)
+    return _log_probs(logits, aa_ids, model.config.vocab == "saprot").double().cpu().numpy()

@@ -10,28 +10,7 @@ Every encoder is a saved-model type (``protdata.pretrained``): ``GearNet`` (``ge
 config (``type`` discriminated).
 """
 
-from protenc_struct.build import build, parse_config
-from protenc_struct.config import (
-    CDConvConfig,
-    GearNetConfig,
-    GearNetEdgeConfig,
-    GearNetGraphConfig,
-    GVPConfig,
-    StructureEncoderConfig,
-)
-from protenc_struct.errors import StructureInputError
-from protenc_struct.graph.construction import (
-    ResidueGraph,
-    build_gearnet_graph,
-    build_radius_graph,
-    gearnet_graph,
-)
-from protenc_struct.graph.edge_features import gearnet_edge_features
-from protenc_struct.graph.line_graph import spatial_line_graph
-from protenc_struct.graph.nodes import GraphNodes
-from protenc_struct.models.cdconv import CDConvEncoder
-from protenc_struct.models.gearnet import GearNet, GearNetEdge
-from protenc_struct.models.gvp import GVPGNN
+from protdata._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -57,3 +36,28 @@ __all__ = [
     "parse_config",
     "spatial_line_graph",
 ]
+
+# public name -> defining module, imported on first use (protdata._lazy)
+_EXPORTS = {
+    "build": "protenc_struct.build",
+    "parse_config": "protenc_struct.build",
+    "CDConvConfig": "protenc_struct.config",
+    "GearNetConfig": "protenc_struct.config",
+    "GearNetEdgeConfig": "protenc_struct.config",
+    "GearNetGraphConfig": "protenc_struct.config",
+    "GVPConfig": "protenc_struct.config",
+    "StructureEncoderConfig": "protenc_struct.config",
+    "StructureInputError": "protenc_struct.errors",
+    "ResidueGraph": "protenc_struct.graph.construction",
+    "build_gearnet_graph": "protenc_struct.graph.construction",
+    "build_radius_graph": "protenc_struct.graph.construction",
+    "gearnet_graph": "protenc_struct.graph.construction",
+    "gearnet_edge_features": "protenc_struct.graph.edge_features",
+    "spatial_line_graph": "protenc_struct.graph.line_graph",
+    "GraphNodes": "protenc_struct.graph.nodes",
+    "CDConvEncoder": "protenc_struct.models.cdconv",
+    "GearNet": "protenc_struct.models.gearnet",
+    "GearNetEdge": "protenc_struct.models.gearnet",
+    "GVPGNN": "protenc_struct.models.gvp",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

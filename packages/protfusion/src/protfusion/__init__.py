@@ -10,24 +10,7 @@ section. Every fused encoder saves and loads as a protstack model directory (``s
 ``SerialFusion.from_pretrained`` / ``protdata.load_pretrained``).
 """
 
-from protfusion.attention import SelfAttentionBlock
-from protfusion.base import ESM_GEARNET_LR_RATIO, FUSIONPROT_LR_RATIO, FusionEncoder
-from protfusion.build import build, build_sequence_encoder, fusion_config, parse_config, token_gearnet
-from protfusion.config import (
-    CrossFusionConfig,
-    FusionConfig,
-    ParallelFusionConfig,
-    SequenceEncoderConfig,
-    SerialFusionConfig,
-    TokenFusionConfig,
-)
-from protfusion.cross import CrossFusion
-from protfusion.encoders import ENCODER_TYPES, EncoderConfig, build_encoder, parse_encoder_config
-from protfusion.errors import EncoderConfigError, FusionError
-from protfusion.parallel import ParallelFusion
-from protfusion.schedule import injection_layers, injection_step
-from protfusion.serial import SerialFusion
-from protfusion.token_fusion import TokenFusion
+from protdata._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -35,6 +18,9 @@ __all__ = [
     "ENCODER_TYPES",
     "ESM_GEARNET_LR_RATIO",
     "FUSIONPROT_LR_RATIO",
+    "FUSION_TYPES",
+    "SEQUENCE_TYPES",
+    "STRUCTURE_TYPES",
     "CrossFusion",
     "CrossFusionConfig",
     "EncoderConfig",
@@ -56,7 +42,54 @@ __all__ = [
     "fusion_config",
     "injection_layers",
     "injection_step",
+    "needs_3di",
+    "needs_structures",
     "parse_config",
     "parse_encoder_config",
+    "sequence_config",
     "token_gearnet",
+    "vocabulary",
+    "with_checkpoint",
+    "without_checkpoint",
 ]
+
+# public name -> defining module, imported on first use (protdata._lazy)
+_EXPORTS = {
+    "SelfAttentionBlock": "protfusion.attention",
+    "ESM_GEARNET_LR_RATIO": "protfusion.config",
+    "FUSIONPROT_LR_RATIO": "protfusion.config",
+    "FusionEncoder": "protfusion.base",
+    "build": "protfusion.build",
+    "build_sequence_encoder": "protfusion.build",
+    "fusion_config": "protfusion.build",
+    "parse_config": "protfusion.build",
+    "token_gearnet": "protfusion.build",
+    "CrossFusionConfig": "protfusion.config",
+    "FusionConfig": "protfusion.config",
+    "ParallelFusionConfig": "protfusion.config",
+    "SequenceEncoderConfig": "protfusion.config",
+    "SerialFusionConfig": "protfusion.config",
+    "TokenFusionConfig": "protfusion.config",
+    "CrossFusion": "protfusion.cross",
+    "ENCODER_TYPES": "protfusion.encoders",
+    "EncoderConfig": "protfusion.encoders",
+    "build_encoder": "protfusion.encoders",
+    "parse_encoder_config": "protfusion.encoders",
+    "EncoderConfigError": "protfusion.errors",
+    "FusionError": "protfusion.errors",
+    "ParallelFusion": "protfusion.parallel",
+    "injection_layers": "protfusion.schedule",
+    "injection_step": "protfusion.schedule",
+    "SerialFusion": "protfusion.serial",
+    "TokenFusion": "protfusion.token_fusion",
+    "needs_3di": "protfusion.encoders",
+    "needs_structures": "protfusion.encoders",
+    "sequence_config": "protfusion.encoders",
+    "vocabulary": "protfusion.encoders",
+    "with_checkpoint": "protfusion.encoders",
+    "without_checkpoint": "protfusion.encoders",
+    "FUSION_TYPES": "protfusion.encoders",
+    "SEQUENCE_TYPES": "protfusion.encoders",
+    "STRUCTURE_TYPES": "protfusion.encoders",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

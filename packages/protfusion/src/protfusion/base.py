@@ -22,14 +22,10 @@ from torch import Tensor, nn
 
 from protdata import EncoderOutput, ProteinBatch, ProteinEncoder
 from protdata.pretrained import Pretrained
+from protfusion.config import ESM_GEARNET_LR_RATIO as ESM_GEARNET_LR_RATIO  # the seeds' constants live in
+from protfusion.config import FUSIONPROT_LR_RATIO as FUSIONPROT_LR_RATIO  # the torch-free config module
+from protfusion.config import TOKEN_INIT_STD as TOKEN_INIT_STD
 from protfusion.errors import FusionError
-
-#: ESM-GearNet ``sequence_model_lr_ratio`` (EC/GO/PSR/MSP configs): the sequence encoder learns at 0.1 × lr.
-ESM_GEARNET_LR_RATIO = 0.1
-#: FusionProt EC/GO configs: ``sequence_model_lr_ratio: 0.08``.
-FUSIONPROT_LR_RATIO = 0.08
-#: FusionProt: ``nn.init.normal_(structure_token, mean=0.0, std=0.01)``.
-TOKEN_INIT_STD = 0.01
 
 
 def structure_input_dim(encoder: nn.Module) -> int:

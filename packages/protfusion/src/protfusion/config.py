@@ -30,8 +30,14 @@ from pydantic import (
 from protdata import NUM_RESIDUE_TYPES
 from protenc_seq import DEFAULT_PRESETS, SequenceEncoderConfig
 from protenc_struct import CDConvConfig, GearNetConfig, GVPConfig, StructureEncoderConfig
-from protfusion.base import ESM_GEARNET_LR_RATIO, FUSIONPROT_LR_RATIO, TOKEN_INIT_STD
 from protfusion.schedule import injection_layers
+
+#: ESM-GearNet ``sequence_model_lr_ratio`` (EC/GO/PSR/MSP configs): the sequence encoder learns at 0.1 × lr.
+ESM_GEARNET_LR_RATIO = 0.1
+#: FusionProt EC/GO configs: ``sequence_model_lr_ratio: 0.08``.
+FUSIONPROT_LR_RATIO = 0.08
+#: FusionProt: ``nn.init.normal_(structure_token, mean=0.0, std=0.01)``.
+TOKEN_INIT_STD = 0.01
 
 
 class _Strict(BaseModel):

@@ -10,17 +10,18 @@ one-line :class:`~protfusion.errors.EncoderConfigError` naming the key.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from protdata.encoder import ProteinEncoder
-from protenc_seq import SequenceEncoderConfig, build_sequence_encoder
-from protenc_struct import CDConvConfig, GearNetConfig, GearNetEdgeConfig, GVPConfig
-from protenc_struct import build as build_structure_encoder
-from protfusion.build import build as build_fusion
+from protdata.configfile import key_parts
+from protenc_seq.config import SequenceEncoderConfig
+from protenc_struct.config import CDConvConfig, GearNetConfig, GearNetEdgeConfig, GVPConfig
 from protfusion.config import CrossFusionConfig, ParallelFusionConfig, SerialFusionConfig, TokenFusionConfig
 from protfusion.errors import EncoderConfigError
+
+if TYPE_CHECKING:  # the builders import torch: only build_encoder needs them (configs validate without)
+    from protdata.encoder import ProteinEncoder
 
 #: Any encoder section, discriminated by ``type``.
 EncoderConfig = Annotated[
@@ -78,35 +79,70 @@ def parse_encoder_config(config: Mapping[str, Any] | BaseModel, *, key: str = "e
         return _ADAPTER.validate_python(dict(config))
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join([key, *_key_path(config, first["loc"])])
+        where = ".".join([key, *key_parts(tuple(first["loc"]), config)])
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         msg = first["msg"].removeprefix("Value error, ")  # a validator's own message names its key
         raise EncoderConfigError(f"{where}: {msg}{more}") from None
 
 
-def _key_path(config: Any, loc: tuple[Any, ...]) -> list[str]:
-    """The config keys of a pydantic error location, without the union tags pydantic inserts (a section's
-    ``type`` value, e.g. ``("serial", "structure", "gearnet", "hidden_dims")`` -> ``structure.hidden_dims``)."""
-    keys: list[str] = []
-    node = config
-    for part in loc:
-        if isinstance(node, Mapping) and part not in node and part == node.get("type"):
-            continue  # a discriminated-union tag
-        keys.append(str(part))
-        node = node.get(part) if isinstance(node, Mapping) else None
-    return keys
-
-
-def build_encoder(config: Mapping[str, Any] | BaseModel, *, key: str = "encoder") -> ProteinEncoder:
+def build_encoder(
+    config: Mapping[str, Any] | BaseModel, *, key: str = "encoder", load_checkpoint: bool = True
+) -> ProteinEncoder:
     """A freshly built encoder for any encoder config section (module docstring).
 
-    Sequence encoders load their local ``checkpoint`` when the config names one (random weights otherwise);
+    Sequence encoders (alone or inside a fusion) load their local ``checkpoint`` when the config names one and
+    ``load_checkpoint`` is true (random weights of that architecture otherwise, e.g. before loading a saved run);
     structure and fused encoders start from random weights. Load a saved encoder with
     ``protdata.load_pretrained`` instead.
     """
+    from protenc_seq import build_sequence_encoder
+    from protenc_struct import build as build_structure_encoder
+    from protfusion.build import build as build_fusion
+
     parsed = parse_encoder_config(config, key=key)
+    if not load_checkpoint:
+        parsed = without_checkpoint(parsed)
     if isinstance(parsed, SequenceEncoderConfig):
         return build_sequence_encoder(parsed)
     if parsed.type in STRUCTURE_TYPES:
         return build_structure_encoder(parsed)
     return build_fusion(parsed)
+
+
+def sequence_config(config: Any) -> SequenceEncoderConfig | None:
+    """The sequence-encoder section of an encoder config (itself, or a fusion's ``sequence``), else ``None``."""
+    if isinstance(config, SequenceEncoderConfig):
+        return config
+    sequence = getattr(config, "sequence", None)
+    return sequence if isinstance(sequence, SequenceEncoderConfig) else None
+
+
+def with_checkpoint(config: Any, checkpoint: str | None) -> Any:
+    """``config`` with its sequence encoder's ``checkpoint`` replaced (no sequence encoder: ``config`` itself)."""
+    seq = sequence_config(config)
+    if seq is None:
+        return config
+    new_seq = seq.model_copy(update={"checkpoint": checkpoint})
+    return new_seq if seq is config else config.model_copy(update={"sequence": new_seq})
+
+
+def without_checkpoint(config: Any) -> Any:
+    """``config`` with no sequence checkpoint (the architecture alone; weights come from a saved model)."""
+    return with_checkpoint(config, None)
+
+
+def needs_structures(config: Any) -> bool:
+    """True when the encoder of ``config`` reads coordinates (structure and fused encoders)."""
+    return config.type in STRUCTURE_TYPES or config.type in FUSION_TYPES
+
+
+def vocabulary(config: Any) -> str | None:
+    """``"saprot"`` / ``"esm2"`` for encoders with a sequence part, else ``None``."""
+    seq = sequence_config(config)
+    return None if seq is None else seq.type
+
+
+def needs_3di(config: Any) -> bool:
+    """True when the encoder reads Foldseek 3Di strings (a SaProt vocabulary, alone or inside a fusion): its
+    proteins need ``structure_tokens`` (``protdata.foldseek.with_3di``, ``build_structure_cache(encode_3di=True)``)."""
+    return vocabulary(config) == "saprot"

@@ -13,10 +13,7 @@ objectives need beyond it is stated as protocols in :mod:`prottasks.protocols`. 
   ``"task"``) with ``predict``; :func:`convert_finetune_export` converts an older ``apps/finetune.py`` export.
 """
 
-from prottasks import data, go, heads, metrics, objectives, protocols
-from prottasks.errors import LabelError, MetricInputError, OntologyError, ProttasksError, TaskInputError
-from prottasks.legacy import convert_finetune_export
-from prottasks.task_model import TaskModel, TaskModelConfig
+from protdata._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -24,15 +21,54 @@ __all__ = [
     "LabelError",
     "MetricInputError",
     "OntologyError",
+    "OptimizerConfig",
+    "OptimizerConfigError",
     "ProttasksError",
+    "SchedulerConfig",
+    "TableError",
     "TaskInputError",
     "TaskModel",
     "TaskModelConfig",
+    "build_optimizer",
+    "build_scheduler",
+    "check_schedule",
     "convert_finetune_export",
     "data",
     "go",
     "heads",
+    "lr_multiplier",
     "metrics",
     "objectives",
+    "parameter_groups",
+    "predict_scores",
     "protocols",
 ]
+
+# public name -> defining module, imported on first use (protdata._lazy)
+_EXPORTS = {
+    "OptimizerConfig": "prottasks.optim",
+    "OptimizerConfigError": "prottasks.optim",
+    "SchedulerConfig": "prottasks.optim",
+    "build_optimizer": "prottasks.optim",
+    "build_scheduler": "prottasks.optim",
+    "check_schedule": "prottasks.optim",
+    "lr_multiplier": "prottasks.optim",
+    "parameter_groups": "prottasks.optim",
+    "data": "prottasks.data",
+    "go": "prottasks.go",
+    "heads": "prottasks.heads",
+    "metrics": "prottasks.metrics",
+    "objectives": "prottasks.objectives",
+    "protocols": "prottasks.protocols",
+    "LabelError": "prottasks.errors",
+    "MetricInputError": "prottasks.errors",
+    "OntologyError": "prottasks.errors",
+    "ProttasksError": "prottasks.errors",
+    "TableError": "prottasks.errors",
+    "TaskInputError": "prottasks.errors",
+    "convert_finetune_export": "prottasks.legacy",
+    "TaskModel": "prottasks.task_model",
+    "TaskModelConfig": "prottasks.task_model",
+    "predict_scores": "prottasks.predictions",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

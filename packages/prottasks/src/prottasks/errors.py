@@ -19,6 +19,10 @@ class LabelError(ProttasksError):
     """A label is outside the task's vocabulary, a label set is empty, or a label file is malformed."""
 
 
+class TableError(ProttasksError):
+    """A table (CSV / TSV: a deep mutational scan, its wild type) is missing, malformed, or lacks a column."""
+
+
 class OntologyError(ProttasksError):
     """An ontology file is malformed, or a term is unknown / obsolete without a replacement."""
 
@@ -29,3 +33,7 @@ class MetricInputError(ProttasksError):
 
 class TaskInputError(ProttasksError):
     """A batch or encoder cannot be used by an objective or head (no coordinates, no edges, wrong sizes)."""
+
+
+class ObjectiveConfigError(ProttasksError):
+    """A pretraining objective cannot train the encoder it is given (e.g. MLM on a structure encoder)."""

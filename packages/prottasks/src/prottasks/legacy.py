@@ -12,12 +12,12 @@ weights are in the export.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-from protdata.pretrained import CONFIG_NAME, FORMAT, LEGACY_HINTS, WEIGHTS_NAME, model_class
+from protdata.legacy import load_legacy_tensors, read_legacy_header, without_weights_path
+from protdata.pretrained import CONFIG_NAME, LEGACY_HINTS, model_class
 from prottasks.errors import ProttasksError
 
 #: ``config.json`` key of the older fine-tuning exports.
@@ -37,22 +37,10 @@ def convert_finetune_export(source: str | os.PathLike[str], target: str | os.Pat
     Raises:
         ProttasksError: ``source`` is not such an export, or its weights do not fit its config (names the tensor).
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     from prottasks.task_model import TaskModel
 
-    source = Path(source)
-    directory = source.parent if source.name == CONFIG_NAME else source
+    directory, header = read_legacy_header(source, ProttasksError)
     path = directory / CONFIG_NAME
-    try:
-        header = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProttasksError(path, f"not a readable config.json ({exc})") from None
-    if not isinstance(header, dict):
-        raise ProttasksError(path, "config.json must hold a JSON object")
-    if header.get("format") == FORMAT:
-        raise ProttasksError(path, "already a protstack model directory: nothing to convert")
     task = header.get(TASK_KEY)
     if not isinstance(task, dict):
         raise ProttasksError(path, f"no {TASK_KEY!r} section: not an apps/finetune.py export")
@@ -61,7 +49,7 @@ def convert_finetune_export(source: str | os.PathLike[str], target: str | os.Pat
             raise ProttasksError(path, f"{TASK_KEY}.{key} is missing")
     if not isinstance(task["encoder"], dict) or not isinstance(task["head"], dict):
         raise ProttasksError(path, f"{TASK_KEY}.encoder and {TASK_KEY}.head must be objects")
-    encoder = _without_weights_path(task["encoder"])
+    encoder = without_weights_path(task["encoder"])
     head = dict(task["head"])
     if head.get("type") == "function_caller" and head.get("pooling", "cls") == "cls":
         fields = getattr(model_class(str(encoder.get("type")), source=path).config_class, "model_fields", {})
@@ -82,26 +70,11 @@ def convert_finetune_export(source: str | os.PathLike[str], target: str | os.Pat
         model = TaskModel(config)
     except ValueError as exc:  # pydantic's ValidationError and protstack errors are ValueErrors
         raise ProttasksError(path, f"{TASK_KEY}: {' '.join(str(exc).split())}") from None
-    weights = directory / WEIGHTS_NAME
-    try:
-        tensors = load_file(str(weights))
-    except (SafetensorError, OSError) as exc:
-        raise ProttasksError(weights, f"not a readable safetensors file ({exc})") from None
-    renamed = {k if k.startswith("encoder.") else f"head.{k}": v for k, v in tensors.items()}
-    target_state = model.state_dict()
-    for name, value in target_state.items():
-        if name not in renamed:
-            raise ProttasksError(weights, f"no tensor {_old_name(name)!r} (written for another model?)")
-        if tuple(renamed[name].shape) != tuple(value.shape):
-            raise ProttasksError(
-                weights,
-                f"{_old_name(name)} has shape {tuple(renamed[name].shape)}, the model its config builds needs "
-                f"{tuple(value.shape)}",
-            )
-    extra = sorted(set(renamed) - set(target_state))
-    if extra:
-        raise ProttasksError(weights, f"tensor {_old_name(extra[0])!r} has no counterpart in the model")
-    model.load_state_dict(renamed)
+    model.load_state_dict(
+        load_legacy_tensors(
+            directory, model.state_dict(), ProttasksError, rename=_new_name, old_name=_old_name
+        )
+    )
     reserved = {
         "config",
         TASK_KEY,
@@ -117,18 +90,10 @@ def convert_finetune_export(source: str | os.PathLike[str], target: str | os.Pat
     return model.save_pretrained(target, **metadata)
 
 
+def _new_name(name: str) -> str:
+    """The task model's name of the old head module's tensor ``name``."""
+    return name if name.startswith("encoder.") else f"head.{name}"
+
+
 def _old_name(name: str) -> str:
     return name.removeprefix("head.")
-
-
-def _without_weights_path(section: dict[str, Any]) -> dict[str, Any]:
-    """``section`` with every nested ``checkpoint`` set to ``None``."""
-    out: dict[str, Any] = {}
-    for key, value in section.items():
-        if key == "checkpoint":
-            out[key] = None
-        elif isinstance(value, dict):
-            out[key] = _without_weights_path(value)
-        else:
-            out[key] = value
-    return out

@@ -12,6 +12,7 @@ from protdata.foldseek.encoder import (
     encode_3di_states,
     encode_backbone,
     with_3di,
+    with_3di_or_skip,
 )
 from protdata.foldseek.network import EncoderNetwork, default_network, parse_kerasify
 from protdata.foldseek.partners import find_partners, find_partners_bruteforce
@@ -32,4 +33,5 @@ __all__ = [
     "parse_kerasify",
     "states_to_strings",
     "with_3di",
+    "with_3di_or_skip",
 ]

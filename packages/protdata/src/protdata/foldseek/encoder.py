@@ -30,7 +30,7 @@ Decisions where Foldseek's ``createdb`` would do something we cannot or do not r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,7 +39,7 @@ from torch import Tensor
 
 from protdata.batch import ProteinBatch
 from protdata.constants import ATOM_C, ATOM_CA, ATOM_CB, ATOM_N, ATOM_NAMES
-from protdata.errors import InvalidCoordinatesError, MissingAtomsError
+from protdata.errors import InvalidCoordinatesError, MissingAtomsError, ProtdataError
 from protdata.foldseek.alphabet import INVALID_STATE, states_to_strings
 from protdata.foldseek.features import NUM_FEATURES, gate, pair_features
 from protdata.foldseek.geometry import ideal_cb, virtual_center
@@ -202,6 +202,25 @@ def with_3di(proteins: Sequence[Protein], **kwargs: object) -> list[Protein]:
     """Copies of ``proteins`` with ``structure_tokens`` set by :func:`encode_3di` (same keyword arguments)."""
     tokens = encode_3di(proteins, **kwargs)  # type: ignore[arg-type]
     return [p.replace(structure_tokens=t) for p, t in zip(proteins, tokens)]
+
+
+def with_3di_or_skip(
+    proteins: Sequence[Protein], skip: Callable[[Protein, ProtdataError], None]
+) -> list[Protein]:
+    """``proteins`` with their 3Di strings, in order. All are encoded in one batched call unless one of them
+    fails; then each is encoded alone, and one the encoder rejects (e.g. a Cα-only chain) is handed to
+    ``skip(protein, error)`` and left out."""
+    try:
+        return with_3di(proteins)
+    except ProtdataError:
+        pass
+    out: list[Protein] = []
+    for p in proteins:
+        try:
+            out.extend(with_3di([p]))
+        except ProtdataError as exc:
+            skip(p, exc)
+    return out
 
 
 def check_backbone(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from protdata.errors import ProtdataError
@@ -30,12 +30,16 @@ def _looks_like_structure(name: str) -> bool:
     return format_from_name(name) is not None or is_tar_name(name) or "." not in name
 
 
-def expand_sources(sources: PathSpec | Iterable[PathSpec], report: LoadReport) -> list[Path]:
+def expand_sources(
+    sources: PathSpec | Iterable[PathSpec],
+    report: LoadReport,
+    accept: Callable[[str], bool] = _looks_like_structure,
+) -> list[Path]:
     """Files to read, in order: explicit files as given, directories walked recursively (sorted), globs expanded.
 
-    Directory entries that are not structure-like (:func:`_looks_like_structure`; hidden files excluded) are
-    listed in ``report.ignored``; a path that does not exist, or a glob that matches nothing, is reported as
-    skipped.
+    Directory entries whose name ``accept`` rejects (default: not structure-like, :func:`_looks_like_structure`;
+    hidden files are always excluded) are listed in ``report.ignored``; a path that does not exist, or a glob that
+    matches nothing, is reported as skipped.
     """
     items = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
     files: list[Path] = []
@@ -46,7 +50,7 @@ def expand_sources(sources: PathSpec | Iterable[PathSpec], report: LoadReport) -
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for fname in sorted(names):
                     full = Path(root) / fname
-                    if not fname.startswith(".") and _looks_like_structure(fname):
+                    if not fname.startswith(".") and accept(fname):
                         files.append(full)
                     else:
                         report.ignored.append(str(full))
@@ -58,7 +62,7 @@ def expand_sources(sources: PathSpec | Iterable[PathSpec], report: LoadReport) -
                 report.add_skipped(
                     str(item), FileNotFoundError(f"no file matches {str(item)!r}"), counted=False
                 )
-            files.extend(expand_sources(matches, report) if matches else [])
+            files.extend(expand_sources(matches, report, accept) if matches else [])
         else:
             report.add_skipped(str(item), FileNotFoundError(f"{item}: no such file or directory"))
     return files

@@ -1,12 +1,7 @@
 """ProtAnno (ProtCLIP, Zhou et al., AAAI 2025): protein–text records, their JSONL files, UniProt flat-file
 parsing into records, ProtCLIP's text building / property split, and the property-driven sampler."""
 
-from protdata.protanno.jsonl import iter_jsonl, read_jsonl, write_jsonl
-from protdata.protanno.record import EXISTENCE_LEVELS, ProtAnnoRecord, existence_level
-from protdata.protanno.report import SkipReport
-from protdata.protanno.sampler import PropertySampler, PropertySamplerConfig, keep_probability, sample_mask
-from protdata.protanno.text import PROPERTY_MARKERS, build_text, parse_properties, split_text
-from protdata.protanno.uniprot import GoAnnotation, UniProtEntry, crc64, iter_uniprot, read_uniprot
+from protdata._lazy import lazy_exports
 
 __all__ = [
     "EXISTENCE_LEVELS",
@@ -30,3 +25,28 @@ __all__ = [
     "split_text",
     "write_jsonl",
 ]
+
+# public name -> defining module, imported on first use (protdata._lazy)
+_EXPORTS = {
+    "iter_jsonl": "protdata.protanno.jsonl",
+    "read_jsonl": "protdata.protanno.jsonl",
+    "write_jsonl": "protdata.protanno.jsonl",
+    "EXISTENCE_LEVELS": "protdata.protanno.record",
+    "ProtAnnoRecord": "protdata.protanno.record",
+    "existence_level": "protdata.protanno.record",
+    "SkipReport": "protdata.protanno.report",
+    "PropertySampler": "protdata.protanno.sampler",
+    "PropertySamplerConfig": "protdata.protanno.sampler",
+    "keep_probability": "protdata.protanno.sampler",
+    "sample_mask": "protdata.protanno.sampler",
+    "PROPERTY_MARKERS": "protdata.protanno.text",
+    "build_text": "protdata.protanno.text",
+    "parse_properties": "protdata.protanno.text",
+    "split_text": "protdata.protanno.text",
+    "GoAnnotation": "protdata.protanno.uniprot",
+    "UniProtEntry": "protdata.protanno.uniprot",
+    "crc64": "protdata.protanno.uniprot",
+    "iter_uniprot": "protdata.protanno.uniprot",
+    "read_uniprot": "protdata.protanno.uniprot",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -101,3 +101,18 @@ def build_transform(
     if isinstance(config, ComposeConfig):
         return Compose([build_transform(c) for c in config.transforms], seed=seed)
     return _BUILDERS[type(config)](config, seed=seed)
+
+
+def inference_transform(config: TransformConfig | None) -> TruncateProteinConfig | None:
+    """The transform evaluation and prediction apply for a training transform ``config``: its deterministic part —
+    a truncation keeps its length (the shortest, if several) but always the prefix (TorchDrug ``TruncateProtein``,
+    the EC/GO seeds' ``max_length 550``; ESM-2's 1,022-residue window) — while random crops, noise and masking
+    (training augmentation) are left out. ``None`` when nothing is left."""
+
+    def lengths(part: TransformConfig | None) -> list[int]:
+        if isinstance(part, ComposeConfig):
+            return [n for p in part.transforms for n in lengths(p)]
+        return [part.max_length] if isinstance(part, TruncateProteinConfig) else []
+
+    found = lengths(config)
+    return TruncateProteinConfig(max_length=min(found), random=False) if found else None

@@ -1,15 +1,84 @@
-"""Benchmark data: label vocabularies, the nrPDB-EC benchmark (538 EC classes, official splits) and the
-nrPDB-GO splits."""
+"""Benchmark and task data: label vocabularies and label tables (nrPDB-EC, nrPDB-GO, CAFA terms, CSV / TSV
+tables; :func:`read_labels` reads any label source config), the nrPDB-GO splits, deep-mutational-scan tables, and
+the labelled splits and datasets of a fine-tuning task (:mod:`prottasks.data.splits`,
+:mod:`prottasks.data.labelled`). Names are imported on first use (only the datasets need torch)."""
 
-from prottasks.data.ec import ECBenchmark, load_nrpdb_ec
-from prottasks.data.go_splits import GOSplits, load_nrpdb_go_splits
-from prottasks.data.labels import EncodingReport, LabelVocabulary
+from protdata._lazy import lazy_exports
 
 __all__ = [
+    "CafaTermsLabels",
+    "CsvTable",
+    "DMSTableConfig",
     "ECBenchmark",
     "EncodingReport",
     "GOSplits",
+    "LabelTable",
     "LabelVocabulary",
+    "LabelledDataConfig",
+    "LabelledDataset",
+    "LabelledSplit",
+    "LabelledTrainingData",
+    "LabelsConfig",
+    "NrpdbECLabels",
+    "NrpdbGOLabels",
+    "SplitConfig",
+    "TableLabels",
+    "assign_splits",
+    "cafa_table",
+    "chain_key",
+    "column_table",
+    "eval_batches",
+    "evaluate_splits",
     "load_nrpdb_ec",
     "load_nrpdb_go_splits",
+    "nrpdb_ec_table",
+    "nrpdb_go_table",
+    "prepare_labelled_data",
+    "read_csv_table",
+    "read_dms_table",
+    "read_labels",
+    "read_nrpdb_go_annotations",
+    "read_table",
+    "read_wild_type",
+    "split_outputs",
 ]
+
+# public name -> defining module, imported on first use (protdata._lazy)
+_EXPORTS = {
+    "CsvTable": "prottasks.data.csv_table",
+    "read_csv_table": "prottasks.data.csv_table",
+    "DMSTableConfig": "prottasks.data.dms",
+    "read_dms_table": "prottasks.data.dms",
+    "read_wild_type": "prottasks.data.dms",
+    "ECBenchmark": "prottasks.data.ec",
+    "load_nrpdb_ec": "prottasks.data.ec",
+    "GOSplits": "prottasks.data.go_splits",
+    "load_nrpdb_go_splits": "prottasks.data.go_splits",
+    "read_nrpdb_go_annotations": "prottasks.data.go_splits",
+    "LabelledDataset": "prottasks.data.labelled",
+    "LabelledSplit": "prottasks.data.labelled",
+    "LabelledTrainingData": "prottasks.data.labelled",
+    "eval_batches": "prottasks.data.labelled",
+    "prepare_labelled_data": "prottasks.data.labelled",
+    "evaluate_splits": "prottasks.data.labelled",
+    "split_outputs": "prottasks.data.labelled",
+    "EncodingReport": "prottasks.data.labels",
+    "LabelVocabulary": "prottasks.data.labels",
+    "CafaTermsLabels": "prottasks.data.sources",
+    "LabelsConfig": "prottasks.data.sources",
+    "NrpdbECLabels": "prottasks.data.sources",
+    "NrpdbGOLabels": "prottasks.data.sources",
+    "TableLabels": "prottasks.data.sources",
+    "read_labels": "prottasks.data.sources",
+    "LabelledDataConfig": "prottasks.data.splits",
+    "SplitConfig": "prottasks.data.splits",
+    "assign_splits": "prottasks.data.splits",
+    "chain_key": "prottasks.data.splits",
+    "LabelTable": "prottasks.data.tables",
+    "cafa_table": "prottasks.data.tables",
+    "column_table": "prottasks.data.tables",
+    "nrpdb_ec_table": "prottasks.data.tables",
+    "nrpdb_go_table": "prottasks.data.tables",
+    "read_table": "prottasks.data.tables",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -9,13 +9,14 @@ from prottasks.go.ontology import (
     TermResolution,
     namespace_of_aspect,
 )
-from prottasks.go.propagate import TermDag, propagate_labels, propagate_scores, propagate_terms
+from prottasks.go.propagate import GoPropagation, TermDag, propagate_labels, propagate_scores, propagate_terms
 from prottasks.go.ranking import RankedTerm, predicted_subgraph, top_k
 
 __all__ = [
     "NAMESPACES",
     "Annotations",
     "GeneOntology",
+    "GoPropagation",
     "NormalizationReport",
     "RankedTerm",
     "TermDag",

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from prottasks.errors import LabelError
 from prottasks.go.ontology import GeneOntology, NormalizationReport, namespace_of_aspect
+from prottasks.go.propagate import propagate_terms
 
 
 @dataclass
@@ -47,6 +48,22 @@ class Annotations:
                     if t not in bucket:
                         bucket.append(t)
         return Annotations(out, self.source), report
+
+    def propagated(self, ontology: GeneOntology) -> Annotations:
+        """The true-path closure: every term's ancestors (is_a, part_of) added to the protein's terms of the same
+        namespace — its own terms first (file order), then the added ancestors sorted; ancestors in another
+        namespace (a ``part_of`` link across namespaces) are left out. Terms must be current (:meth:`normalized`).
+
+        Raises:
+            OntologyError: a term that is not a current term of ``ontology``.
+        """
+        out: dict[str, dict[str, list[str]]] = {}
+        for protein, by_ns in self.terms.items():
+            for ns, terms in by_ns.items():
+                closed = propagate_terms(ontology, terms)
+                ordered = dict.fromkeys([*terms, *sorted(closed - set(terms))])
+                out.setdefault(protein, {})[ns] = [t for t in ordered if ontology.namespace(t) == ns]
+        return Annotations(out, self.source)
 
 
 def read_cafa_terms(path: str | PathLike[str]) -> Annotations:

@@ -155,3 +155,56 @@ def _matrix(x: Any, columns: int, name: str) -> np.ndarray:
     if a.ndim != 2 or a.shape[1] != columns:
         raise OntologyError(None, f"{name}: expected (N, {columns}) over the DAG's terms, got {a.shape}")
     return a
+
+
+class GoPropagation:
+    """DAG-consistent scores over a model's GO label set, which may hold alternative or obsolete ids.
+
+    Each label is resolved to its current term (:meth:`GeneOntology.resolve`); scores are max-propagated over
+    is_a / part_of through terms outside the label set (:class:`TermDag`), as CAFA's evaluator and the ESM2
+    Function Caller's ``predict-subgraph`` do. Labels that resolve to one term share its score; labels the
+    ontology no longer knows keep their own score and are listed in ``unresolved``.
+
+    Args:
+        ontology: The Gene Ontology.
+        labels: The score columns (GO ids).
+    """
+
+    def __init__(self, ontology: GeneOntology, labels: Sequence[str]) -> None:
+        self.ontology = ontology
+        self.current = [self.current_of(label) for label in labels]
+        self.terms = list(dict.fromkeys(t for t in self.current if t is not None))
+        self.column = {t: j for j, t in enumerate(self.terms)}
+        self.dag = TermDag(ontology, self.terms) if self.terms else None
+        self.unresolved = [label for label, t in zip(labels, self.current) if t is None]
+
+    def __call__(self, scores: Any) -> np.ndarray:
+        """``(N, C)`` scores over the labels → DAG-consistent scores (float64, a copy)."""
+        s = _matrix(scores, len(self.current), "scores").astype(np.float64)
+        if self.dag is None:
+            return s.copy()
+        merged = np.full((s.shape[0], len(self.terms)), -np.inf)
+        for j, t in enumerate(self.current):
+            if t is not None:
+                k = self.column[t]
+                merged[:, k] = np.maximum(merged[:, k], s[:, j])
+        propagated = self.dag.propagate_scores(merged)
+        out = s.copy()
+        for j, t in enumerate(self.current):
+            if t is not None:
+                out[:, j] = propagated[:, self.column[t]]
+        return out
+
+    def current_of(self, label: str) -> str | None:
+        """The current term ``label`` resolves to, or ``None`` when the ontology does not know it."""
+        r = self.ontology.resolve(label)
+        return r.term if r.term is not None and r.term in self.ontology else None
+
+    def name(self, label: str) -> str:
+        """The name of ``label``'s current term (``""`` when unresolved)."""
+        t = self.current_of(label)
+        return self.ontology.name(t) if t is not None else ""
+
+    def names(self, labels: Sequence[str]) -> dict[str, str]:
+        """Label → name of its current term, for the ``labels`` the ontology knows."""
+        return {x: self.ontology.name(t) for x in labels if (t := self.current_of(x)) is not None}

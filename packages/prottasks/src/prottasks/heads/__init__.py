@@ -1,14 +1,8 @@
 """Task heads of the seeds: multi-label (EC, GO), single-label, regression with target normalisation, pair
-classification (PPI), mutation stability (MSP) and the ESM2 Function Caller's ``<cls>`` head."""
+classification (PPI), mutation stability (MSP) and the ESM2 Function Caller's ``<cls>`` head. Their configs are in
+the torch-free :mod:`prottasks.heads.configs`; names are imported on first use."""
 
-from prottasks.heads.base import HeadOutput
-from prottasks.heads.build import HeadConfig, build_head, parse_head_config
-from prottasks.heads.function_caller import FunctionCallerHead, FunctionCallerHeadConfig
-from prottasks.heads.msp import MSPHead, MSPHeadConfig, mutated_positions
-from prottasks.heads.multilabel import MultiLabelHead, MultiLabelHeadConfig
-from prottasks.heads.pair import PairHead, PairHeadConfig
-from prottasks.heads.regression import RegressionHead, RegressionHeadConfig
-from prottasks.heads.single_label import SingleLabelHead, SingleLabelHeadConfig
+from protdata._lazy import lazy_exports
 
 __all__ = [
     "FunctionCallerHead",
@@ -29,3 +23,25 @@ __all__ = [
     "mutated_positions",
     "parse_head_config",
 ]
+
+# public name -> defining module, imported on first use (protdata._lazy)
+_EXPORTS = {
+    "HeadOutput": "prottasks.heads.base",
+    "build_head": "prottasks.heads.build",
+    "parse_head_config": "prottasks.heads.build",
+    "FunctionCallerHeadConfig": "prottasks.heads.configs",
+    "HeadConfig": "prottasks.heads.configs",
+    "MSPHeadConfig": "prottasks.heads.configs",
+    "MultiLabelHeadConfig": "prottasks.heads.configs",
+    "PairHeadConfig": "prottasks.heads.configs",
+    "RegressionHeadConfig": "prottasks.heads.configs",
+    "SingleLabelHeadConfig": "prottasks.heads.configs",
+    "FunctionCallerHead": "prottasks.heads.function_caller",
+    "MSPHead": "prottasks.heads.msp",
+    "mutated_positions": "prottasks.heads.msp",
+    "MultiLabelHead": "prottasks.heads.multilabel",
+    "PairHead": "prottasks.heads.pair",
+    "RegressionHead": "prottasks.heads.regression",
+    "SingleLabelHead": "prottasks.heads.single_label",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

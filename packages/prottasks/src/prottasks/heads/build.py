@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import Field, TypeAdapter
+from pydantic import TypeAdapter
 from torch import nn
 
+from prottasks.heads.configs import HeadConfig
 from prottasks.heads.function_caller import FunctionCallerHead, FunctionCallerHeadConfig
 from prottasks.heads.msp import MSPHead, MSPHeadConfig
 from prottasks.heads.multilabel import MultiLabelHead, MultiLabelHeadConfig
@@ -14,15 +15,6 @@ from prottasks.heads.pair import PairHead, PairHeadConfig
 from prottasks.heads.regression import RegressionHead, RegressionHeadConfig
 from prottasks.heads.single_label import SingleLabelHead, SingleLabelHeadConfig
 
-HeadConfig = Annotated[
-    MultiLabelHeadConfig
-    | SingleLabelHeadConfig
-    | RegressionHeadConfig
-    | PairHeadConfig
-    | MSPHeadConfig
-    | FunctionCallerHeadConfig,
-    Field(discriminator="type"),
-]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(HeadConfig)
 _BUILDERS: dict[type, type[nn.Module]] = {
     MultiLabelHeadConfig: MultiLabelHead,

@@ -18,32 +18,19 @@ Fine-tuning as the seed: :meth:`FunctionCallerHead.freeze_encoder` freezes every
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import Tensor, nn
 
 from protdata import ProteinBatch
-from prottasks.config import TaskConfig
 from prottasks.errors import TaskInputError
 from prottasks.heads.base import HeadOutput, class_targets, multilabel_targets
+from prottasks.heads.configs import FunctionCallerHeadConfig
 from prottasks.protocols import encoder_layers
 
 CLS_KEY = "cls"
-
-
-class FunctionCallerHeadConfig(TaskConfig):
-    type: Literal["function_caller"] = "function_caller"
-    num_labels: int = Field(ge=1)
-    problem: Literal["multi_label", "single_label"] = "multi_label"
-    #: Dropout before each linear layer (HF ``hidden_dropout_prob``; 0.0 in the ESM-2 configs).
-    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
-    #: Encoder blocks left trainable (the seed's ``--unfreeze_last_k_layers``); ``None`` = do not freeze.
-    unfreeze_last_k_layers: int | None = Field(default=0, ge=0)
-    #: ``cls``: the ``<cls>`` embedding (``extras["cls"]``, required); ``protein``: the encoder's protein feature.
-    pooling: Literal["cls", "protein"] = "cls"
 
 
 class FunctionCallerHead(nn.Module):

@@ -7,23 +7,17 @@ logit; binary cross-entropy; evaluate with :func:`prottasks.metrics.auroc` / ``a
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import Tensor, nn
 
 from protdata import ProteinBatch
-from prottasks.config import TaskConfig
 from prottasks.errors import TaskInputError
 from prottasks.heads.base import HeadOutput, multilabel_targets
+from prottasks.heads.configs import MSPHeadConfig
 from prottasks.nn import seed_mlp
-
-
-class MSPHeadConfig(TaskConfig):
-    type: Literal["msp"] = "msp"
-    num_mlp_layer: int = Field(default=1, ge=1)
 
 
 def mutated_positions(wild_type: ProteinBatch, mutant: ProteinBatch) -> Tensor:

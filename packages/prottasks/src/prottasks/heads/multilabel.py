@@ -6,26 +6,16 @@ Evaluate with :func:`prottasks.metrics.fmax` and :func:`prottasks.metrics.auprc_
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import nn
 
 from protdata import ProteinBatch
-from prottasks.config import TaskConfig
 from prottasks.heads.base import HeadOutput, multilabel_targets
+from prottasks.heads.configs import MultiLabelHeadConfig
 from prottasks.nn import seed_mlp
-
-
-class MultiLabelHeadConfig(TaskConfig):
-    type: Literal["multi_label"] = "multi_label"
-    #: Number of labels (EC: 538 in torchdrug / ProtCLIP, 585 in SaProt; GO-MF/BP/CC: 489/1943/320).
-    num_labels: int = Field(ge=1)
-    #: MLP layers (ESM-GearNet: 3).
-    num_mlp_layer: int = Field(default=3, ge=1)
-    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
 
 
 class MultiLabelHead(nn.Module):

@@ -4,25 +4,17 @@ i.e. ``num_mlp_layer 2`` with hidden width ``2h``; cross-entropy, accuracy."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import nn
 
 from protdata import ProteinBatch
-from prottasks.config import TaskConfig
 from prottasks.errors import TaskInputError
 from prottasks.heads.base import HeadOutput, class_targets
+from prottasks.heads.configs import PairHeadConfig
 from prottasks.nn import seed_mlp
-
-
-class PairHeadConfig(TaskConfig):
-    type: Literal["pair"] = "pair"
-    num_classes: int = Field(default=2, ge=2)
-    num_mlp_layer: int = Field(default=2, ge=1)
-    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
 
 
 class PairHead(nn.Module):

@@ -15,33 +15,17 @@ The statistics are buffers (saved with the state dict). Using the head before :m
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from protdata import ProteinBatch
-from prottasks.config import TaskConfig
 from prottasks.errors import LabelError, TaskInputError
 from prottasks.heads.base import HeadOutput
+from prottasks.heads.configs import RegressionHeadConfig
 from prottasks.nn import seed_mlp
-
-
-class RegressionHeadConfig(TaskConfig):
-    type: Literal["regression"] = "regression"
-    normalization: Literal["standard", "minmax", "none"] = "standard"
-    #: Fixed min–max bounds (SaProt thermostability: 40, 67); ``None`` = fit on the training targets.
-    minmax_bounds: tuple[float, float] | None = None
-    num_mlp_layer: int = Field(default=2, ge=1)
-    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
-
-    @model_validator(mode="after")
-    def _bounds(self) -> RegressionHeadConfig:
-        if self.minmax_bounds is not None and not self.minmax_bounds[1] > self.minmax_bounds[0]:
-            raise ValueError(f"minmax_bounds must be (lo, hi) with hi > lo, got {self.minmax_bounds}")
-        return self
 
 
 class RegressionHead(nn.Module):

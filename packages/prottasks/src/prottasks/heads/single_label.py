@@ -4,23 +4,15 @@ ProtCLIP's downstream ``Linear → ReLU → Linear`` is ``num_mlp_layer 2``)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch.nn.functional as F
-from pydantic import Field
 from torch import nn
 
 from protdata import ProteinBatch
-from prottasks.config import TaskConfig
 from prottasks.heads.base import HeadOutput, class_targets
+from prottasks.heads.configs import SingleLabelHeadConfig
 from prottasks.nn import seed_mlp
-
-
-class SingleLabelHeadConfig(TaskConfig):
-    type: Literal["single_label"] = "single_label"
-    num_classes: int = Field(ge=2)
-    num_mlp_layer: int = Field(default=2, ge=1)
-    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
 
 
 class SingleLabelHead(nn.Module):

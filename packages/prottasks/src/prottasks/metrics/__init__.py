@@ -2,17 +2,23 @@
 
 Protein-centric Fmax (CAFA-exact, :mod:`prottasks.metrics.fmax`), AUPR micro, AUROC, accuracy, MCC
 (:mod:`~prottasks.metrics.classification`), Spearman, Pearson, MAE, RMSE, R² (:mod:`~prottasks.metrics.regression`)
-and contact precision P@L (:mod:`~prottasks.metrics.contact`).
+contact precision P@L (:mod:`~prottasks.metrics.contact`) and zero-shot mutation-effect Spearman
+(:mod:`~prottasks.metrics.zero_shot`); a fine-tuning task's metrics by kind (:func:`task_metrics`).
 """
 
 from prottasks.metrics.classification import accuracy, auprc_micro, auroc, mcc
 from prottasks.metrics.contact import contact_map, mean_precision_at_l, precision_at_l, precision_at_l_counts
 from prottasks.metrics.fmax import CAFA_THRESHOLDS, FmaxResult, fmax, fmax_curve
 from prottasks.metrics.regression import mae, pearson, r2, rmse, spearman
+from prottasks.metrics.task import MINIMISED, TASK_METRICS, task_metrics
+from prottasks.metrics.zero_shot import ZeroShotSpearman, zero_shot_spearman
 
 __all__ = [
     "CAFA_THRESHOLDS",
+    "MINIMISED",
+    "TASK_METRICS",
     "FmaxResult",
+    "ZeroShotSpearman",
     "accuracy",
     "auprc_micro",
     "auroc",
@@ -28,4 +34,6 @@ __all__ = [
     "r2",
     "rmse",
     "spearman",
+    "task_metrics",
+    "zero_shot_spearman",
 ]

@@ -1,32 +1,17 @@
 """Pretraining objectives of the seeds: MLM (ESM-2, SaProt, ProtCLIP), residue type, distance, angle and dihedral
 prediction, multiview contrast and SiamDiff. Each is an ``nn.Module`` built from an encoder and a pydantic config;
-``objective(batch, generator=None)`` returns an :class:`ObjectiveOutput` (loss, metrics, sampled details)."""
+``objective(batch, generator=None)`` returns an :class:`ObjectiveOutput` (loss, metrics, sampled details).
 
-from prottasks.objectives.base import ObjectiveOutput
-from prottasks.objectives.build import ObjectiveConfig, build_objective, parse_objective_config
-from prottasks.objectives.edges import NeighbourGraph, neighbourhood_graph
-from prottasks.objectives.geometry import (
-    AnglePrediction,
-    AnglePredictionConfig,
-    DihedralPrediction,
-    DihedralPredictionConfig,
-    DistancePrediction,
-    DistancePredictionConfig,
-    angle_bin,
-    bond_angle,
-    dihedral_angle,
-)
-from prottasks.objectives.mlm import MaskedLMObjective, MLMConfig, esm_mask_tokens, saprot_mask_tokens
-from prottasks.objectives.multiview import (
-    IdentityNoiseConfig,
-    MultiviewContrast,
-    MultiviewContrastConfig,
-    RandomEdgeMaskConfig,
-)
-from prottasks.objectives.residue_type import ResidueTypePrediction, ResidueTypePredictionConfig
-from prottasks.objectives.siamdiff import SiamDiff, SiamDiffConfig, noise_schedule
+Configs (:mod:`prottasks.objectives.config`) import without torch; :mod:`prottasks.objectives.pretraining` builds
+"an encoder + an objective" from configs (``build_pretraining_model``). Names are imported on first use."""
+
+from protdata._lazy import lazy_exports
 
 __all__ = [
+    "GEOMETRY_OBJECTIVES",
+    "OBJECTIVE_WEIGHTS",
+    "SEQUENCE_OBJECTIVES",
+    "STRUCTURE_OBJECTIVES",
     "AnglePrediction",
     "AnglePredictionConfig",
     "DihedralPrediction",
@@ -49,10 +34,55 @@ __all__ = [
     "angle_bin",
     "bond_angle",
     "build_objective",
+    "build_pretraining_model",
+    "check_combination",
     "dihedral_angle",
     "esm_mask_tokens",
+    "load_initial_weights",
     "neighbourhood_graph",
     "noise_schedule",
     "parse_objective_config",
+    "pretrained_encoder",
     "saprot_mask_tokens",
 ]
+
+# public name -> defining module, imported on first use (protdata._lazy)
+_EXPORTS = {
+    "GEOMETRY_OBJECTIVES": "prottasks.objectives.pretraining",
+    "OBJECTIVE_WEIGHTS": "prottasks.objectives.pretraining",
+    "SEQUENCE_OBJECTIVES": "prottasks.objectives.pretraining",
+    "STRUCTURE_OBJECTIVES": "prottasks.objectives.pretraining",
+    "AnglePrediction": "prottasks.objectives.geometry",
+    "AnglePredictionConfig": "prottasks.objectives.config",
+    "DihedralPrediction": "prottasks.objectives.geometry",
+    "DihedralPredictionConfig": "prottasks.objectives.config",
+    "DistancePrediction": "prottasks.objectives.geometry",
+    "DistancePredictionConfig": "prottasks.objectives.config",
+    "IdentityNoiseConfig": "prottasks.objectives.config",
+    "MLMConfig": "prottasks.objectives.config",
+    "MaskedLMObjective": "prottasks.objectives.mlm",
+    "MultiviewContrast": "prottasks.objectives.multiview",
+    "MultiviewContrastConfig": "prottasks.objectives.config",
+    "NeighbourGraph": "prottasks.objectives.edges",
+    "ObjectiveConfig": "prottasks.objectives.config",
+    "ObjectiveOutput": "prottasks.objectives.base",
+    "RandomEdgeMaskConfig": "prottasks.objectives.config",
+    "ResidueTypePrediction": "prottasks.objectives.residue_type",
+    "ResidueTypePredictionConfig": "prottasks.objectives.config",
+    "SiamDiff": "prottasks.objectives.siamdiff",
+    "SiamDiffConfig": "prottasks.objectives.config",
+    "angle_bin": "prottasks.objectives.geometry",
+    "bond_angle": "prottasks.objectives.geometry",
+    "build_objective": "prottasks.objectives.build",
+    "build_pretraining_model": "prottasks.objectives.pretraining",
+    "check_combination": "prottasks.objectives.pretraining",
+    "dihedral_angle": "prottasks.objectives.geometry",
+    "esm_mask_tokens": "prottasks.objectives.mlm",
+    "load_initial_weights": "prottasks.objectives.pretraining",
+    "neighbourhood_graph": "prottasks.objectives.edges",
+    "noise_schedule": "prottasks.objectives.siamdiff",
+    "parse_objective_config": "prottasks.objectives.config",
+    "pretrained_encoder": "prottasks.objectives.pretraining",
+    "saprot_mask_tokens": "prottasks.objectives.mlm",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

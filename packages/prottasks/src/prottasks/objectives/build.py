@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import Field, TypeAdapter
 from torch import nn
 
+from prottasks.objectives.config import parse_objective_config
 from prottasks.objectives.geometry import (
     AnglePrediction,
     AnglePredictionConfig,
@@ -20,18 +20,6 @@ from prottasks.objectives.multiview import MultiviewContrast, MultiviewContrastC
 from prottasks.objectives.residue_type import ResidueTypePrediction, ResidueTypePredictionConfig
 from prottasks.objectives.siamdiff import SiamDiff, SiamDiffConfig
 
-ObjectiveConfig = Annotated[
-    MLMConfig
-    | ResidueTypePredictionConfig
-    | DistancePredictionConfig
-    | AnglePredictionConfig
-    | DihedralPredictionConfig
-    | MultiviewContrastConfig
-    | SiamDiffConfig,
-    Field(discriminator="type"),
-]
-_ADAPTER: TypeAdapter[Any] = TypeAdapter(ObjectiveConfig)
-
 _BUILDERS: dict[type, type[nn.Module]] = {
     MLMConfig: MaskedLMObjective,
     ResidueTypePredictionConfig: ResidueTypePrediction,
@@ -41,11 +29,6 @@ _BUILDERS: dict[type, type[nn.Module]] = {
     MultiviewContrastConfig: MultiviewContrast,
     SiamDiffConfig: SiamDiff,
 }
-
-
-def parse_objective_config(data: dict[str, Any] | Any) -> Any:
-    """Validate an objective config given as a mapping (e.g. from YAML); errors name the offending key."""
-    return data if type(data) in _BUILDERS else _ADAPTER.validate_python(data)
 
 
 def build_objective(config: dict[str, Any] | Any, encoder: nn.Module) -> nn.Module:

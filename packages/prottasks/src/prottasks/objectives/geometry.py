@@ -25,18 +25,21 @@ answer: the pairs, pairs of pairs and chains are drawn from :func:`~prottasks.ob
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import Tensor, nn
 
 from protdata import EncoderOutput, ProteinBatch
-from prottasks.config import TaskConfig
 from prottasks.errors import TaskInputError
 from prottasks.nn import seed_mlp
 from prottasks.objectives.base import ObjectiveOutput, metric
+from prottasks.objectives.config import (  # re-exported
+    AnglePredictionConfig,
+    DihedralPredictionConfig,
+    DistancePredictionConfig,
+)
 from prottasks.objectives.edges import (
     ca_positions,
     neighbourhood_graph,
@@ -46,35 +49,6 @@ from prottasks.objectives.edges import (
     sample_edges,
 )
 from prottasks.protocols import is_graph_encoder
-
-
-class DistancePredictionConfig(TaskConfig):
-    type: Literal["distance_prediction"] = "distance_prediction"
-    #: Edges sampled per protein (ESM-GearNet ``distance_esm_gearnet.yaml``: 256).
-    num_sample: int = Field(default=256, ge=1)
-    #: Layers of the distance MLP (seed: 2).
-    num_mlp_layer: int = Field(default=2, ge=1)
-    #: Radius (Å) of the pair graph used for encoders without a graph.
-    radius: float = Field(default=10.0, gt=0.0)
-
-
-class AnglePredictionConfig(TaskConfig):
-    type: Literal["angle_prediction"] = "angle_prediction"
-    #: Edge pairs sampled per protein (``angle_esm_gearnet.yaml``: 512; TorchDrug's default is 256).
-    num_sample: int = Field(default=512, ge=1)
-    #: Angle bins over [0, π) (seed: 8).
-    num_class: int = Field(default=8, ge=2)
-    num_mlp_layer: int = Field(default=2, ge=1)
-    radius: float = Field(default=10.0, gt=0.0)
-
-
-class DihedralPredictionConfig(TaskConfig):
-    type: Literal["dihedral_prediction"] = "dihedral_prediction"
-    #: Edge chains sampled per protein (``dihedral_esm_gearnet.yaml``: 512).
-    num_sample: int = Field(default=512, ge=1)
-    num_class: int = Field(default=8, ge=2)
-    num_mlp_layer: int = Field(default=2, ge=1)
-    radius: float = Field(default=10.0, gt=0.0)
 
 
 # --------------------------------------------------------------------------------------------- targets

@@ -21,55 +21,21 @@ Presets (SaProt, Su et al., ICLR 2024; ProtCLIP, Zhou et al., AAAI 2025):
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from protdata import ProteinBatch, saprot
-from prottasks.config import TaskConfig
 from prottasks.errors import TaskInputError
 from prottasks.objectives.base import ObjectiveOutput, metric, uniform
+from prottasks.objectives.config import MLMConfig  # re-exported
 from prottasks.protocols import MaskedLanguageModel
 
 #: Label of positions that are not predicted.
 IGNORE_INDEX = -100
 _MAX_REDRAWS = 10_000
-
-
-class MLMConfig(TaskConfig):
-    type: Literal["mlm"] = "mlm"
-    #: Probability that a maskable token is selected (all seeds: 0.15).
-    mask_rate: float = Field(default=0.15, gt=0.0, le=1.0)
-    #: Probability that a selected token becomes the mask token.
-    mask_prob: float = Field(default=0.8, ge=0.0, le=1.0)
-    #: Probability that a selected token becomes a random token (the rest stay unchanged).
-    random_prob: float = Field(default=0.1, ge=0.0, le=1.0)
-    #: Redraw a sequence's selection until at least this many tokens are selected (SaProt: 1; BERT/HF: 0).
-    min_selected: int = Field(default=1, ge=0)
-
-    @model_validator(mode="after")
-    def _probabilities(self) -> MLMConfig:
-        if self.mask_prob + self.random_prob > 1.0 + 1e-12:
-            raise ValueError(f"mask_prob + random_prob = {self.mask_prob + self.random_prob} exceeds 1")
-        return self
-
-    @classmethod
-    def saprot(cls) -> MLMConfig:
-        """SaProt pretraining: 15 %, 80 % ``#``+3Di / 10 % random (whole vocabulary) / 10 % kept, ≥ 1 selected."""
-        return cls(mask_rate=0.15, mask_prob=0.8, random_prob=0.1, min_selected=1)
-
-    @classmethod
-    def esm2(cls) -> MLMConfig:
-        """BERT / ESM-2: 15 %, 80 % ``<mask>`` / 10 % random / 10 % kept, no redraw."""
-        return cls(mask_rate=0.15, mask_prob=0.8, random_prob=0.1, min_selected=0)
-
-    @classmethod
-    def protclip(cls) -> MLMConfig:
-        """ProtCLIP ``L_p2p``: 15 % of the residue tokens, all replaced by ``<mask>``."""
-        return cls(mask_rate=0.15, mask_prob=1.0, random_prob=0.0, min_selected=0)
 
 
 def esm_mask_tokens(tokens: Tensor, mask_id: int) -> Tensor:

@@ -26,17 +26,15 @@ such an encoder reads.
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import Tensor, nn
 
 from protdata import ProteinBatch
 from protdata.transforms import (
-    IdentityConfig,
     SubsequenceCrop,
     SubsequenceCropConfig,
     SubspaceCrop,
@@ -45,47 +43,14 @@ from protdata.transforms import (
     TruncateProteinConfig,
 )
 from prottasks.batching import batch_to_proteins, select_residues, with_residue_masked
-from prottasks.config import TaskConfig
 from prottasks.nn import MLP
 from prottasks.objectives.base import ObjectiveOutput, metric, uniform
+from prottasks.objectives.config import (  # re-exported
+    MultiviewContrastConfig,
+    RandomEdgeMaskConfig,
+)
 from prottasks.objectives.sampling import sample_in_groups, sample_residues
 from prottasks.protocols import is_graph_encoder
-
-CropConfig = Annotated[
-    SubsequenceCropConfig | SubspaceCropConfig | TruncateProteinConfig | IdentityConfig,
-    Field(discriminator="type"),
-]
-
-
-class IdentityNoiseConfig(TaskConfig):
-    type: Literal["identity"] = "identity"
-
-
-class RandomEdgeMaskConfig(TaskConfig):
-    type: Literal["random_edge_mask"] = "random_edge_mask"
-    #: Fraction of each protein's edges dropped (seed: 0.15).
-    mask_rate: float = Field(default=0.15, gt=0.0, le=1.0)
-
-
-NoiseConfig = Annotated[IdentityNoiseConfig | RandomEdgeMaskConfig, Field(discriminator="type")]
-
-
-class MultiviewContrastConfig(TaskConfig):
-    type: Literal["multiview_contrast"] = "multiview_contrast"
-    #: Crop functions a view draws from (ESM-GearNet: subsequence 50).
-    crops: list[CropConfig] = Field(
-        default_factory=lambda: [SubsequenceCropConfig(max_length=50)], min_length=1
-    )
-    #: Noise functions a view draws from (seed: identity, random edge mask 0.15).
-    noises: list[NoiseConfig] = Field(
-        default_factory=lambda: [IdentityNoiseConfig(), RandomEdgeMaskConfig()], min_length=1
-    )
-    #: Layers of the projection MLP (all of width D; seed: 2).
-    num_mlp_layer: int = Field(default=2, ge=1)
-    #: InfoNCE temperature (seed: 0.07).
-    tau: float = Field(default=0.07, gt=0.0)
-    #: Crop the full protein's graph (TorchDrug) instead of rebuilding it on the crop.
-    induce_full_graph: bool = True
 
 
 def crop_keep(batch: ProteinBatch, crop: Any, rng: np.random.Generator) -> Tensor:

@@ -13,30 +13,21 @@ residues only (the count still follows the full length).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import nn
 
 from protdata import ProteinBatch
 from prottasks.batching import with_residue_masked
-from prottasks.config import TaskConfig
 from prottasks.nn import seed_mlp
 from prottasks.objectives.base import ObjectiveOutput, metric
+from prottasks.objectives.config import ResidueTypePredictionConfig  # re-exported
 from prottasks.objectives.sampling import sample_residues
 
 #: Standard residue types predicted (TorchDrug ``constant.NUM_AMINO_ACID``).
 NUM_RESIDUE_CLASSES = 20
-
-
-class ResidueTypePredictionConfig(TaskConfig):
-    type: Literal["residue_type_prediction"] = "residue_type_prediction"
-    #: Fraction of residues masked (seed: 0.15).
-    mask_rate: float = Field(default=0.15, gt=0.0, le=1.0)
-    #: Layers of the prediction MLP (seed: 2).
-    num_mlp_layer: int = Field(default=2, ge=1)
 
 
 class ResidueTypePrediction(nn.Module):

@@ -29,44 +29,21 @@ from its features and the perturbed distances alone.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import Tensor, nn
 
 from protdata import ProteinBatch
 from prottasks.batching import replace_fields, with_residue_masked
-from prottasks.config import TaskConfig
 from prottasks.nn import seed_mlp
 from prottasks.objectives.base import ObjectiveOutput, metric
+from prottasks.objectives.config import SiamDiffConfig  # re-exported
 from prottasks.objectives.edges import ca_positions, neighbourhood_graph
 from prottasks.objectives.residue_type import NUM_RESIDUE_CLASSES
 from prottasks.objectives.sampling import sample_residues
 from prottasks.protocols import is_graph_encoder
-
-
-class SiamDiffConfig(TaskConfig):
-    type: Literal["siamdiff"] = "siamdiff"
-    #: Smallest / largest β of the noise schedule (seed: 1e-3, 0.1).
-    sigma_begin: float = Field(default=1e-3, gt=0.0)
-    sigma_end: float = Field(default=0.1, gt=0.0, lt=1.0)
-    #: Number of noise levels T (seed: 100).
-    num_noise_level: int = Field(default=100, ge=1)
-    #: Weight of the structure loss; ``1 − gamma`` weighs the sequence loss (seed: 0.5).
-    gamma: float = Field(default=0.5, ge=0.0, le=1.0)
-    #: Mask ratio at the highest noise level (seed: 1.0); the lowest is 0.15.
-    max_mask_ratio: float = Field(default=1.0, gt=0.0, le=1.0)
-    min_mask_ratio: float = Field(default=0.15, gt=0.0, le=1.0)
-    #: Layers of the three MLPs (ESM-GearNet config: 3).
-    num_mlp_layer: int = Field(default=3, ge=1)
-    #: σ (Å) of the second conformer (``NoiseTransform sigma 0.3``).
-    conformer_sigma: float = Field(default=0.3, ge=0.0)
-    #: Cross-view heads (SiamDiff); False = one view (DiffPreT).
-    use_mi: bool = True
-    #: Radius (Å) of the structure head's graph for encoders without a graph.
-    radius: float = Field(default=10.0, gt=0.0)
 
 
 def noise_schedule(config: SiamDiffConfig) -> Tensor:

@@ -1,21 +1,21 @@
-"""apps/engine/optim.py: schedules against Hugging Face's and SaProt's formulas; learning-rate-ratio groups."""
+"""prottasks.optim: schedules against Hugging Face's and SaProt's formulas; learning-rate-ratio groups."""
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-APPS = Path(__file__).resolve().parents[1] / "apps"
-if str(APPS) not in sys.path:
-    sys.path.insert(0, str(APPS))
-
-from engine.config import OptimizerConfig, SchedulerConfig  # noqa: E402
-from engine.errors import ConfigError  # noqa: E402
-from engine.optim import build_optimizer, build_scheduler, lr_multiplier, parameter_groups  # noqa: E402
+from prottasks.errors import ProttasksError
+from prottasks.optim import (
+    OptimizerConfig,
+    OptimizerConfigError,
+    SchedulerConfig,
+    build_optimizer,
+    build_scheduler,
+    lr_multiplier,
+    parameter_groups,
+)
 
 
 def _lrs(scheduler: torch.optim.lr_scheduler.LRScheduler, optimizer: torch.optim.Optimizer, n: int) -> list:
@@ -141,5 +141,25 @@ def test_module_parameter_groups_helper_is_used() -> None:
 
 
 def test_unknown_prefix_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match=r"optimizer\.lr_ratios: no trainable parameter is named 'seq'"):
+    with pytest.raises(
+        OptimizerConfigError, match=r"optimizer\.lr_ratios: no trainable parameter is named 'seq'"
+    ):
         parameter_groups(_Fusion(nn.Linear(4, 4)), OptimizerConfig(lr_ratios={"seq": 0.1}))
+
+
+def test_esm2_decay_start_after_the_decay_end_is_an_error_naming_the_key() -> None:
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+    config = SchedulerConfig(type="esm2", decay_start_step=50, decay_steps=40)
+    with pytest.raises(
+        ProttasksError, match=r"^scheduler\.decay_start_step: 50 is after the end of the decay \(40\)"
+    ):
+        build_scheduler(optimizer, config, 100)
+
+
+def test_importing_the_configs_imports_no_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, prottasks.optim; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

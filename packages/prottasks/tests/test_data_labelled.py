@@ -1,39 +1,22 @@
-"""apps/engine/labelled.py: real structure files and FASTA joined with real nrPDB-EC labels (ids matched by PDB
-chain), splits, targets against a k-hot matrix built here from the annotation file, the evaluation transform, the
-evaluation shards, and the errors for unusable data."""
+"""prottasks.data.labelled / splits: real structure files and FASTA joined with real nrPDB-EC labels (ids matched
+by PDB chain), splits, targets against a k-hot matrix built here from the annotation file, the evaluation
+transform, the evaluation shards, and the errors for unusable data."""
 
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-APPS = Path(__file__).resolve().parents[1] / "apps"
-if str(APPS) not in sys.path:
-    sys.path.insert(0, str(APPS))
-
-from engine.builders import resolve_path  # noqa: E402
-from engine.errors import DataError  # noqa: E402
-from engine.labelled import (  # noqa: E402
-    EVAL_KEY,
-    FinetuneDataConfig,
-    chain_key,
-    eval_batches,
-    inference_transform,
-    prepare_labelled_data,
-)
-from engine.labels import NrpdbECLabels, TableLabels, read_labels  # noqa: E402
-
-from protdata.testing import shared_data  # noqa: E402
-from protdata.transforms import (  # noqa: E402
-    ComposeConfig,
-    GaussianNoiseConfig,
-    SubsequenceCropConfig,
-    TruncateProteinConfig,
-)
+from protdata.errors import DatasetError
+from protdata.testing import shared_data
+from protdata.transforms import TruncateProteinConfig
+from prottasks.data import NrpdbECLabels, TableLabels, read_labels
+from prottasks.data.labelled import EVAL_KEY, eval_batches, prepare_labelled_data
+from prottasks.data.splits import LabelledDataConfig, chain_key
+from prottasks.errors import LabelError
 
 #: nrPDB-EC chains whose structures are in the shared data (file -> chain), official split in brackets.
 EC_STRUCTURES = {
@@ -76,24 +59,12 @@ def test_chain_keys() -> None:
     assert chain_key("4UDF-1A") == "4UDF-1A" and chain_key("P15455") == "P15455"
 
 
-def test_inference_transform_keeps_only_the_deterministic_truncation() -> None:
-    assert inference_transform(TruncateProteinConfig(max_length=550)) == TruncateProteinConfig(max_length=550)
-    assert inference_transform(TruncateProteinConfig(max_length=100, random=True)) == TruncateProteinConfig(
-        max_length=100
-    )
-    mixed = ComposeConfig(
-        transforms=[GaussianNoiseConfig(), ComposeConfig(transforms=[TruncateProteinConfig(max_length=300)])]
-    )
-    assert inference_transform(mixed) == TruncateProteinConfig(max_length=300)
-    assert inference_transform(SubsequenceCropConfig()) is None and inference_transform(None) is None
-
-
 def test_structures_join_labels_by_chain(tmp_path: Path, ec_table, ec_annotations) -> None:
     vocabulary, annotations = ec_annotations
     files = [str(shared_data(*parts)) for parts in EC_STRUCTURES]
     train = ["1BVY-F", "1DIX-A", "2FVV-A", "3GWI-A", "3NBK-A"]
     valid, test = ["1XSO-A", "2VA0-A"], ["3HKL-A"]
-    config = FinetuneDataConfig(
+    config = LabelledDataConfig(
         labels=NrpdbECLabels(folder="unused"),
         structures=files,
         splits={
@@ -111,7 +82,6 @@ def test_structures_join_labels_by_chain(tmp_path: Path, ec_table, ec_annotation
         encode_3di=False,
         cache_dir=tmp_path / "cache",
         seed=3,
-        resolve=resolve_path,
     )
     splits = {"train": data.train, **data.evaluation}
     assert {s: split.ids for s, split in splits.items()} == {"train": train, "valid": valid, "test": test}
@@ -153,7 +123,6 @@ def test_structures_join_labels_by_chain(tmp_path: Path, ec_table, ec_annotation
         encode_3di=False,
         cache_dir=tmp_path / "cache",
         seed=3,
-        resolve=resolve_path,
     )
     assert again.cached and again.train.ids == train
 
@@ -164,7 +133,7 @@ def test_sequences_and_official_splits(tmp_path: Path, ec_table) -> None:
     fasta = shared_data("ec_go_benchmark", "deepfri", "nrPDB-EC_2020.04_test_sequences.fasta")
     official_test = ec_table.splits["test"]
     train, valid = official_test[:6], official_test[6:9]
-    config = FinetuneDataConfig(
+    config = LabelledDataConfig(
         labels=NrpdbECLabels(folder="unused"),
         sequences=[str(fasta)],
         splits={
@@ -180,12 +149,11 @@ def test_sequences_and_official_splits(tmp_path: Path, ec_table) -> None:
         encode_3di=False,
         cache_dir=None,
         seed=0,
-        resolve=resolve_path,
     )
     assert data.train.ids == train and data.evaluation["valid"].ids == valid
     assert data.evaluation["test"].ids == official_test[9:]
     overlapping = config.model_copy(update={"splits": config.splits.model_copy(update={"test": None})})
-    with pytest.raises(DataError, match=rf"protein {train[0]} is in both the train and the test split"):
+    with pytest.raises(LabelError, match=rf"protein {train[0]} is in both the train and the test split"):
         prepare_labelled_data(
             overlapping,
             ec_table,
@@ -193,13 +161,12 @@ def test_sequences_and_official_splits(tmp_path: Path, ec_table) -> None:
             encode_3di=False,
             cache_dir=None,
             seed=0,
-            resolve=resolve_path,
         )
     no_valid = config.model_copy(
         update={"splits": config.splits.model_copy(update={"valid": _ids(tmp_path / "w", ["1ABC-Z"])})}
     )
     with pytest.raises(
-        DataError,
+        DatasetError,
         match=r"the valid split has no protein with both a label and an input \(1 ids, 0 without a sequence or structure, 1 without a label\)",
     ):
         prepare_labelled_data(
@@ -209,7 +176,6 @@ def test_sequences_and_official_splits(tmp_path: Path, ec_table) -> None:
             encode_3di=False,
             cache_dir=None,
             seed=0,
-            resolve=resolve_path,
         )
 
 
@@ -220,7 +186,7 @@ def test_random_split_is_seeded_and_disjoint(tmp_path: Path) -> None:
     )
 
     def split(seed: int) -> dict[str, list[str]]:
-        config = FinetuneDataConfig(
+        config = LabelledDataConfig(
             labels=TableLabels(path="unused"),
             splits={"valid_fraction": 0.2, "test_fraction": 0.1, "seed": seed},
         )
@@ -231,7 +197,6 @@ def test_random_split_is_seeded_and_disjoint(tmp_path: Path) -> None:
             encode_3di=False,
             cache_dir=None,
             seed=0,
-            resolve=resolve_path,
         )
         return {"train": data.train.ids, **{k: v.ids for k, v in data.evaluation.items()}}
 
@@ -244,11 +209,11 @@ def test_random_split_is_seeded_and_disjoint(tmp_path: Path) -> None:
     }  # round(813 × 0.2), round(813 × 0.1)
     assert sorted(a["train"] + a["valid"] + a["test"]) == sorted(table.targets)
     gb1_targets = {pid: table.targets[pid] for pid in a["valid"]}
-    config = FinetuneDataConfig(
+    config = LabelledDataConfig(
         labels=TableLabels(path="unused"), splits={"valid_fraction": 0.2, "test_fraction": 0.1, "seed": 1}
     )
     data = prepare_labelled_data(
-        config, table, needs_structures=False, encode_3di=False, cache_dir=None, seed=0, resolve=resolve_path
+        config, table, needs_structures=False, encode_3di=False, cache_dir=None, seed=0
     )
     np.testing.assert_array_equal(
         data.evaluation["valid"].targets, np.array(list(gb1_targets.values()), dtype=np.float32)
@@ -260,11 +225,11 @@ def test_evaluation_shards_cover_every_protein_once(tmp_path: Path) -> None:
     table = read_labels(
         TableLabels(path=str(gb1), task="regression", id_column="name", label_column="y", sequence_column="x")
     )
-    config = FinetuneDataConfig(
+    config = LabelledDataConfig(
         labels=TableLabels(path="unused"), splits={"valid_fraction": 0.05}, batch_size=4
     )
     data = prepare_labelled_data(
-        config, table, needs_structures=False, encode_3di=False, cache_dir=None, seed=0, resolve=resolve_path
+        config, table, needs_structures=False, encode_3di=False, cache_dir=None, seed=0
     )
     valid = data.evaluation["valid"]
     seen: list[int] = []
@@ -282,18 +247,63 @@ def test_evaluation_shards_cover_every_protein_once(tmp_path: Path) -> None:
 
 def test_unusable_data_is_an_error_naming_the_key(tmp_path: Path, ec_table) -> None:
     fasta = shared_data("ec_go_benchmark", "deepfri", "nrPDB-EC_2020.04_test_sequences.fasta")
-    base = FinetuneDataConfig(labels=NrpdbECLabels(folder="unused"), sequences=[str(fasta)])
-    kwargs = {"encode_3di": False, "cache_dir": tmp_path / "cache", "seed": 0, "resolve": resolve_path}
+    base = LabelledDataConfig(labels=NrpdbECLabels(folder="unused"), sequences=[str(fasta)])
+    kwargs = {"encode_3di": False, "cache_dir": tmp_path / "cache", "seed": 0}
     with pytest.raises(
-        DataError, match=r"data\.structures: the encoder reads 3D structures, but no structure files"
+        DatasetError, match=r"data\.structures: the encoder reads 3D structures, but no structure files"
     ):
         prepare_labelled_data(base, ec_table, needs_structures=True, **kwargs)
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no structures here")
     empty = base.model_copy(update={"structures": [str(tmp_path / "empty")]})
-    with pytest.raises(DataError, match=rf"data\.structures: no structure files in {tmp_path}/empty"):
+    with pytest.raises(DatasetError, match=rf"data\.structures: no structure files in {tmp_path}/empty"):
         prepare_labelled_data(empty, ec_table, needs_structures=True, **kwargs)
     missing = base.model_copy(update={"sequences": [str(tmp_path / "missing.fasta")]})
-    with pytest.raises(DataError, match=rf"data\.sequences: {tmp_path}/missing\.fasta: no such file"):
+    with pytest.raises(DatasetError, match=rf"data\.sequences: {tmp_path}/missing\.fasta: no such file"):
         prepare_labelled_data(missing, ec_table, needs_structures=False, **kwargs)
     assert not (tmp_path / "cache").exists()  # nothing written on failure
+
+
+def test_evaluate_splits_puts_outputs_back_in_split_order(tmp_path: Path, ec_table) -> None:
+    """Evaluation batches are length-bucketed (not in split order): the outputs come back in split order, and the
+    metrics equal scikit-learn's on the outputs laid out by id (nrPDB-EC test chains, seeded logits)."""
+    import torch
+    from sklearn.metrics import average_precision_score, log_loss
+
+    from prottasks.data import evaluate_splits, split_outputs
+
+    fasta = shared_data("ec_go_benchmark", "deepfri", "nrPDB-EC_2020.04_test_sequences.fasta")
+    chains = ec_table.splits["test"]
+    config = LabelledDataConfig(
+        labels=NrpdbECLabels(folder="unused"),
+        sequences=[str(fasta)],
+        splits={
+            "train": _ids(tmp_path / "t", chains[:20]),
+            "valid": _ids(tmp_path / "v", chains[20:80]),
+            "test": _ids(tmp_path / "x", chains[80:90]),
+        },
+        batch_size=4,
+    )
+    data = prepare_labelled_data(
+        config, ec_table, needs_structures=False, encode_3di=False, cache_dir=None, seed=0
+    )
+    valid = data.evaluation["valid"]
+    rng = np.random.default_rng(3)
+    logits = {
+        pid: 3 * (row - 0.5) + rng.normal(0, 2, row.shape) for pid, row in zip(valid.ids, valid.targets)
+    }
+
+    class Output:
+        def __init__(self, ids: list[str]) -> None:
+            self.output = torch.tensor(np.stack([logits[chain_key(i)] for i in ids]))
+
+    order = [int(i) for indices, _ in eval_batches(valid, 0, 1) for i in indices]
+    assert order != sorted(order)  # the batches do reorder
+    expected = np.stack([logits[i] for i in valid.ids]).astype(np.float32).astype(np.float64)
+    np.testing.assert_array_equal(split_outputs(lambda batch: Output(batch.ids), valid), expected)
+    metrics = evaluate_splits(lambda batch: Output(batch.ids), {"valid": valid}, "multi_label")
+    p, y = 1 / (1 + np.exp(-expected)), valid.targets
+    assert metrics["valid_auprc_micro"] == pytest.approx(
+        average_precision_score(y.ravel(), p.ravel()), rel=1e-12
+    )
+    assert metrics["valid_loss"] == pytest.approx(log_loss(y.ravel(), p.ravel()), rel=1e-12)

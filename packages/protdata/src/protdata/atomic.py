@@ -1,6 +1,7 @@
-"""Atomic file writes: write to a temporary name in the same directory, then rename over the target, so a reader
-(or a run killed mid-write) sees the old file or the new one, never half of one. Temporary files get the
-permissions an ordinary ``open()`` would give (``tempfile`` creates them private)."""
+"""Atomic file writes (run directories, checkpoints, exports): write to a temporary name in the same directory,
+then rename over the target, so a reader (or a run killed mid-write) sees the old file or the new one, never half
+of one. Temporary files get the permissions an ordinary ``open()`` would give (``tempfile`` creates them
+private)."""
 
 from __future__ import annotations
 
@@ -53,4 +54,5 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
     write_text_atomic(path, json.dumps(obj, indent=1))

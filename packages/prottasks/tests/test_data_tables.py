@@ -1,21 +1,17 @@
-"""apps/engine/labels.py: the label sources of the fine-tuning app, each read back against an independent parse of the
-real files (the csv module, a plain-text OBO reader), and bad input as one-line errors naming file and line."""
+"""prottasks.data.tables / sources: the label sources, each read back against an independent parse of the real
+files (the csv module, a plain-text OBO reader), and bad input as one-line errors naming file and line."""
 
 from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from go_obo_text import read_obo_text, write_subset
 
-APPS = Path(__file__).resolve().parents[1] / "apps"
-if str(APPS) not in sys.path:
-    sys.path.insert(0, str(APPS))
-
-from engine.errors import ConfigError, DataError  # noqa: E402
-from engine.labels import (  # noqa: E402
+from protdata.testing import shared_data
+from prottasks.data import (
     CafaTermsLabels,
     NrpdbECLabels,
     NrpdbGOLabels,
@@ -23,9 +19,7 @@ from engine.labels import (  # noqa: E402
     read_labels,
     read_nrpdb_go_annotations,
 )
-from go_obo_text import read_obo_text, write_subset  # noqa: E402
-
-from protdata.testing import shared_data  # noqa: E402
+from prottasks.errors import LabelError
 
 ASPECT_NS = {"MFO": "molecular_function", "BPO": "biological_process", "CCO": "cellular_component"}
 
@@ -131,13 +125,13 @@ def test_nrpdb_go_reads_deepfri_layout_with_the_real_splits(tmp_path: Path, cafa
     # a term outside the branch's list, and a split chain without an annotation line: errors naming file and line
     bad = [*rows[:5], [rows[5][0], "", "GO:9999999", ""], *rows[6:]]
     _deepfri_go_file(folder / "nrPDB-GO_2019.06.18_annot.tsv", terms, names, bad)
-    with pytest.raises(DataError, match=r"annot\.tsv, line 19: .*GO:9999999 is not one of the BP terms"):
+    with pytest.raises(LabelError, match=r"annot\.tsv, line 19: .*GO:9999999 is not one of the BP terms"):
         read_labels(NrpdbGOLabels(folder=str(folder), branch="BP"))
     _deepfri_go_file(folder / "nrPDB-GO_2019.06.18_annot.tsv", terms, names, rows[1:])
-    with pytest.raises(DataError, match=rf"1 split chains have no annotation line \(e\.g\. {rows[0][0]}\)"):
+    with pytest.raises(LabelError, match=rf"1 split chains have no annotation line \(e\.g\. {rows[0][0]}\)"):
         read_labels(NrpdbGOLabels(folder=str(folder), branch="BP"))
     (folder / "nrPDB-GO_2019.06.18_annot.tsv").write_text("### GO-terms\nGO:0000001\n")
-    with pytest.raises(DataError, match="expected 12 header lines"):
+    with pytest.raises(LabelError, match="expected 12 header lines"):
         read_nrpdb_go_annotations(folder / "nrPDB-GO_2019.06.18_annot.tsv")
 
 
@@ -181,9 +175,9 @@ def test_cafa_terms_min_count_and_no_propagation(cafa_rows, small_obo: Path) -> 
     assert frequent.labels == [t for t in counts if counts[t] >= 3] and len(frequent.labels) < len(counts)
     assert any("fewer than 3 proteins left out" in line for line in frequent.report)
     with pytest.raises(
-        DataError, match=r"data\.labels\.propagate: true-path propagation needs data\.labels\.obo"
+        LabelError, match=r"data\.labels\.propagate: true-path propagation needs data\.labels\.obo"
     ):
-        read_labels(CafaTermsLabels(terms=str(path), aspect="CCO"))
+        read_labels(CafaTermsLabels(terms=str(path), aspect="CCO"), key="data.labels")
 
 
 # --------------------------------------------------------------------------------------------------- tables
@@ -231,7 +225,7 @@ def test_tables_regression_single_and_multi_label(tmp_path: Path, cafa_rows) -> 
 @pytest.mark.parametrize(
     ("text", "config", "error"),
     [
-        ("id,value\na,1\n", {"task": "regression"}, r"no column 'label' \(columns: id, value\)"),
+        ("id,value\na,1\n", {"task": "regression"}, r"no column 'label' \(columns: 'id', 'value'\)"),
         ("id,label\na,1\nb,x\n", {"task": "regression"}, r"t\.csv, line 3: label 'x' is not a number"),
         ("id,label\na,1\na,2\n", {"task": "regression"}, r"t\.csv, line 3: protein 'a' appears twice"),
         ("id,label\na,1,2\n", {"task": "regression"}, r"t\.csv, line 2: 3 fields, the header has 2"),
@@ -243,15 +237,27 @@ def test_tables_regression_single_and_multi_label(tmp_path: Path, cafa_rows) -> 
 def test_bad_tables_name_file_and_line(tmp_path: Path, text: str, config: dict, error: str) -> None:
     path = tmp_path / "t.csv"
     path.write_text(text)
-    with pytest.raises(DataError, match=error):
+    with pytest.raises(LabelError, match=error):
         read_labels(TableLabels(path=str(path), **config))
 
 
-def test_missing_folders_and_unset_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_files_name_the_key(tmp_path: Path) -> None:
     with pytest.raises(
-        DataError, match=rf"data\.labels\.folder: {tmp_path}/nowhere: no such file or directory"
+        LabelError, match=rf"^data\.labels\.folder: {tmp_path}/nowhere: no such file or directory$"
     ):
-        read_labels(NrpdbECLabels(folder=str(tmp_path / "nowhere")))
-    monkeypatch.delenv("NRPDB_EC", raising=False)
-    with pytest.raises(ConfigError, match=r"data\.labels\.folder: environment variable NRPDB_EC is not set"):
-        read_labels(NrpdbECLabels(folder="${NRPDB_EC}"))
+        read_labels(NrpdbECLabels(folder=str(tmp_path / "nowhere")), key="data.labels")
+    with pytest.raises(LabelError, match=rf"^labels\.obo: {tmp_path}/go\.obo: no such file or directory$"):
+        read_labels(
+            CafaTermsLabels(
+                terms=str(shared_data("function", "cafa_like_terms.tsv")),
+                aspect="MFO",
+                obo=str(tmp_path / "go.obo"),
+            )
+        )
+    seen = []
+    resolved = read_labels(
+        NrpdbECLabels(folder="EC"),
+        resolve=lambda value, key: seen.append((value, key)) or shared_data("ec_go_benchmark", "deepfri"),
+        key="data.labels",
+    )
+    assert seen == [("EC", "data.labels.folder")] and len(resolved.labels) == 538

@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import DataError
+from protdata.errors import DatasetError
 from protdata.transforms import SubsequenceCrop, TruncateProtein
+
+__all__ = ["MicroBatchPlan", "RankBatchSampler", "estimated_length", "micro_batch_index"]
 
 
 def estimated_length(length: int, transform: Any) -> int:
@@ -53,7 +55,7 @@ class MicroBatchPlan:
     ) -> None:
         self.lengths = np.asarray(lengths, dtype=np.int64)
         if self.lengths.size == 0:
-            raise DataError("no proteins to batch")
+            raise DatasetError("lengths", "no proteins to batch")
         self.batch_size = batch_size
         self.max_tokens = max_tokens
         self.bucket_window = bucket_window
@@ -111,6 +113,7 @@ class MicroBatchPlan:
         return e, self.epoch(e)[k - self._starts[e]]
 
     def micro_batches_per_epoch(self) -> int:
+        """Micro-batches in epoch 0 (other epochs may differ by a few: batches are cut after shuffling)."""
         return len(self.epoch(0))
 
 
@@ -123,7 +126,8 @@ def micro_batch_index(
 
 
 class RankBatchSampler:
-    """Batch sampler of one rank from optimizer step ``start_step`` on, endless: yields ``[(k, index), …]``."""
+    """Batch sampler of one rank from optimizer step ``start_step`` on, endless: yields ``[(k, index), …]``
+    (a ``batch_sampler`` for :class:`torch.utils.data.DataLoader`)."""
 
     def __init__(
         self, plan: MicroBatchPlan, rank: int, world_size: int, accumulation_steps: int, start_step: int = 0
