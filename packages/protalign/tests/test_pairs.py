@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from protalign.pairs import ProteinTextPairs, iter_json_lines, json_object
+from protalign.pairs import ProteinTextPairs
 from protdata.errors import RecordError
 from protdata.protanno import ProtAnnoRecord, SkipReport
+from protdata.protanno.jsonl import iter_json_lines, json_object
 
 GOOD = {"seq": "MKVLAAGIVGLLLAQ", "text": "PROTEIN NAME: Test protein. FUNCTION: Binds things."}
 BAD = [

@@ -88,7 +88,7 @@ _EXPORTS = {
     "load_pairs": "protalign.pair_files",
     "PairTrainingData": "protalign.pair_loading",
     "prepare_pair_data": "protalign.pair_loading",
-    "iter_json_lines": "protalign.pairs",
+    "iter_json_lines": "protdata.protanno.jsonl",
     "vector_scalars": "protalign.distributed",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -2,7 +2,7 @@
 
 :func:`load_pairs` reads every source of a :class:`~protalign.config.PairDataConfig`: UniProt flat files
 (protdata's parser), ProtAnno JSON lines, ProtST EC–text pairs and JSON lines with named keys — the three JSON
-kinds through the one reader :func:`protalign.pairs.iter_json_lines`. Each record goes through ProtCLIP's
+kinds through the one reader :func:`protdata.protanno.jsonl.iter_json_lines`. Each record goes through ProtCLIP's
 property-driven sampler (when configured) and protalign's pair checks (:func:`~protalign.pairs.pair_from_record`).
 A bad record raises :class:`~protdata.errors.RecordError` ``"<file>, line <n>: <reason>"`` (the reason names the
 key), or with ``on_error: skip`` is skipped and counted per source (:attr:`PairTable.sources`), never dropped
@@ -22,11 +22,11 @@ import numpy as np
 
 from protalign.config import PairDataConfig, PairSource
 from protalign.errors import PairFileError
-from protalign.pairs import ProteinTextPair, iter_json_lines, json_object, pair_from_record
+from protalign.pairs import ProteinTextPair, pair_from_record
 from protdata import Protein
 from protdata.errors import RecordError
 from protdata.protanno import PropertySampler, ProtAnnoRecord, SkipReport
-from protdata.protanno.jsonl import parse_line
+from protdata.protanno.jsonl import iter_json_lines, json_object, parse_line
 from protdata.textio import open_lines
 
 

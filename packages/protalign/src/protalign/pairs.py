@@ -11,10 +11,9 @@ in a :class:`~protdata.protanno.SkipReport` (count, reasons, line numbers) — n
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import torch
 from pydantic import ValidationError
@@ -22,10 +21,9 @@ from pydantic import ValidationError
 from protdata import Protein
 from protdata.errors import RecordError
 from protdata.protanno import ProtAnnoRecord, SkipReport
-from protdata.protanno.jsonl import parse_line
-from protdata.textio import PathOrFile, open_lines, source_name
+from protdata.protanno.jsonl import OnError, check_on_error, iter_json_lines, parse_line
+from protdata.textio import PathOrFile
 
-OnError = Literal["raise", "skip"]
 T = TypeVar("T")
 _NUCLEOTIDES = frozenset("ACGTUN")
 #: A sequence of at least this many letters, all nucleotide letters, is rejected as DNA/RNA.
@@ -116,7 +114,7 @@ class ProteinTextPairs(torch.utils.data.Dataset):
         source: str | None,
         report: SkipReport | None,
     ) -> ProteinTextPairs:
-        _check_policy(on_error)
+        check_on_error(on_error)
         report = report if report is not None else SkipReport(source=source)
         report.source = report.source or source
         where = report.source or "<records>"
@@ -152,54 +150,3 @@ def pair_from_record(record: ProtAnnoRecord | Mapping[str, Any], fallback_id: st
     protein = record.to_protein(record.id or fallback_id)
     check_protein(protein, record.seq)
     return ProteinTextPair(protein, record.text)
-
-
-def _check_policy(on_error: str) -> None:
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-
-
-def json_object(line: str) -> dict[str, Any]:
-    """One JSON-lines line as an object; ``ValueError`` (one-line reason) when it is not JSON or not an object."""
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
-    if not isinstance(obj, dict):
-        raise ValueError(f"not a JSON object: {type(obj).__name__}")
-    return obj
-
-
-def iter_json_lines(
-    path: PathOrFile,
-    parse: Callable[[str, int], T | None],
-    *,
-    on_error: OnError = "raise",
-    report: SkipReport | None = None,
-) -> Iterator[tuple[int, T]]:
-    """protalign's JSON-lines reader: ``(line number, parse(line, line number))`` for each non-blank line of
-    ``path`` (plain or gzip); ``parse`` returns ``None`` for a line to leave out that is not bad (e.g. one a
-    sampler did not draw).
-
-    A line ``parse`` rejects with ``ValueError`` (its message: ``kind: detail``, naming the key) raises
-    :class:`~protdata.errors.RecordError` ``"<file>, line <n>: <reason>"``, or with ``on_error="skip"`` is
-    counted in ``report`` (``total`` counts every non-blank line) and reading goes on.
-    """
-    _check_policy(on_error)
-    source = source_name(path)
-    report = report if report is not None else SkipReport(source=source)
-    report.source = report.source or source
-    with open_lines(path, RecordError) as lines:
-        for lineno, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            report.total += 1
-            try:
-                item = parse(line, lineno)
-            except ValueError as exc:
-                if on_error == "raise":
-                    raise RecordError(source, str(exc), line=lineno) from None
-                report.add(lineno, str(exc))
-                continue
-            if item is not None:
-                yield lineno, item

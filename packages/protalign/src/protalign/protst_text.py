@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Literal
 
 from protalign.errors import LabelTableError
-from protalign.pairs import check_protein, iter_json_lines, json_object
+from protalign.pairs import check_protein
 from protdata import Protein
 from protdata.fasta import clean_sequence
 from protdata.protanno import SkipReport
+from protdata.protanno.jsonl import iter_json_lines, json_object
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def read_ec_text_pairs(
     report: SkipReport | None = None,
 ) -> list[ECTextPair]:
     """Read ``{"chain", "sequence", "ec", "text_ec", "text"}`` JSON lines (plain or gzip) with
-    :func:`protalign.pairs.iter_json_lines`; bad lines raise :class:`~protdata.errors.RecordError` (file, line,
+    :func:`protdata.protanno.jsonl.iter_json_lines`; bad lines raise :class:`~protdata.errors.RecordError` (file, line,
     reason naming the key) or are skipped into ``report``."""
     report = report if report is not None else SkipReport()
     return [pair for _, pair in iter_json_lines(Path(path), parse_ec_pair, on_error=on_error, report=report)]
