@@ -7,6 +7,7 @@ builds the ``nn.Module`` of its config; :data:`ObjectiveConfig` is their union, 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, model_validator
@@ -171,6 +172,30 @@ _CLASSES = (
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(ObjectiveConfig)
 
 
-def parse_objective_config(data: dict[str, Any] | Any) -> Any:
-    """Validate an objective config given as a mapping (e.g. from YAML); errors name the offending key."""
-    return data if type(data) in _CLASSES else _ADAPTER.validate_python(data)
+def parse_objective_config(data: dict[str, Any] | Any, *, key: str = "objective") -> Any:
+    """Validate an objective config given as a mapping (e.g. from YAML).
+
+    Raises:
+        ObjectiveConfigError: an unknown ``type``, an unknown key or a wrong value, named under ``key``
+            (e.g. ``objective.type: Input tag 'x' …``).
+    """
+    if type(data) in _CLASSES:
+        return data
+    from pydantic import ValidationError
+
+    from protdata.configfile import format_validation_error
+    from prottasks.errors import ObjectiveConfigError
+
+    if not isinstance(data, Mapping):
+        raise ObjectiveConfigError(key, f"an objective config must be a mapping, got {type(data).__name__}")
+    types = sorted(c.model_fields["type"].default for c in _CLASSES)
+    if data.get("type") not in types:
+        found = f"unknown objective type {data['type']!r}" if "type" in data else "missing"
+        raise ObjectiveConfigError(f"{key}.type", f"{found}; one of {', '.join(types)}")
+    try:
+        return _ADAPTER.validate_python(dict(data))
+    except ValidationError as exc:
+        first, *others = format_validation_error(exc, data).split("; ")
+        where, _, what = first.partition(": ")
+        more = "".join(f"; {key}.{problem}" for problem in others)
+        raise ObjectiveConfigError(f"{key}.{where}", what + more) from None
