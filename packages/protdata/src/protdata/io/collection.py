@@ -85,7 +85,8 @@ def iter_structures(
     for path in expand_sources(sources, report):
         if is_tar_name(path.name):
             try:
-                yield from iter_archive(path, report=report, **load_kwargs)
+                # an escaping member is refused and reported; the archive's other members still load
+                yield from iter_archive(path, report=report, on_unsafe="skip", **load_kwargs)
             except (ProtdataError, OSError) as exc:
                 report.add_skipped(str(path), exc, counted=False)
             continue
