@@ -116,7 +116,9 @@ def test_members_escaping_the_archive_are_refused(tmp_path, name: str, attrs: di
     assert [(s.source, s.error) for s in report.skipped] == [(f"{archive}::{name}", "UnsafeArchiveError")]
     many = load_many([archive])  # a batch reader refuses only the member, not the whole archive
     assert [p.id for p in many.proteins] == [p.id for p in proteins]
-    assert [(s.source, s.error) for s in many.report.skipped] == [(f"{archive}::{name}", "UnsafeArchiveError")]
+    assert [(s.source, s.error) for s in many.report.skipped] == [
+        (f"{archive}::{name}", "UnsafeArchiveError")
+    ]
 
 
 def test_bad_members_are_skipped_and_reported(tmp_path) -> None:
