@@ -8,10 +8,14 @@
    side by side, 60 Å apart; ``encode_3di`` time per residue should stay flat (linear time), biotite's
    ``Encoder.encode`` (an L x L distance matrix) grows linearly per residue.
 
+On the CPU ``encode_3di`` runs its NumPy path (``backend="auto"``); the torch path (``backend="torch"``, what
+runs on GPUs) is timed alongside as a second row. Part 1 also times one call per file on both sides (small
+files: fixed per-call cost dominates).
+
 Timing: each measurement is repeated and the minimum wall time is reported (the machine may be shared);
-the two libraries are timed alternately, with torch limited to 1 and then 2 intra-op threads (NumPy/biotite
-run as installed). On a busy 2-core machine torch's 2-thread runs suffer from the other load (threads wait
-for each other), so both are printed. Run: ``uv run python benchmarks/bench_3di.py [--threads 1,2]``.
+the libraries are timed alternately, with torch limited to 1 and then 2 intra-op threads (NumPy/biotite
+run single-threaded as installed). On a busy 2-core machine torch's 2-thread runs suffer from the other load
+(threads wait for each other), so both are printed. Run: ``uv run python benchmarks/bench_3di.py [--threads 1,2]``.
 """
 
 from __future__ import annotations
@@ -91,13 +95,30 @@ def throughput(root: Path, repeats: int) -> None:
         f"{len(atoms)} structure files, {len(proteins)} chains, {n_res} residues (skipped: {', '.join(skipped)})"
     )
 
-    ours = biotite = float("inf")
-    for _ in range(repeats):  # alternate the two, keep each one's best
+    by_file = [c for c in _chains_by_file(root) if c]
+    ours = torch_path = biotite = ours_files = float("inf")
+    for _ in range(repeats):  # alternate, keep each one's best
         ours = min(ours, best_time(lambda: encode_3di(proteins), 1))
+        torch_path = min(torch_path, best_time(lambda: encode_3di(proteins, backend="torch"), 1))
         biotite = min(biotite, best_time(lambda: [to_3di(a) for a in atoms], 1))
-    print(f"  protdata encode_3di: {n_res / ours:12,.0f} residues/s  ({ours * 1e3:8.1f} ms)")
-    print(f"  biotite to_3di:      {n_res / biotite:12,.0f} residues/s  ({biotite * 1e3:8.1f} ms)")
-    print(f"  ratio: {biotite / ours:.1f}x  (target >= 10x on 2 CPU cores)")
+        ours_files = min(ours_files, best_time(lambda: [encode_3di(c) for c in by_file], 1))
+    print(
+        f"  protdata encode_3di (CPU path, NumPy): {n_res / ours:12,.0f} residues/s  ({ours * 1e3:8.1f} ms)"
+    )
+    print(
+        f"  protdata encode_3di (torch path):      {n_res / torch_path:12,.0f} residues/s  "
+        f"({torch_path * 1e3:8.1f} ms)"
+    )
+    print(
+        f"  biotite to_3di (file by file):         {n_res / biotite:12,.0f} residues/s  ({biotite * 1e3:8.1f} ms)"
+    )
+    print(
+        f"  ratio: {biotite / ours:.1f}x  (target >= 10x on 2 CPU cores); torch path {biotite / torch_path:.1f}x"
+    )
+    print(
+        f"  one encode_3di call per file ({len(by_file)} calls): {ours_files * 1e3:.1f} ms, "
+        f"{biotite / ours_files:.1f}x biotite (per-call overhead of small files)"
+    )
 
     ours_by_chain = {(p.source, p.chain_id): s for p, s in zip(proteins, encode_3di(proteins))}
     agree = total = 0
@@ -112,6 +133,16 @@ def throughput(root: Path, repeats: int) -> None:
         f"  biotite's strings equal ours on {agree} of its {total} chains (it splits chains at insertion codes"
     )
     print("  and takes the first altloc; ours follow Foldseek, see tests/test_foldseek_parity.py)")
+
+
+def _chains_by_file(root: Path) -> list[list[Protein]]:
+    out = []
+    for path in structure_files(root):
+        try:
+            out.append(load_chains(path))
+        except (ProtdataError, ValueError):
+            continue
+    return out
 
 
 def _skipped(path: Path, skipped: list[str]) -> bool:
@@ -155,6 +186,16 @@ def scaling(root: Path, repeats: int, biotite_max: int) -> None:
         print(row)
 
 
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -170,7 +211,10 @@ def main() -> None:
     if root is None:
         raise SystemExit("shared data not found (set $PROTSTACK_SHARED_DATA)")
     threads = [int(t) for t in args.threads.split(",")]
-    print(f"torch {torch.__version__}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"torch {torch.__version__}, numpy {np.__version__}; {cpu_model()}, {os.cpu_count()} CPUs; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     for t in threads:
         torch.set_num_threads(t)
         print(f"\n== torch intra-op threads: {t} ==")

@@ -3,7 +3,7 @@
 Truths: the same encoder run one protein at a time (batching must not change anything), Foldseek's strings
 (``foldseek_3di.fasta``), spec §2.5's edit of 1aki verified with Foldseek's own code (missing N at residue 50 ->
 'D' at positions 48-50 and at four other residues), and Foldseek's encoder semantics for short and Cα-only
-chains (spec §1-2).
+chains (spec §1-2); between the CPU (NumPy) and torch paths, bit-identical intermediates.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import torch
 from protdata import Protein, ProteinBatch, load_chains
 from protdata.constants import ATOM_C, ATOM_N
 from protdata.errors import InvalidCoordinatesError, MissingAtomsError
-from protdata.foldseek import LETTERS, encode_3di, encode_3di_states, with_3di
+from protdata.foldseek import LETTERS, encode_3di, encode_3di_states, encode_backbone, with_3di
+from protdata.foldseek.partners_numpy import DENSE_MAX_RESIDUES
 from protdata.testing import shared_data
 
 
@@ -164,3 +165,49 @@ def test_cuda_equals_cpu(proteins: list[Protein]) -> None:
     assert encode_3di(proteins, device="cuda") == encode_3di(proteins)
     batch = ProteinBatch.collate(proteins).to("cuda")
     assert encode_3di_states(batch).device.type == "cuda"
+
+
+def assert_traces_identical(a, b) -> None:
+    for field in ("virtual_center", "valid", "partner", "encoded", "features", "embedding", "states"):
+        x, y = getattr(a, field), getattr(b, field)
+        assert x.dtype == y.dtype and x.shape == y.shape, field
+        if x.is_floating_point():  # bit for bit, NaN where the other has NaN
+            assert torch.equal(torch.isnan(x), torch.isnan(y)), field
+            assert torch.equal(
+                x.nan_to_num(0.0).contiguous().view(torch.int8),
+                y.nan_to_num(0.0).contiguous().view(torch.int8),
+            ), field
+        else:
+            assert torch.equal(x, y), field
+
+
+def test_numpy_and_torch_backends_are_bit_identical(proteins: list[Protein]) -> None:
+    """The CPU path (NumPy) and the torch path give the same bits in every intermediate, for float32 and
+    float64 coordinates, with both of NumPy's partner searches (dense for small batches, the grid)."""
+    batch = ProteinBatch.collate(proteins)
+    for coords in (batch.coords, batch.coords.double()):
+        args = (coords, batch.atom_mask, batch.lengths)
+        assert_traces_identical(
+            encode_backbone(*args, backend="numpy"), encode_backbone(*args, backend="torch")
+        )
+    small = ProteinBatch.collate([proteins[-2].select(slice(0, 120)), proteins[0].select(slice(30, 130))])
+    args = (small.coords, small.atom_mask, small.lengths)
+    assert small.num_residues <= DENSE_MAX_RESIDUES  # the dense search
+    assert_traces_identical(encode_backbone(*args, backend="numpy"), encode_backbone(*args, backend="torch"))
+    assert torch.equal(encode_3di_states(batch, backend="torch"), encode_3di_states(batch))
+    assert (
+        encode_3di(proteins, backend="torch") == encode_3di(proteins) == encode_3di(proteins, backend="numpy")
+    )
+    with pytest.raises(ValueError, match="backend"):
+        encode_3di(proteins[:1], backend="jax")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="grid"):
+        encode_backbone(*args, backend="numpy", partner_search="bruteforce")
+
+
+def test_many_small_chains_in_one_batch(proteins: list[Protein]) -> None:
+    """Hundreds of short fragments in one call (the grid with many tiny proteins) equal one-by-one encoding."""
+    pieces = [
+        p.select(slice(s, s + n)) for p in proteins[:4] for s, n in ((0, 5), (7, 16), (30, 40), (80, 9))
+    ]
+    assert encode_3di(pieces) == [encode_3di([p])[0] for p in pieces]
+    assert encode_3di(pieces) == encode_3di(pieces, backend="torch")

@@ -15,7 +15,7 @@ import torch
 
 from protdata import load_chains
 from protdata.constants import ATOM_C, ATOM_CA, ATOM_CB, ATOM_N
-from protdata.foldseek.geometry import DISTANCE_ALPHA_BETA, cross, dot, ideal_cb, norm, virtual_center
+from protdata.foldseek.geometry import DISTANCE_ALPHA_BETA, cross, dot, ideal_cb, norm, sqrt, virtual_center
 from protdata.testing import shared_data
 
 
@@ -91,3 +91,44 @@ def test_missing_atoms_propagate_nan(backbone) -> None:
     c = backbone["c"].clone()
     c[5] = float("nan")
     assert torch.isnan(ideal_cb(backbone["ca"], backbone["n"], c)[5]).all()
+
+
+def test_sqrt_is_correctly_rounded_on_both_backends() -> None:
+    """C's ``sqrt`` (IEEE-754 correctly rounded; CPython's ``math.sqrt``) for torch tensors and NumPy arrays."""
+    values = np.abs(np.random.default_rng(0).standard_normal(20000) * 900.0)
+    want = np.array([math.sqrt(v) for v in values])
+    np.testing.assert_array_equal(sqrt(values), want)
+    np.testing.assert_array_equal(sqrt(torch.from_numpy(values)).numpy(), want)
+
+
+def scalar_virtual_center(ca: list[float], cb: list[float], n: list[float]) -> list[float]:
+    """``calcVirtualCenter`` in plain Python floats (IEEE double, C++ operation order, no contraction)."""
+    from protdata.foldseek import geometry as g
+
+    def sub(a, b):
+        return [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+
+    def crs(a, b):
+        return [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+
+    def unit(a):
+        length = math.sqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2])
+        return [a[0] / length, a[1] / length, a[2] / length]
+
+    v = sub(cb, ca)
+    k = unit(crs(v, sub(n, ca)))
+    kv, kdv = crs(k, v), (k[0] * v[0] + k[1] * v[1]) + k[2] * v[2]
+    rot = [
+        (v[i] * g._COS_ALPHA + kv[i] * g._SIN_ALPHA) + (k[i] * kdv) * g._ONE_MINUS_COS_ALPHA for i in range(3)
+    ]
+    return [ca[i] + rot[i] * g.VIRTUAL_CENTER_D for i in range(3)]
+
+
+def test_virtual_centre_is_bit_identical_to_scalar_code(backbone) -> None:
+    """Every bit, on torch tensors and on NumPy arrays in either memory order (the CPU path is column-major)."""
+    ca, cb, n = backbone["ca"], backbone["cb"], backbone["n"]
+    want = np.array([scalar_virtual_center(*rows) for rows in zip(ca.tolist(), cb.tolist(), n.tolist())])
+    np.testing.assert_array_equal(virtual_center(ca, cb, n).numpy(), want)
+    np.testing.assert_array_equal(virtual_center(ca.numpy(), cb.numpy(), n.numpy()), want)
+    fortran = [np.asfortranarray(t.numpy()) for t in (ca, cb, n)]
+    np.testing.assert_array_equal(virtual_center(*fortran), want)

@@ -18,6 +18,7 @@ import torch
 
 from protdata.errors import ProtdataError
 from protdata.foldseek import CENTROIDS, INVALID_STATE, default_network, parse_kerasify
+from protdata.foldseek import network as network_module
 from protdata.foldseek.network import WEIGHTS_FILE, discretize
 
 pytestmark = pytest.mark.numerics
@@ -103,6 +104,18 @@ def test_network_is_bit_identical_to_scalar_float32_emulation() -> None:
     np.testing.assert_array_equal(got, want)
 
 
+def test_numpy_network_is_bit_identical_to_scalar_float32_emulation() -> None:
+    """The NumPy path (feature-major outer-product updates) against the same per-element emulation."""
+    gen = np.random.default_rng(3)
+    x = (gen.standard_normal((300, 10)) * [1, 1, 1, 1, 1, 1, 1, 8, 3, 2]).astype(np.float32)
+    x[5, 2] = np.nan  # NaN propagates, as in Foldseek's loop
+    got = default_network()(x)
+    assert isinstance(got, np.ndarray) and got.dtype == np.float32 and got.shape == (300, 2)
+    want = np.stack([emulate_keras_dense(row) for row in x])
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, default_network()(torch.from_numpy(x)).numpy())
+
+
 def test_network_matches_biotite_model() -> None:
     encoder = pytest.importorskip("biotite.structure.alphabet.encoder")
     model = encoder.Encoder().vae_encoder
@@ -136,3 +149,7 @@ def test_discretize_matches_loop_including_ties_and_nan() -> None:
     want = [nearest_centroid((float(a), float(b))) for a, b in e.double().tolist()]
     assert got == want
     assert got[-2:] == [INVALID_STATE, INVALID_STATE]
+    # NumPy: the (M, 20) matrix (small inputs) and the centroid loop (large inputs) give the same states
+    for name in ("_discretize_matrix", "_discretize_loop", "_discretize_numpy"):
+        assert getattr(network_module, name)(e.numpy()).tolist() == want, name
+    assert discretize(e.numpy()).tolist() == want

@@ -19,6 +19,7 @@ import torch
 from protdata import Protein, ProteinBatch, load_chains
 from protdata.foldseek import encode_backbone, find_partners, find_partners_bruteforce
 from protdata.foldseek.partners import _neighbour_bound
+from protdata.foldseek.partners_numpy import find_partners_numpy, neighbour_bound
 from protdata.testing import shared_data
 
 
@@ -49,12 +50,31 @@ def flat_inputs(lengths: list[int], centers: torch.Tensor, valid: torch.Tensor):
     return batch, interior, valid & interior
 
 
+def numpy_partners(
+    centers: torch.Tensor, candidate: torch.Tensor, query: torch.Tensor, batch: torch.Tensor, **kwargs
+) -> torch.Tensor:
+    """The NumPy search (the CPU path), grid only (``dense_max=0``) unless ``dense_max`` is given."""
+    kwargs.setdefault("cell_size", 6.5)
+    kwargs.setdefault("dense_max", 0)
+    args = (centers.numpy(), candidate.numpy(), query.numpy(), batch.numpy())
+    with np.errstate(all="ignore"):
+        return torch.from_numpy(find_partners_numpy(*args, **kwargs))
+
+
+def assert_numpy_paths_equal(expected: torch.Tensor, *args: torch.Tensor, **kwargs) -> None:
+    """Grid and dense NumPy searches both give ``expected``."""
+    assert torch.equal(numpy_partners(*args, **kwargs), expected)
+    if args[0].shape[0] <= 4000:
+        assert torch.equal(numpy_partners(*args, dense_max=1 << 30), expected)
+
+
 def check_against_loop(
     lengths: list[int], centers: torch.Tensor, valid: torch.Tensor, cell_size: float
 ) -> None:
     batch, interior, candidate = flat_inputs(lengths, centers, valid)
     got = find_partners(centers, candidate, interior, batch, cell_size=cell_size)
     assert torch.equal(got, find_partners_bruteforce(centers, candidate, interior, batch))
+    assert_numpy_paths_equal(got, centers, candidate, interior, batch, cell_size=cell_size)
     start = 0
     for length in lengths:
         part = slice(start, start + length)
@@ -109,11 +129,13 @@ def test_no_candidates_means_no_partner() -> None:
     batch, interior, _ = flat_inputs([20], centers, torch.ones(20, dtype=torch.bool))
     none = torch.zeros(20, dtype=torch.bool)
     assert (find_partners(centers, none, interior, batch) == -1).all()
+    assert (numpy_partners(centers, none, interior, batch) == -1).all()
     one = none.clone()
     one[5] = True  # the only candidate has no partner itself; everyone else gets it
     got = find_partners(centers, one, interior, batch)
     assert int(got[5]) == -1
     assert (got[interior & ~one] == 5).all()
+    assert_numpy_paths_equal(got, centers, one, interior, batch)
 
 
 @functools.cache
@@ -146,6 +168,7 @@ def test_grid_equals_bruteforce_on_every_shared_structure() -> None:
     got = find_partners(centers, candidate, query, batch)
     assert torch.equal(got, find_partners_bruteforce(centers, candidate, query, batch))
     assert (got[query & candidate] >= 0).all()
+    assert_numpy_paths_equal(got, centers, candidate, query, batch)
 
 
 def long_chain(proteins: list, target: int, *, spacing: float) -> Protein:
@@ -168,6 +191,7 @@ def test_grid_equals_bruteforce_on_long_chains() -> None:
     centers, candidate, query, batch = batch_inputs(chains)
     got = find_partners(centers, candidate, query, batch)
     assert torch.equal(got, find_partners_bruteforce(centers, candidate, query, batch))
+    assert_numpy_paths_equal(got, centers, candidate, query, batch)
 
 
 def test_neighbour_bound_is_an_upper_bound() -> None:
@@ -175,6 +199,9 @@ def test_neighbour_bound_is_an_upper_bound() -> None:
     centers, candidate, query, batch = batch_inputs(proteins)
     partner = find_partners(centers, candidate, query, batch)
     bound = _neighbour_bound(centers, candidate, batch)
+    assert torch.equal(
+        torch.from_numpy(neighbour_bound(centers.numpy(), candidate.numpy(), batch.numpy())), bound
+    )
     has = partner >= 0
     d = (centers[has] - centers[partner[has]]).norm(dim=1)
     assert (d <= bound[has] + 1e-12).all()
@@ -192,6 +219,7 @@ def test_superposed_copies_tie_to_lowest_index() -> None:
     assert torch.equal(got[idx + n][both], idx[both])  # copy 2 -> its twin in copy 1 (lower index)
     assert torch.equal(got[idx][both], idx[both] + n)  # copy 1 -> its twin (the only centre at distance 0)
     assert torch.equal(got, find_partners_bruteforce(centers, candidate, query, batch))
+    assert_numpy_paths_equal(got, centers, candidate, query, batch)
 
 
 def test_huge_coordinates_and_tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -202,8 +230,9 @@ def test_huge_coordinates_and_tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> No
     centers, candidate, query, batch = batch_inputs(proteins)
     expected = find_partners_bruteforce(centers, candidate, query, batch)
     far = centers + torch.tensor([3e7, -2e7, 1e7], dtype=torch.float64)
-    assert torch.equal(
-        find_partners(far, candidate, query, batch), find_partners_bruteforce(far, candidate, query, batch)
-    )
+    far_expected = find_partners_bruteforce(far, candidate, query, batch)
+    assert torch.equal(find_partners(far, candidate, query, batch), far_expected)
+    assert_numpy_paths_equal(far_expected, far, candidate, query, batch)
+    assert torch.equal(numpy_partners(centers, candidate, query, batch, chunk_pairs=64), expected)
     monkeypatch.setattr(partners, "_CHUNK_PAIRS", 64)
     assert torch.equal(find_partners(centers, candidate, query, batch), expected)

@@ -1,4 +1,4 @@
-"""Foldseek's 3Di structural alphabet, reproduced exactly in torch (batched, CPU and GPU).
+"""Foldseek's 3Di structural alphabet, reproduced exactly (batched; NumPy on the CPU, torch on GPUs).
 
 ``encode_3di(proteins)`` gives the strings ``foldseek createdb`` writes for the residues a reader yields
 (use :func:`protdata.load_chains`, which follows Foldseek's residue and altloc rules). See
@@ -16,6 +16,7 @@ from protdata.foldseek.encoder import (
 )
 from protdata.foldseek.network import EncoderNetwork, default_network, parse_kerasify
 from protdata.foldseek.partners import find_partners, find_partners_bruteforce
+from protdata.foldseek.partners_numpy import find_partners_numpy
 
 __all__ = [
     "CENTROIDS",
@@ -30,6 +31,7 @@ __all__ = [
     "encode_backbone",
     "find_partners",
     "find_partners_bruteforce",
+    "find_partners_numpy",
     "parse_kerasify",
     "states_to_strings",
     "with_3di",

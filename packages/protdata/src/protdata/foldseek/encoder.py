@@ -26,6 +26,10 @@ Decisions where Foldseek's ``createdb`` would do something we cannot or do not r
   values are rounded once (relative 6e-8, e.g. ≤ 3e-5 Å below 500 Å), then widened exactly to float64; all
   geometry is float64 as in Foldseek. Checked: 0 of 6,540 letters changed by float32 coordinates and
   every shared reference string matches; :func:`encode_backbone` also takes float64 tensors directly.
+
+Backends: on the CPU the work runs in NumPy (:mod:`.encoder_numpy`, :mod:`.partners_numpy`), on other devices in
+torch; both evaluate the same operations in the same order and give identical bits (tested). ``encode_3di`` on the
+CPU packs the proteins' arrays directly (no :class:`~protdata.batch.ProteinBatch`).
 """
 
 from __future__ import annotations
@@ -34,13 +38,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from protdata.batch import ProteinBatch
-from protdata.constants import ATOM_C, ATOM_CA, ATOM_CB, ATOM_N, ATOM_NAMES
-from protdata.errors import InvalidCoordinatesError, MissingAtomsError, ProtdataError
-from protdata.foldseek.alphabet import INVALID_STATE, states_to_strings
+from protdata.constants import ATOM_C, ATOM_CA, ATOM_CB, ATOM_N
+from protdata.errors import MissingAtomsError, ProtdataError
+from protdata.foldseek.alphabet import INVALID_STATE, LETTERS, states_to_strings
+from protdata.foldseek.encoder_numpy import check_backbone_numpy, encode_numpy
 from protdata.foldseek.features import NUM_FEATURES, gate, pair_features
 from protdata.foldseek.geometry import ideal_cb, virtual_center
 from protdata.foldseek.network import EncoderNetwork, default_network, discretize
@@ -48,6 +54,7 @@ from protdata.foldseek.partners import DEFAULT_CELL_SIZE, find_partners, find_pa
 from protdata.protein import Protein
 
 CaOnlyPolicy = Literal["raise", "encode"]
+Backend = Literal["auto", "numpy", "torch"]
 #: Proteins are encoded in groups of at most this many residues (bounds peak memory; not a per-protein loop).
 DEFAULT_MAX_RESIDUES: int = 1 << 20
 
@@ -83,6 +90,7 @@ def encode_backbone(
     network: EncoderNetwork | None = None,
     partner_search: Literal["grid", "bruteforce"] = "grid",
     cell_size: float = DEFAULT_CELL_SIZE,
+    backend: Backend = "auto",
 ) -> ThreeDiTrace:
     """The 3Di computation on flat backbone tensors, with every intermediate (no input checks; see
     :func:`encode_3di_states`).
@@ -94,8 +102,25 @@ def encode_backbone(
         network: The encoder network (default: Foldseek's shipped weights).
         partner_search: ``"grid"`` (linear time) or ``"bruteforce"`` (O(L²), Foldseek's loop; for testing).
         cell_size: Grid cell edge in Å (speed only).
+        backend: ``"numpy"`` (CPU tensors only), ``"torch"``, or ``"auto"``: NumPy for CPU tensors with the grid
+            search, torch otherwise. Same result either way.
     """
+    if _use_numpy(coords, backend, partner_search):
+        network = network or default_network()
+        trace = encode_numpy(
+            coords.detach().numpy(), atom_mask.numpy(), lengths.numpy(), network, cell_size, keep_trace=True
+        )
+        return ThreeDiTrace(**{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in trace.items()})
     return _encode(coords, atom_mask, lengths, network, partner_search, cell_size, keep_trace=True)
+
+
+def _use_numpy(coords: Tensor, backend: str, partner_search: str = "grid") -> bool:
+    if backend not in ("auto", "numpy", "torch"):
+        raise ValueError(f"backend must be 'auto', 'numpy' or 'torch', not {backend!r}")
+    on_cpu = coords.device.type == "cpu"
+    if backend == "numpy" and (not on_cpu or partner_search != "grid"):
+        raise ValueError("backend='numpy' takes CPU tensors and the grid partner search")
+    return backend == "numpy" or (backend == "auto" and on_cpu and partner_search == "grid")
 
 
 def _encode(
@@ -159,8 +184,10 @@ def encode_3di_states(
     *,
     ca_only: CaOnlyPolicy = "raise",
     cell_size: float = DEFAULT_CELL_SIZE,
+    backend: Backend = "auto",
 ) -> Tensor:
-    """3Di states of every residue of ``batch``: ``(N,)`` int64 in the flat order, on ``batch.device``.
+    """3Di states of every residue of ``batch``: ``(N,)`` int64 in the flat order, on ``batch.device``
+    (computed in NumPy for a CPU batch unless ``backend="torch"``; see :func:`encode_backbone`).
 
     Raises:
         MissingAtomsError: a residue without Cα (Foldseek's reader never yields one; a sequence-only protein),
@@ -168,6 +195,9 @@ def encode_3di_states(
         InvalidCoordinatesError: a present atom with NaN/infinite coordinates.
     """
     check_backbone(batch.coords, batch.atom_mask, batch.lengths, batch.ids, ca_only=ca_only)
+    if _use_numpy(batch.coords, backend):
+        args = (batch.coords.numpy(), batch.atom_mask.numpy(), batch.lengths.numpy())
+        return torch.from_numpy(encode_numpy(*args, default_network(), cell_size, keep_trace=False))
     return _encode(batch.coords, batch.atom_mask, batch.lengths, None, "grid", cell_size, keep_trace=False)
 
 
@@ -177,25 +207,51 @@ def encode_3di(
     device: torch.device | str | None = None,
     ca_only: CaOnlyPolicy = "raise",
     max_residues: int = DEFAULT_MAX_RESIDUES,
+    backend: Backend = "auto",
 ) -> list[str]:
     """Foldseek 3Di strings (upper case, one letter per residue) of ``proteins``, in order.
 
     Proteins are packed into flat tensors and encoded together (groups of at most ``max_residues`` residues,
-    to bound memory) on ``device`` (default CPU). Every input problem is checked before any work and raises a
-    :class:`~protdata.errors.ProtdataError` naming the protein (see :func:`encode_3di_states`).
+    to bound memory) on ``device`` (default CPU; there, in NumPy unless ``backend="torch"``). Every input problem
+    is checked before any work and raises a :class:`~protdata.errors.ProtdataError` naming the protein (see
+    :func:`encode_3di_states`).
     """
     proteins = list(proteins)
     for p in proteins:
         if not p.has_structure:
             raise MissingAtomsError(p.source or p.id, f"{p.id}: sequence-only protein has no coordinates")
     out: list[str] = []
+    if backend != "torch" and (device is None or torch.device(device).type == "cpu"):
+        _use_numpy(torch.empty(0), backend)  # validates ``backend``
+        network = default_network()
+        for group in _groups(proteins, max_residues):
+            out.extend(_encode_group_numpy(group, network, ca_only))
+        return out
     for group in _groups(proteins, max_residues):
         batch = ProteinBatch.collate(group)
         if device is not None:
             batch = batch.to(device)
-        states = encode_3di_states(batch, ca_only=ca_only)
+        states = encode_3di_states(batch, ca_only=ca_only, backend=backend)
         out.extend(states_to_strings(states, batch.lengths))
     return out
+
+
+_LETTER_CODES = np.frombuffer(LETTERS.encode("ascii"), dtype=np.uint8)
+
+
+def _encode_group_numpy(group: list[Protein], network: EncoderNetwork, ca_only: CaOnlyPolicy) -> list[str]:
+    """3Di strings of ``group`` through the NumPy path (flat arrays packed straight from the proteins)."""
+    lengths = np.fromiter((len(p) for p in group), dtype=np.int64, count=len(group))
+    if len(group) == 1:
+        coords, atom_mask = group[0].coords, group[0].atom_mask
+    else:
+        coords = np.concatenate([p.coords for p in group])  # (N, 5, 3) float32
+        atom_mask = np.concatenate([p.atom_mask for p in group])  # (N, 5) bool
+    check_backbone_numpy(coords, atom_mask, lengths, [p.id for p in group], ca_only=ca_only)
+    states = encode_numpy(coords, atom_mask, lengths, network, DEFAULT_CELL_SIZE, keep_trace=False)
+    codes = _LETTER_CODES[states].tobytes().decode("ascii")
+    ends = np.cumsum(lengths).tolist()
+    return [codes[end - n : end] for end, n in zip(ends, lengths.tolist())]
 
 
 def with_3di(proteins: Sequence[Protein], **kwargs: object) -> list[Protein]:
@@ -226,46 +282,11 @@ def with_3di_or_skip(
 def check_backbone(
     coords: Tensor, atom_mask: Tensor, lengths: Tensor, ids: Sequence[str], *, ca_only: CaOnlyPolicy
 ) -> None:
-    """Raise a clear error for input Foldseek's encoder cannot take (see :func:`encode_3di_states`)."""
-    if ca_only not in ("raise", "encode"):
-        raise ValueError(f"ca_only must be 'raise' or 'encode', not {ca_only!r}")
-    lengths = lengths.to(coords.device)
-    n_res = coords.shape[0]
-    if n_res == 0:
-        return
-    batch = torch.repeat_interleave(torch.arange(lengths.numel(), device=coords.device), lengths)
-    position = torch.arange(n_res, device=coords.device) - (lengths.cumsum(0) - lengths)[batch]
-
-    def where(flat: int) -> str:
-        return f"{ids[int(batch[flat])]}: residue {int(position[flat]) + 1} (position {int(position[flat])})"
-
-    no_ca = (~atom_mask[:, ATOM_CA]).nonzero()
-    if no_ca.numel():
-        k = int(no_ca[0, 0])
-        raise MissingAtomsError(
-            ids[int(batch[k])], f"{where(k)} has no CA atom ({no_ca.shape[0]} such residues)"
-        )
-    bad = ~torch.isfinite(coords).all(dim=2) & atom_mask  # (N, 5) a present atom with NaN/inf coordinates
-    if bool(bad.any()):
-        k, atom = (int(v) for v in bad.nonzero()[0])
-        raise InvalidCoordinatesError(
-            ids[int(batch[k])], f"{where(k)}: atom {ATOM_NAMES[atom]} has non-finite coordinates"
-        )
-    if ca_only == "raise":
-        lacks_nc = ~atom_mask[:, ATOM_N] & ~atom_mask[:, ATOM_C]  # (N,)
-        first4 = (position < 4) & lacks_nc
-        count = torch.zeros(lengths.numel(), dtype=torch.long, device=coords.device).index_add_(
-            0, batch, first4.long()
-        )
-        flagged = ((count == 4) & (lengths >= 4)).nonzero().squeeze(1).tolist()
-        if flagged:
-            names = ", ".join(ids[b] for b in flagged[:5]) + (" …" if len(flagged) > 5 else "")
-            raise MissingAtomsError(
-                ids[flagged[0]],
-                f"Cα-only chain ({len(flagged)} in batch: {names}): its first four residues lack both N and C, "
-                "so Foldseek would rebuild N and C with PULCHRA, which protdata does not reproduce; pass "
-                "ca_only='encode' to encode the atoms as given (residues without N or C become 'D')",
-            )
+    """Raise a clear error for input Foldseek's encoder cannot take (see :func:`encode_3di_states`); the checks
+    run in NumPy (:func:`.encoder_numpy.check_backbone_numpy`), on a host copy for other devices."""
+    check_backbone_numpy(
+        coords.detach().cpu().numpy(), atom_mask.cpu().numpy(), lengths.cpu().numpy(), ids, ca_only=ca_only
+    )
 
 
 def _groups(proteins: list[Protein], max_residues: int) -> list[list[Protein]]:

@@ -8,7 +8,8 @@ float32 biases, and a ``uint32`` activation (1 = linear, 2 = ReLU).
 
 ``KerasLayerDense::Apply`` computes, in float32, ``tmp[j] = 0; for i: tmp[j] += in[i] * w[i][j]; tmp[j] += b[j]``;
 :meth:`EncoderNetwork.forward` accumulates in the same order, one IEEE operation per torch kernel, so the result
-does not depend on BLAS blocking (CPU) or on cuBLAS (GPU).
+does not depend on BLAS blocking (CPU) or on cuBLAS (GPU). The network and :func:`discretize` also take NumPy
+arrays (the CPU path of :mod:`.encoder`): the same operations in the same order, the same bits.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -87,6 +89,9 @@ class EncoderNetwork:
     def __init__(self, layers: list[DenseLayer]) -> None:
         self.layers = layers
         self._device_layers: dict[str, list[DenseLayer]] = {}
+        self._numpy_layers = [
+            (layer.weight.numpy().copy(), layer.bias.numpy().copy(), layer.relu) for layer in layers
+        ]
 
     @classmethod
     def from_file(cls, path: str | Path) -> EncoderNetwork:
@@ -102,8 +107,10 @@ class EncoderNetwork:
             ]
         return self._device_layers[key]
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(M, 10)`` float32 -> ``(M, 2)`` float32."""
+    def forward(self, x: Tensor | np.ndarray) -> Tensor | np.ndarray:
+        """``(M, 10)`` float32 -> ``(M, 2)`` float32 (a torch tensor or a NumPy array, as given)."""
+        if isinstance(x, np.ndarray):
+            return self._forward_numpy(x)
         for layer in self.on(x.device):
             acc = x[:, 0:1] * layer.weight[0]  # (M, out); 0 + p is p
             for k in range(1, layer.weight.shape[0]):
@@ -111,6 +118,21 @@ class EncoderNetwork:
             acc += layer.bias
             x = torch.relu(acc) if layer.relu else acc  # ``if (x < 0) x = 0``
         return x
+
+    def _forward_numpy(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`forward` in NumPy, feature-major: each step is one contiguous ``(out, M)`` outer-product update,
+        ``acc[j] += x[k] * w[k][j]`` for k in order (the same operations as above, SIMD-friendly)."""
+        h = np.ascontiguousarray(np.asarray(x, dtype=np.float32).T)  # (10, M)
+        for weight, bias, relu in self._numpy_layers:
+            acc = np.multiply(h[0], weight[0][:, None])  # (out, M)
+            tmp = np.empty_like(acc)
+            for k in range(1, weight.shape[0]):
+                acc += np.multiply(h[k], weight[k][:, None], out=tmp)
+            acc += bias[:, None]
+            if relu:
+                np.maximum(acc, np.float32(0.0), out=acc)  # ``if (x < 0) x = 0``; NaN stays NaN
+            h = acc
+        return h.T  # (M, out)
 
     __call__ = forward
 
@@ -122,12 +144,14 @@ def default_network() -> EncoderNetwork:
     return EncoderNetwork(parse_kerasify(resource.read_bytes(), f"protdata/foldseek/{WEIGHTS_FILE}"))
 
 
-def discretize(embedding: Tensor) -> Tensor:
+def discretize(embedding: Tensor | np.ndarray) -> Tensor | np.ndarray:
     """Nearest centroid (``discretizeEmbeddings``, structureto3di.cpp:233-255). ``(M, 2)`` -> ``(M,)`` int64.
 
     Squared distances in float64, ``(e₀−c₀)² + (e₁−c₁)²``; the first (lowest-index) minimum wins; a non-finite
     embedding never passes Foldseek's ``sum < minDistance`` and keeps ``INVALID_STATE``.
     """
+    if isinstance(embedding, np.ndarray):
+        return _discretize_numpy(embedding)
     e = embedding.to(torch.float64)
     centroids = _centroids(e.device)  # (2, 20)
     d0 = e[:, 0:1] - centroids[0]  # (M, 20); in-place below: fewer large allocations
@@ -136,6 +160,56 @@ def discretize(embedding: Tensor) -> Tensor:
         d0.mul_(d0).add_(d1.mul_(d1)).argmin(dim=1)
     )  # first minimum; squares of finite floats never overflow
     return state.masked_fill_(~torch.isfinite(embedding).all(dim=1), INVALID_STATE)
+
+
+_CENTROIDS_NUMPY = np.array(CENTROIDS, dtype=np.float64).T.copy()  # (2, 20)
+
+
+#: Below this many embeddings the NumPy discretisation uses one ``(M, 20)`` matrix (fewer calls), above it the
+#: centroid loop (contiguous work, no ``(M, 20)`` temporaries). Both are exact.
+_DISCRETIZE_MATRIX_MAX = 2048
+
+
+def _discretize_numpy(embedding: np.ndarray) -> np.ndarray:
+    """:func:`discretize` in NumPy (see :func:`_discretize_matrix` and :func:`_discretize_loop`)."""
+    if embedding.shape[0] <= _DISCRETIZE_MATRIX_MAX:
+        return _discretize_matrix(embedding)
+    return _discretize_loop(embedding)
+
+
+def _discretize_matrix(embedding: np.ndarray) -> np.ndarray:
+    """All ``(M, 20)`` squared distances, first minimum per row; non-finite embeddings -> ``INVALID_STATE``."""
+    e = embedding.astype(np.float64)
+    d0 = e[:, 0:1] - _CENTROIDS_NUMPY[0]  # (M, 20)
+    d1 = e[:, 1:2] - _CENTROIDS_NUMPY[1]
+    d0 *= d0
+    d1 *= d1
+    d0 += d1  # (e0 - c0)² + (e1 - c1)²
+    state = d0.argmin(axis=1)
+    state[~np.isfinite(embedding).all(axis=1)] = INVALID_STATE
+    return state.astype(np.int64, copy=False)
+
+
+def _discretize_loop(embedding: np.ndarray) -> np.ndarray:
+    """:func:`discretize` in NumPy, as Foldseek's loop over the centroids: a running minimum replaced on a strict
+    ``<`` (first minimum wins; NaN or infinite distances never do). ``(M, 2)`` float32 -> ``(M,)`` int64."""
+    e0 = embedding[:, 0].astype(np.float64)
+    e1 = embedding[:, 1].astype(np.float64)
+    best = np.full(e0.shape[0], np.inf)
+    state = np.full(e0.shape[0], INVALID_STATE, dtype=np.int64)
+    d = np.empty_like(best)
+    t = np.empty_like(best)
+    better = np.empty(best.shape, dtype=bool)
+    for k in range(_CENTROIDS_NUMPY.shape[1]):
+        np.subtract(e0, _CENTROIDS_NUMPY[0, k], out=d)
+        d *= d
+        np.subtract(e1, _CENTROIDS_NUMPY[1, k], out=t)
+        t *= t
+        d += t  # (e0 - c0)² + (e1 - c1)²
+        np.less(d, best, out=better)
+        np.copyto(best, d, where=better)
+        np.copyto(state, k, where=better)
+    return state
 
 
 _CENTROID_CACHE: dict[str, Tensor] = {}
