@@ -150,6 +150,6 @@ def test_discretize_matches_loop_including_ties_and_nan() -> None:
     assert got == want
     assert got[-2:] == [INVALID_STATE, INVALID_STATE]
     # NumPy: the (M, 20) matrix (small inputs) and the centroid loop (large inputs) give the same states
-    for name in ("_discretize_matrix", "_discretize_loop", "_discretize_numpy"):
+    for name in ("_discretize_matrix", "_discretize_loop", "_discretize_grid", "_discretize_numpy"):
         assert getattr(network_module, name)(e.numpy()).tolist() == want, name
     assert discretize(e.numpy()).tolist() == want

@@ -96,7 +96,7 @@ def test_matches_foldseek_loop_on_lattices_with_ties(seed: int) -> None:
     centers = torch.randint(0, side, (n, 3), generator=gen).double() * 1.5  # many exact distance ties
     valid = torch.rand(n, generator=gen) < 0.8
     centers[torch.rand(n, generator=gen) < 0.05] = float("nan")  # a NaN centre is never a partner
-    for cell_size in (0.4, 1.0, 6.5, 100.0):
+    for cell_size in (0.4, 1.0, 6.5, 9.0, 100.0):
         check_against_loop(lengths, centers, valid, cell_size)
 
 
@@ -236,3 +236,21 @@ def test_huge_coordinates_and_tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> No
     assert torch.equal(numpy_partners(centers, candidate, query, batch, chunk_pairs=64), expected)
     monkeypatch.setattr(partners, "_CHUNK_PAIRS", 64)
     assert torch.equal(find_partners(centers, candidate, query, batch), expected)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_centres_on_cell_faces(seed: int) -> None:
+    """Chains whose centres sit on an exact 6.5/8 Å grid: many centres lie exactly on cell faces and at exact
+    box-edge distances, for several cell sizes (the NumPy default 9 Å included). Every partner must still be
+    the brute-force one (ties included)."""
+    gen = torch.Generator().manual_seed(100 + seed)
+    lengths = [int(x) for x in torch.randint(3, 300, (6,), generator=gen)]
+    n = sum(lengths)
+    # a random walk with unit steps of 0..4 grid units per axis, so consecutive centres are near each other
+    steps = torch.randint(-4, 5, (n, 3), generator=gen).double() * (6.5 / 8)
+    centers = steps.cumsum(0)
+    valid = torch.rand(n, generator=gen) < 0.9
+    batch, interior, candidate = flat_inputs(lengths, centers, valid)
+    expected = find_partners_bruteforce(centers, candidate, interior, batch)
+    for cell_size in (1.625, 3.25, 6.5, 9.0, 13.0):
+        assert torch.equal(numpy_partners(centers, candidate, interior, batch, cell_size=cell_size), expected)

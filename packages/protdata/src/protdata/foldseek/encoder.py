@@ -51,6 +51,7 @@ from protdata.foldseek.features import NUM_FEATURES, gate, pair_features
 from protdata.foldseek.geometry import ideal_cb, virtual_center
 from protdata.foldseek.network import EncoderNetwork, default_network, discretize
 from protdata.foldseek.partners import DEFAULT_CELL_SIZE, find_partners, find_partners_bruteforce
+from protdata.foldseek.partners_numpy import NUMPY_CELL_SIZE
 from protdata.protein import Protein
 
 CaOnlyPolicy = Literal["raise", "encode"]
@@ -89,7 +90,7 @@ def encode_backbone(
     *,
     network: EncoderNetwork | None = None,
     partner_search: Literal["grid", "bruteforce"] = "grid",
-    cell_size: float = DEFAULT_CELL_SIZE,
+    cell_size: float | None = None,
     backend: Backend = "auto",
 ) -> ThreeDiTrace:
     """The 3Di computation on flat backbone tensors, with every intermediate (no input checks; see
@@ -101,16 +102,23 @@ def encode_backbone(
         lengths: ``(B,)`` residues per protein; proteins are consecutive in the flat view.
         network: The encoder network (default: Foldseek's shipped weights).
         partner_search: ``"grid"`` (linear time) or ``"bruteforce"`` (O(L²), Foldseek's loop; for testing).
-        cell_size: Grid cell edge in Å (speed only).
+        cell_size: Grid cell edge in Å (speed only; default: ``DEFAULT_CELL_SIZE`` for the torch search,
+            ``NUMPY_CELL_SIZE`` for the NumPy one).
         backend: ``"numpy"`` (CPU tensors only), ``"torch"``, or ``"auto"``: NumPy for CPU tensors with the grid
             search, torch otherwise. Same result either way.
     """
     if _use_numpy(coords, backend, partner_search):
         network = network or default_network()
         trace = encode_numpy(
-            coords.detach().numpy(), atom_mask.numpy(), lengths.numpy(), network, cell_size, keep_trace=True
+            coords.detach().numpy(),
+            atom_mask.numpy(),
+            lengths.numpy(),
+            network,
+            NUMPY_CELL_SIZE if cell_size is None else cell_size,
+            keep_trace=True,
         )
         return ThreeDiTrace(**{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in trace.items()})
+    cell_size = DEFAULT_CELL_SIZE if cell_size is None else cell_size
     return _encode(coords, atom_mask, lengths, network, partner_search, cell_size, keep_trace=True)
 
 
@@ -183,7 +191,7 @@ def encode_3di_states(
     batch: ProteinBatch,
     *,
     ca_only: CaOnlyPolicy = "raise",
-    cell_size: float = DEFAULT_CELL_SIZE,
+    cell_size: float | None = None,
     backend: Backend = "auto",
 ) -> Tensor:
     """3Di states of every residue of ``batch``: ``(N,)`` int64 in the flat order, on ``batch.device``
@@ -197,8 +205,10 @@ def encode_3di_states(
     check_backbone(batch.coords, batch.atom_mask, batch.lengths, batch.ids, ca_only=ca_only)
     if _use_numpy(batch.coords, backend):
         args = (batch.coords.numpy(), batch.atom_mask.numpy(), batch.lengths.numpy())
-        return torch.from_numpy(encode_numpy(*args, default_network(), cell_size, keep_trace=False))
-    return _encode(batch.coords, batch.atom_mask, batch.lengths, None, "grid", cell_size, keep_trace=False)
+        size = NUMPY_CELL_SIZE if cell_size is None else cell_size
+        return torch.from_numpy(encode_numpy(*args, default_network(), size, keep_trace=False))
+    size = DEFAULT_CELL_SIZE if cell_size is None else cell_size
+    return _encode(batch.coords, batch.atom_mask, batch.lengths, None, "grid", size, keep_trace=False)
 
 
 def encode_3di(
@@ -248,7 +258,7 @@ def _encode_group_numpy(group: list[Protein], network: EncoderNetwork, ca_only: 
         coords = np.concatenate([p.coords for p in group])  # (N, 5, 3) float32
         atom_mask = np.concatenate([p.atom_mask for p in group])  # (N, 5) bool
     check_backbone_numpy(coords, atom_mask, lengths, [p.id for p in group], ca_only=ca_only)
-    states = encode_numpy(coords, atom_mask, lengths, network, DEFAULT_CELL_SIZE, keep_trace=False)
+    states = encode_numpy(coords, atom_mask, lengths, network, NUMPY_CELL_SIZE, keep_trace=False)
     codes = _LETTER_CODES[states].tobytes().decode("ascii")
     ends = np.cumsum(lengths).tolist()
     return [codes[end - n : end] for end, n in zip(ends, lengths.tolist())]

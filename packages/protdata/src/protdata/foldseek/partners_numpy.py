@@ -4,8 +4,9 @@ Same algorithm, same cell table and the same two-stage exactness argument as the
 :mod:`protdata.foldseek.partners`, which documents Foldseek's ``findResiduePartners``, structureto3di.cpp:136-157);
 only the array library differs. On the CPU NumPy wins for this workload: its element-wise kernels are
 single-threaded (no OpenMP barriers, which stall badly when the cores are shared) and its per-call overhead is a
-fraction of torch's dispatch, while the work per call is small (tens of thousands of elements). Segment
-reductions use ``ufunc.reduceat`` over the query-sorted pair list instead of ``scatter_reduce``.
+fraction of torch's dispatch, while the work per call is small (tens of thousands of elements). Per-query
+minima over the pair list use ``ufunc.at`` (NumPy's indexed fast path) instead of ``scatter_reduce``; queries
+are searched in groups by the number of grid rows their box spans.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ _X_SPLIT = 4
 _CELLS_PER_CANDIDATE = 64
 _CHUNK_PAIRS = 1 << 21
 _BIG = np.iinfo(np.int64).max
+#: Default grid cell edge (Å) of the NumPy search: cells of 9/4 x 9 x 9 Å. Larger than the torch search's
+#: (``partners.DEFAULT_CELL_SIZE``): with queries grouped by the rows their box spans, coarser y/z rows (more
+#: boxes of 2 x 2 rows instead of 3 x 3) cost less than the extra pairs they bring (measured on the shared
+#: chains, ~10 % faster; speed only, every cell size gives the same partners).
+NUMPY_CELL_SIZE: float = 9.0
 #: Batches of at most this many residues are searched with one dense N x N distance matrix (fewer NumPy calls
 #: than the grid for single small chains; exact either way).
 DENSE_MAX_RESIDUES: int = 320
@@ -168,13 +174,22 @@ class _CellTable:
         order = np.argsort(cid)  # the order within a cell does not matter (ties are settled by index)
         self.sorted_cand = cand[order]  # (C,) flat residue index, in cell order
         sorted_rel = rel[order]  # (C, 3) relative to the protein origin, in cell order
-        self.sorted_rel64 = [np.ascontiguousarray(sorted_rel[:, a]) for a in range(3)]
-        self.sorted_rel32 = [x.astype(np.float32) for x in self.sorted_rel64]
+        self._sorted_rel = sorted_rel
+        self._packed: dict[type, np.ndarray] = {}
         self.sorted_pos = np.full(centers.shape[0], -1, dtype=np.int64)
         self.sorted_pos[self.sorted_cand] = np.arange(cand.size)  # residue -> sorted position
         counts = np.bincount(cid, minlength=int(sizes.sum()))
         self.start = np.zeros(counts.size + 1, dtype=np.int64)  # (cells + 1,)
         np.cumsum(counts, out=self.start[1:])
+
+    def packed(self, dtype: type) -> np.ndarray:
+        """Sorted candidates' relative coordinates as ``(C, 4)`` rows of ``dtype`` (x, y, z, 0): one ``take`` per
+        pair gathers a whole point."""
+        if dtype not in self._packed:
+            rows = np.zeros((self._sorted_rel.shape[0], 4), dtype=dtype)
+            rows[:, :3] = self._sorted_rel
+            self._packed[dtype] = rows
+        return self._packed[dtype]
 
     def search(self, q: np.ndarray, radius: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Queries ``q`` with box half-widths ``radius`` -> (best flat index or −1, settled) per query."""
@@ -185,7 +200,33 @@ class _CellTable:
         hi = np.minimum(np.floor((rel + radius[:, None]) / edge).astype(np.int64), dims - 1)
         span = np.maximum(hi - lo + 1, 0)  # (Q, 3) cells per axis inside the table
         covers_all = (span == dims).all(axis=1)  # the box holds every candidate of the protein
-        k = max(int(span[:, 1:].max()), 1)  # rows per axis (y, z) this round
+        # Queries grouped by rows per axis (y, z) of their box: a group of k has k² row slots per query.
+        kq = np.maximum(np.maximum(span[:, 1], span[:, 2]), 1)  # (Q,)
+        sizes = np.bincount(kq)
+        if np.count_nonzero(sizes) == 1:
+            best, dmin = self._search_block(q, radius, qb, rel, lo, span, dims, int(kq[0]))
+        else:
+            best = np.empty(q.size, dtype=np.int64)
+            dmin = np.empty(q.size)
+            for k in np.flatnonzero(sizes).tolist():
+                g = np.flatnonzero(kq == k)
+                part = [np.take(x, g, axis=0) for x in (q, radius, qb, rel, lo, span, dims)]
+                best[g], dmin[g] = self._search_block(*part, k)
+        return best, (dmin <= radius - self.margin) | covers_all
+
+    def _search_block(
+        self,
+        q: np.ndarray,
+        radius: np.ndarray,
+        qb: np.ndarray,
+        rel: np.ndarray,
+        lo: np.ndarray,
+        span: np.ndarray,
+        dims: np.ndarray,
+        k: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest candidate (flat index or −1) and its distance for queries whose boxes span ≤ k rows per
+        axis (y, z), in chunks of about ``chunk_pairs`` pairs."""
         best = np.full(q.size, -1, dtype=np.int64)
         dmin = np.full(q.size, np.inf)
         rows = max(1, self.chunk_pairs // (4 * k * k))
@@ -207,7 +248,7 @@ class _CellTable:
                     float(radius.max()),
                 )
                 cut = stop
-        return best, (dmin <= radius - self.margin) | covers_all
+        return best, dmin
 
     def _runs(
         self, qb: np.ndarray, lo: np.ndarray, span: np.ndarray, dims: np.ndarray, k: int
@@ -229,8 +270,8 @@ class _CellTable:
         first = (c * dx) * dims[:, 1] + a * dx + corner  # (k², Q) first cell of each row run
         last = first + inside * span[:, 0]  # (k², Q) one past its last cell
         top = self.start.size - 1
-        r_start = self.start[np.minimum(first, top, out=first)]
-        r_count = self.start[np.minimum(last, top, out=last)] - r_start
+        r_start = np.take(self.start, np.minimum(first, top, out=first))
+        r_count = np.take(self.start, np.minimum(last, top, out=last)) - r_start
         count = r_count.sum(axis=0)  # (Q,)
         return np.ascontiguousarray(r_start.T), np.ascontiguousarray(r_count.T), count
 
@@ -256,26 +297,27 @@ class _CellTable:
         length, first = flat[run], r_start.ravel()[run]  # (R,)
         pair_start = np.cumsum(length) - length  # (R,) first pair of each run
         pos = _run_positions(first, length, pair_start, total)  # (P,) sorted candidate of each pair, by query
-        owner = np.repeat(np.arange(nq), count)  # (P,) query of each pair
-        # Stage 1 (float32 unless coordinates are huge): squared distance (x² + y²) + z² of every pair.
+        # Stage 1 (float32 unless coordinates are huge): squared distance (x² + y²) + z² of every pair, on
+        # (x, y, z, 0) rows (one gather per pair for the candidate and one for its query).
         scale = max(self.extent, float(np.abs(rel).max()))
         fast = scale < 1e6
-        points = self.sorted_rel32 if fast else self.sorted_rel64
-        dtype = points[0].dtype
-        d2 = None
-        query_rel = rel.T.astype(dtype)  # (3, Q) contiguous rows
-        for axis in range(3):
-            diff = np.take(points[axis], pos)
-            diff -= np.take(query_rel[axis], owner)
-            diff *= diff
-            d2 = diff if d2 is None else np.add(d2, diff, out=d2)
+        dtype = np.float32 if fast else np.float64
+        query_rows = np.zeros((nq, 4), dtype=dtype)
+        query_rows[:, :3] = rel
+        diff = np.take(self.packed(dtype), pos, axis=0)  # (P, 4)
+        owner = np.repeat(np.arange(nq), count)  # (P,) query of each pair
+        diff -= np.take(query_rows, owner, axis=0)
+        diff *= diff
+        d2 = diff[:, 0] + diff[:, 1]  # (P,)
+        d2 += diff[:, 2]
         # Exclude j == i: the query's own entry (if it is a candidate) lies in exactly one of its runs.
         own = self.sorted_pos[q][run // r_count.shape[1]]  # (R,) own sorted position of each run's query
         hit = np.flatnonzero((first <= own) & (own < first + length))
         d2[pair_start[hit] + own[hit] - first[hit]] = np.inf
-        owners, seg = _segment_starts(count)
+        # Segment minima with ``ufunc.at`` (NumPy's indexed fast path): ``reduceat`` pays a fixed cost per
+        # segment, and the segments here are ~10 pairs long.
         d2min = np.full(nq, np.inf, dtype=dtype)
-        d2min[owners] = np.minimum.reduceat(d2, seg)
+        np.minimum.at(d2min, owner, d2)
         # Every pair whose exact distance can be the minimum (or tie with it) lies within ``tol`` of the stage-1
         # minimum (the bound of :mod:`.partners`).
         unit = 2.0**-24 if fast else 2.0**-53
@@ -286,14 +328,13 @@ class _CellTable:
         if near.size == 0:
             return best, dmin
         # Stage 2, float64: Foldseek's distance on the survivors; lowest index among equal minima.
-        near_owner = owner[near]  # (K,) query of each survivor, non-decreasing
+        near_owner = owner[near]  # (K,) query of each survivor
         j = self.sorted_cand[pos[near]]
         d = distance(take_rows(self.centers, q[near_owner]), take_rows(self.centers, j))  # (K,)
-        owners, seg = _segment_starts(np.bincount(near_owner, minlength=nq))
-        dmin[owners] = np.minimum.reduceat(d, seg)
-        tie = d == dmin[near_owner]
+        np.minimum.at(dmin, near_owner, d)  # (d is never NaN: both centres are finite)
+        tie = np.flatnonzero(d == np.take(dmin, near_owner))
         best_j = np.full(nq, _BIG, dtype=np.int64)
-        best_j[owners] = np.minimum.reduceat(np.where(tie, j, _BIG), seg)
+        np.minimum.at(best_j, near_owner[tie], j[tie])
         found = np.isfinite(dmin)
         best[found] = best_j[found]
         return best, dmin
