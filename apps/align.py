@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from engine.alignment import AlignConfig, build_alignment_model, check_config, text_encoder
 from engine.app import run_main, training_parser
-from engine.config import APPS_DIR, dump_yaml, load_config
+from engine.config import APPS_DIR
+
+from protdata.configfile import dump_yaml, load_config
 
 if TYPE_CHECKING:
     from engine.distributed import DistContext
@@ -100,6 +102,7 @@ def run(args: argparse.Namespace) -> None:
         return
     from engine.app import distributed, make_trainer, open_run_dir
     from engine.stopping import ignore_stop_signals
+    from engine.validation import alignment_validation
 
     from protalign.pair_loading import prepare_pair_data
 
@@ -107,6 +110,7 @@ def run(args: argparse.Namespace) -> None:
     # ---- processes, batches, run directory: only now is anything written
     with distributed(config.train.device) as dist:
         tokenizer = model.text_encoder.tokenizer
+        pairs, validation = alignment_validation(config, pairs, tokenizer, dist)  # held-out pairs
         data = prepare_pair_data(
             pairs,
             config.model,
@@ -128,6 +132,7 @@ def run(args: argparse.Namespace) -> None:
             dist=dist,
             export_config={"app": "align", "run_config": config.model_dump(mode="json")},
             progress=not args.no_progress,
+            validation=validation,
         )
         trainer.scheduler_config = config.scheduler.resolved(trainer.total_steps())  # warm-up ratio -> steps
         result = trainer.fit(state)

@@ -3,11 +3,15 @@
 ``uv run apps/embed.py --config apps/configs/embed/esm2.yaml --input seqs.fasta --output emb.parquet`` reads the
 inputs (FASTA; PDB / mmCIF / BinaryCIF, gzip, tar archives, directories, globs), runs the encoder of the config —
 any protstack encoder section, or a protstack export directory (``export: runs/pretrain-…``) — in length-bucketed
-batches (bf16 on a GPU, fp32 on the CPU) and writes one file:
+batches (bf16 on a GPU, fp32 on the CPU) and writes one file (all in memory) or, for ``--output DIR/``, Parquet parts:
 
 * ``.safetensors`` — the layout of :mod:`protalign.export` (``protalign.export.load_embeddings`` reads it) plus
   ``lengths`` and, with ``per_residue: true``, ``residue`` / ``residue_offsets``;
-* ``.parquet`` — one row per protein: ``id``, ``source``, ``length``, ``embedding`` (and ``residue_embedding``).
+* ``.parquet`` — one row per protein: ``id``, ``source``, ``length``, ``embedding`` (and ``residue_embedding``);
+* ``DIR/`` — the same rows streamed (inputs read one at a time, length-sorted within windows) into parts committed
+  as they fill; ``--resume`` skips every protein already in a part (after ``kill -9`` too); under torchrun / deepspeed
+  (``RANK`` / ``WORLD_SIZE``) rank r embeds the proteins at positions ``i % world_size == r``; the last rank to finish
+  writes ``_manifest.json``. With ``--strict`` a skip fails the run at the end (parts kept, no manifest).
 
 The layouts are :mod:`protdata.embedding_io`'s; the metadata holds ``pooling`` and ``encoder``.
 
@@ -23,6 +27,7 @@ proteins the encoder rejects are skipped, counted and listed with their reasons;
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -40,6 +45,7 @@ examples:
   ESM2_650M=~/weights/esm2_t33_650M_UR50D.pt \\
     uv run apps/embed.py --config apps/configs/embed/esm2.yaml --input seqs.fasta --output emb.parquet
   uv run apps/embed.py --config apps/configs/embed/saprot.yaml --input afdb/ --output emb.safetensors per_residue=true
+  torchrun --nproc-per-node 4 apps/embed.py --config apps/configs/embed/esm2.yaml -i uniref50.fasta -o emb/ --resume
   uv run apps/embed.py --config apps/configs/embed/gearnet_export.yaml export=runs/pretrain-demo-20250101-120000 \\
     --input structures/ --output gearnet.parquet --device cpu
 """
@@ -50,9 +56,14 @@ class EmbedConfig(Section):
 
     #: FASTA files, structure files, directories (walked recursively), globs or tar archives.
     inputs: list[str] = Field(min_length=1)
-    #: Output file: ``.safetensors`` or ``.parquet`` (module docstring).
+    #: Output file: ``.safetensors`` or ``.parquet``, or a directory of Parquet parts: ``DIR/`` (module docstring).
     output: str
-    format: Literal["auto", "safetensors", "parquet"] = "auto"  # auto: from the output's suffix
+    format: Literal["auto", "safetensors", "parquet", "directory"] = "auto"  # auto: from the output's suffix
+    #: Directory output: skip the proteins its parts hold (``--resume``).
+    resume: bool = False
+    #: Proteins read ahead and length-sorted together (a window of the input); DIR/ output: proteins per part.
+    window: int = Field(2048, ge=1)
+    part_rows: int = Field(10_000, ge=1)
     #: The encoder (any protstack encoder section); or ``export`` instead.
     encoder: EncoderConfig | None = None
     #: A protstack model directory (an export of apps/pretrain.py / finetune.py / align.py).
@@ -74,6 +85,8 @@ class EmbedConfig(Section):
     def output_format(self) -> str:
         if self.format != "auto":
             return self.format
+        if self.output.endswith(("/", os.sep)) or expand_path(self.output).is_dir():
+            return "directory"
         suffix = Path(self.output).suffix.lower()
         if suffix == ".safetensors":
             return "safetensors"
@@ -81,26 +94,33 @@ class EmbedConfig(Section):
             return "parquet"
         raise ConfigError(
             f"output: {self.output}: cannot tell the format from {suffix or 'no suffix'!r} "
-            "(use .safetensors or .parquet, or set format)"
+            "(use .safetensors or .parquet, DIR/ for Parquet parts, or set format)"
         )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return inference_parser(
+    parser = inference_parser(
         "embed.py",
         __doc__,
         EXAMPLES,
         config_help="config file (apps/configs/embed/)",
         override_example="pooling=cls",
         output_metavar="FILE",
-        output_help="output .safetensors or .parquet",
+        output_help="output .safetensors or .parquet, or DIR/ (Parquet parts)",
         inputs=True,
     )
+    parser.add_argument(
+        "--resume", action="store_true", help="DIR/ output: skip the proteins already written"
+    )
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (bad input: one ``error:`` line and status 2)."""
-    return run_config_main(build_parser(), argv, EmbedConfig, run)
+    argv = sys.argv[1:] if argv is None else argv
+    return run_config_main(
+        build_parser(), ["resume=true" if a == "--resume" else a for a in argv], EmbedConfig, run
+    )
 
 
 def run(config: EmbedConfig) -> Path:
@@ -108,16 +128,19 @@ def run(config: EmbedConfig) -> Path:
     import torch
     from engine.builders import resolve_path
     from engine.inference import CPU_MAX_TOKENS, GPU_MAX_TOKENS, choose_device, load_inference_encoder
-    from engine.notices import Notices
 
     from protdata.device import autocast_for
-    from protdata.embedding_io import write_embeddings
-    from protdata.encoding import EncodeReport, encode_proteins, length_batches
-    from protdata.inputs import SkippedInputsError, read_inputs
+    from protdata.distributed import env_rank
+    from protdata.embedding_io import EmbeddingFileWriter, EmbeddingPartWriter
+    from protdata.encoding import embed_inputs
+    from protenc_seq.notices import Notices
     from protfusion.encoders import needs_structures, vocabulary
 
     start, fmt, output = time.perf_counter(), config.output_format(), expand_path(config.output)
-    sequence_types = ("esm2", "saprot")
+    (rank, world), sequence_types = env_rank(), ("esm2", "saprot")
+    if fmt != "directory" and (world > 1 or config.resume):
+        why = f"{world} ranks each write their own parts" if world > 1 else "resume needs parts to resume"
+        raise ConfigError(f"output: {config.output}: {why}; give a directory (--output DIR/)")
     if config.pooling == "cls" and config.export is None and config.encoder.type not in sequence_types:
         raise ConfigError(
             "pooling: 'cls' needs an ESM-2 / SaProt encoder section (encoder.type esm2 or saprot)"
@@ -129,7 +152,14 @@ def run(config: EmbedConfig) -> Path:
     if missing is not None:  # before a large model is loaded
         raise DataError(f"inputs: {missing}: no such file or directory")
     device = choose_device(config.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     autocast_for(device, config.precision)  # bf16 on the CPU is an error, before anything is loaded
+    writer: Any = EmbeddingFileWriter(output, fmt)
+    if fmt == "directory":  # an earlier run's parts without --resume: an error before the model is loaded
+        writer = EmbeddingPartWriter(
+            output, rank=rank, world_size=world, resume=config.resume, part_rows=config.part_rows
+        )
     cls = config.pooling == "cls"
     loaded = load_inference_encoder(
         config.encoder, config.export, device=device, precision=config.precision, cls_output=cls
@@ -138,34 +168,22 @@ def run(config: EmbedConfig) -> Path:
         raise ConfigError(
             f"pooling: 'cls' needs an ESM-2 / SaProt encoder, the export holds {loaded.config.type!r}"
         )
-    inputs = read_inputs(
-        sources,
-        needs_structures=needs_structures(loaded.config),
-        structure_tokens=vocabulary(loaded.config) == "saprot",
-        strict=config.strict,
-        strict_option="--strict",
-    )
-    proteins, max_tokens = inputs.proteins, config.max_tokens
-    max_tokens = max_tokens or (GPU_MAX_TOKENS if device.type == "cuda" else CPU_MAX_TOKENS)
-    batches = length_batches([len(p) for p in proteins], config.batch_size, max_tokens)
-    report, results, notices = EncodeReport(), [None] * len(proteins), Notices()
-    for note in inputs.report.notes:
-        notices.note(note)
+    reading = {"needs_structures": needs_structures(loaded.config)}
+    reading["structure_tokens"] = vocabulary(loaded.config) == "saprot"
+    max_tokens = config.max_tokens or (GPU_MAX_TOKENS if device.type == "cuda" else CPU_MAX_TOKENS)
     options = {"precision": config.precision, "pooling": config.pooling, "per_residue": config.per_residue}
-    with notices.capture():  # the encoders' per-batch notes (e.g. crops): counted, reported once at the end
-        for item in encode_proteins(
-            loaded.module, proteins, batches, device=device, report=report, **options
-        ):
-            results[item.index] = item
-    done = [(p, r) for p, r in zip(proteins, results) if r is not None]
-    if not done:
-        first = report.skipped[0] if report.skipped else ("?", "?")
-        raise DataError(f"inputs: every protein failed in the encoder; first: {first[0]}: {first[1]}")
-    if config.strict and report.skipped:
-        raise SkippedInputsError(report.skipped, "inputs", "--strict")
     meta = {"encoder": loaded.description, "pooling": config.pooling, "app": "embed"}
-    write_embeddings(output, done, meta, fmt)
-    _report(config, inputs, report, notices, done, output, time.perf_counter() - start)
+    meta["per_residue"] = str(config.per_residue).lower()
+    notices = Notices()
+    with notices.capture():  # the encoders' per-batch notes (e.g. crops): counted, reported once at the end
+        inputs, report = embed_inputs(
+            loaded.module, sources, writer, meta=meta, rank=rank, world_size=world, reading=reading,
+            strict=config.strict, strict_option="--strict", batch_size=config.batch_size, max_tokens=max_tokens,
+            window=config.window, device=device, **options,
+        )  # fmt: skip
+    for note in inputs.notes:
+        notices.note(note)
+    _report(config, inputs, report, notices, writer, output, time.perf_counter() - start)
     return output
 
 
@@ -174,7 +192,7 @@ def _report(
     inputs: Any,
     report: Any,
     notices: Any,
-    done: list[tuple[Any, Any]],
+    writer: Any,
     output: Path,
     seconds: float,
 ) -> None:
@@ -182,15 +200,14 @@ def _report(
     summary line on stdout."""
     from engine.notices import report_skipped
 
-    skipped = inputs.report.items() + report.skipped
+    skipped = inputs.items() + report.skipped
     report_skipped(skipped)
     notices.report()
-    dim = done[0][1].protein.shape[0]
-    rows = sum(len(r.residue) for _, r in done if r.residue is not None)
-    residues = f", per-residue rows for {rows:,} residues" if config.per_residue else ""
+    n, dim, rows = writer.rows, writer.dim, writer.residue_rows
     cropped = f"; {report.cropped} cropped to the encoder's window" if report.cropped else ""
+    residues = f", per-residue rows for {rows:,} residues" if config.per_residue else ""
     print(
-        f"embedded {len(done)} proteins ({dim}-d, {config.pooling} pooling{residues}) from {inputs.report.files} files "
+        f"embedded {n} proteins ({dim}-d, {config.pooling} pooling{residues}) from {inputs.files} files "
         f"in {seconds:.1f} s; skipped {len(skipped)}{cropped} -> {output}",
         flush=True,
     )

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from engine.app import resolve_run_config, run_main, training_parser
-from engine.config import APPS_DIR, dump_yaml, load_config
+from engine.config import APPS_DIR
 from engine.errors import ConfigError
 from engine.finetuning import FinetuneConfig, check_window, selection
+
+from protdata.configfile import dump_yaml, load_config
 
 PRESETS = APPS_DIR / "configs" / "finetune"
 

@@ -93,10 +93,11 @@ def main(argv: list[str] | None = None) -> int:
 def run(config: PredictConfig) -> str:
     """Predict, write ``config.output``, print the summary line and return it."""
     from engine.inference import choose_device
-    from engine.notices import Notices, report_skipped
+    from engine.notices import report_skipped
 
     from protdata.errors import ProtdataError
     from protdata.inputs import SkippedInputsError, read_inputs
+    from protenc_seq.notices import Notices
     from prottasks import predictions as pred
 
     device = choose_device(config.device)  # before anything is loaded: names --device, not a training key

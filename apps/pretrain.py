@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.app import run_main, training_parser
-from engine.config import APPS_DIR, dump_yaml, expand_path, load_config
+from engine.config import APPS_DIR, expand_path
 from engine.pretraining import PretrainConfig
+
+from protdata.configfile import dump_yaml, load_config
 
 DEFAULT_CONFIG = APPS_DIR / "configs" / "default_pretrain.yaml"
 
@@ -35,6 +37,8 @@ examples:
   uv run apps/pretrain.py                                     # the embedded default (CPU, minutes)
   uv run apps/pretrain.py train.max_steps=50 optimizer.lr=1e-3
   uv run apps/pretrain.py --config my.yaml data.sources=[/data/afdb/] encoder.hidden_dims=[512,512,512]
+  uv run apps/preprocess.py --input /data/afdb/*.tar --output /data/afdb_ds --workers 8
+  uv run apps/pretrain.py data.sources=null data.dataset=/data/afdb_ds    # memory-mapped: flat memory per rank
   ESM2_650M=~/weights/esm2_t33_650M_UR50D.pt AFDB_DIR=/data/afdb \
     uv run apps/pretrain.py --config apps/configs/pretrain/esm_gearnet/serial/mc.yaml
   SAPROT_650M_AF2=~/weights/SaProt_650M_AF2 AF2_UNIREF50_DIR=/data/af2 \
@@ -66,7 +70,8 @@ class Checked:
     """Everything :func:`check_inputs` validated: nothing has been written yet."""
 
     config: PretrainConfig
-    sources: list[Path]
+    sources: list[Path] | None  # data.sources resolved (None: data.dataset)
+    dataset: Path | None  # data.dataset resolved
     model: Any  # the pretraining model (torch.nn.Module)
     step_dir: Path | None
     state: dict[str, Any] | None
@@ -79,7 +84,6 @@ def check_inputs(args: argparse.Namespace) -> Checked | None:
     from engine.app import resolve_run_config
     from engine.builders import resolve_path
 
-    from protdata.structure_cache import list_structure_files
     from prottasks.objectives import check_combination
 
     config, step_dir = resolve_run_config(
@@ -89,8 +93,16 @@ def check_inputs(args: argparse.Namespace) -> Checked | None:
     if args.print_config:
         print(dump_yaml(config), end="")
         return None
-    sources = [resolve_path(s, "data.sources") for s in config.data.sources]
-    list_structure_files(sources, key="data.sources")
+    from engine.data import data_facts, data_fingerprint
+
+    from protfusion.encoders import needs_3di
+
+    # the data is checked on every rank before any collective: a missing input is one line, never a timeout
+    sources = [resolve_path(s, "data.sources") for s in config.data.sources] if config.data.sources else None
+    dataset = resolve_path(config.data.dataset, "data.dataset") if config.data.dataset else None
+    fingerprint = data_fingerprint(
+        config.data, sources, dataset=dataset, encode_3di=needs_3di(config.encoder)
+    )
     import torch
     from engine.app import check_resume_state
     from engine.distributed import choose_device
@@ -105,10 +117,10 @@ def check_inputs(args: argparse.Namespace) -> Checked | None:
     notes: list[str] = []
     device = choose_device(config.train.device)
     preflight(model, config.optimizer, config.scheduler, config.deepspeed, config.train, device)
-    state = check_resume_state(config, model, step_dir)
+    state = check_resume_state(config, model, step_dir, data_facts(config.data, fingerprint))
     if step_dir is None and config.init_from:
         notes.append(load_initial_weights(model, resolve_path(config.init_from, "init_from")))
-    return Checked(config, sources, model, step_dir, state, notes)
+    return Checked(config, sources, dataset, model, step_dir, state, notes)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -117,13 +129,15 @@ def run(args: argparse.Namespace) -> None:
     if checked is None:
         return
     from engine.app import distributed, make_trainer, open_run_dir
+    from engine.validation import pretraining_validation
 
     from prottasks.objectives import pretrained_encoder
 
     config, model, step_dir = checked.config, checked.model, checked.step_dir
     # ---- processes, data, run directory: only now is anything written
     with distributed(config.train.device) as dist:
-        data = _training_data(config, dist, checked.sources)
+        data = _training_data(config, dist, checked.sources, checked.dataset)
+        data, validation = pretraining_validation(config, data, dist, pretrained_encoder)  # held-out proteins
         run_dir = open_run_dir(config, dist, step_dir, args)
         if dist.is_main:
             print(_describe(config, data, model, dist, step_dir), file=sys.stderr, flush=True)
@@ -138,15 +152,18 @@ def run(args: argparse.Namespace) -> None:
             export_config={"app": "pretrain", "run_config": config.model_dump(mode="json")},
             export_select=pretrained_encoder,
             progress=not args.no_progress,
+            validation=validation,
         )
         result = trainer.fit(checked.state)
         if dist.is_main:
             print(result.summary(), flush=True)
 
 
-def _training_data(config: PretrainConfig, dist: Any, sources: list[Path]) -> Any:
-    """Rank 0 builds (or reuses) the structure cache first, then the other ranks read it; a data error on rank 0
-    is raised on every rank (so no rank waits forever)."""
+def _training_data(
+    config: PretrainConfig, dist: Any, sources: list[Path] | None, dataset: Path | None
+) -> Any:
+    """Rank 0 builds (or reuses) the structure cache (or opens the dataset) first, then the other ranks read it; a
+    data error on rank 0 is raised on every rank (so no rank waits forever)."""
     from engine.app import main_rank_first
     from engine.data import prepare_training_data
 
@@ -156,7 +173,9 @@ def _training_data(config: PretrainConfig, dist: Any, sources: list[Path]) -> An
     cache_dir = expand_path(config.data.cache_dir) if config.data.cache_dir else output_root / ".cache"
     encode_3di = needs_3di(config.encoder)  # SaProt reads 3Di strings: computed once, kept in the cache
     return main_rank_first(
-        lambda: prepare_training_data(config.data, cache_dir, config.seed, sources, encode_3di=encode_3di),
+        lambda: prepare_training_data(
+            config.data, cache_dir, config.seed, sources, encode_3di=encode_3di, dataset=dataset
+        ),
         dist,
     )
 
@@ -167,10 +186,13 @@ def _describe(config: PretrainConfig, data: Any, model: Any, dist: Any, step_dir
 
     encoder = type(pretrained_encoder(model)).__name__
     n_params = sum(p.numel() for p in model.parameters())
-    cache = "cached" if data.cached else "cache written"
+    if config.data.dataset is not None:
+        prepared = f"dataset opened in {data.seconds:.1f} s"
+    else:
+        prepared = f"{'cached' if data.cached else 'cache written'} in {data.seconds:.1f} s"
     line = (
-        f"data: {len(data.packed)} proteins, {data.packed.num_residues:,} residues ({data.report['summary']}; "
-        f"{cache} in {data.seconds:.1f} s); model: {type(model).__name__}({encoder}) {n_params:,} parameters; "
+        f"data: {len(data.store)} proteins, {data.num_residues:,} residues ({data.report['summary']}; "
+        f"{prepared}); model: {type(model).__name__}({encoder}) {n_params:,} parameters; "
         f"{dist.world_size} process(es) on {dist.device.type}, ZeRO {config.deepspeed.zero_stage}"
     )
     return line + (f"; resuming from {step_dir}" if step_dir is not None else "")

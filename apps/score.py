@@ -27,11 +27,12 @@ from engine.app import inference_parser, run_config_main
 from engine.builders import resolve_path
 from engine.config import Section, expand_path
 from engine.errors import ConfigError, DataError
-from engine.notices import Notices, report_skipped
+from engine.notices import report_skipped
 from pydantic import Field
 
 from protdata.atomic import write_json_atomic, write_text_atomic
 from protenc_seq.config import SequenceEncoderConfig
+from protenc_seq.notices import Notices
 from prottasks.data.dms import DMSTableConfig
 
 EXAMPLES = """\

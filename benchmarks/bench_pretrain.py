@@ -32,13 +32,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "apps"))
 
-from engine.config import expand_path, load_config  # noqa: E402
+from engine.config import expand_path  # noqa: E402
 from engine.data import prepare_training_data  # noqa: E402
 from engine.distributed import setup_distributed  # noqa: E402
 from engine.pretraining import PretrainConfig, build_pretraining_model  # noqa: E402
 from engine.trainer import Trainer, seed_micro_batch  # noqa: E402
 
 from protdata import ProteinBatch, load_chains  # noqa: E402
+from protdata.configfile import load_config  # noqa: E402
 from protdata.transforms import build_transform  # noqa: E402
 
 DEFAULT = ROOT / "apps" / "configs" / "default_pretrain.yaml"

@@ -32,11 +32,11 @@ if str(APPS) not in sys.path:
 import align  # noqa: E402
 from engine.alignment import AlignConfig, build_alignment_model  # noqa: E402
 from engine.builders import resolve_path  # noqa: E402
-from engine.config import load_config  # noqa: E402
 
 from protalign import cross_modal_retrieval, embed_proteins, embed_texts  # noqa: E402
 from protalign.pair_files import load_pairs  # noqa: E402
 from protalign.pair_loading import prepare_pair_data  # noqa: E402
+from protdata.configfile import load_config  # noqa: E402
 from protdata.testing import shared_data  # noqa: E402
 
 PRESET = APPS / "configs" / "align" / "protclip.yaml"
@@ -308,3 +308,41 @@ def test_help_and_print_config(capsys: pytest.CaptureFixture[str]) -> None:
     assert all(word in text for word in ("--resume", "--config", "KEY=VALUE", "ESM2_650M", "torchrun"))
     assert align.main(["--print-config", "optimizer.lr=3e-5"]) == 0  # no weights or data needed
     assert "lr: 3.0e-05" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_validation_on_held_out_pairs(env: dict[str, str], tmp_path: Path) -> None:
+    """Pairs held out by protein id are validated every 3 steps: each loss and R@1 both ways in metrics.jsonl,
+    TensorBoard ``val/…``, the curves, and the lowest ``val_loss`` exported to ``best/``."""
+    from protdata.holdout import split_ids
+
+    run_dir = tmp_path / "run"
+    args = [*LEARN, "train.max_steps=6", "train.checkpoint_every=6", f"output_dir={run_dir}"]
+    args += ["validation.fraction=0.3", "validation.min_count=2", "validation.every_steps=3"]
+    assert align.main(args) == 0
+    config = AlignConfig.model_validate(json.loads((run_dir / "config.json").read_text())["run_config"])
+    pairs = load_pairs(config.data, resolve=resolve_path)
+    held = split_ids(list(pairs.ids), fraction=0.3, min_count=2).held_out
+    records = _records(run_dir)
+    assert [r["step"] for r in records if "loss" in r] == list(range(1, 7))
+    val = [r for r in records if "val_loss" in r]
+    assert [r["step"] for r in val] == [3, 6]
+    for r in val:
+        assert r["val_loss"] == pytest.approx(
+            r["val_clip"] + 0.3 * r["val_protein_mlm"] + 0.7 * r["val_fragment_mlm"], rel=1e-5
+        )
+        for direction in ("protein_to_text", "text_to_protein"):
+            assert 0 <= r[f"val_{direction}_R@1"] <= 1
+        # R@1 is a fraction of the held-out queries
+        assert (r["val_protein_to_text_R@1"] * len(held)) == pytest.approx(
+            round(r["val_protein_to_text_R@1"] * len(held)), abs=1e-9
+        )
+    best = min(val, key=lambda r: r["val_loss"])
+    assert val[-1]["best_step"] == best["step"]
+    assert json.loads((run_dir / "best" / "config.json").read_text())["selected"]["step"] == best["step"]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("val/protein_to_text_R@1")] == [3, 6]
+    assert (run_dir / "curves.png").stat().st_size > 10_000

@@ -19,6 +19,7 @@ BAD_CONFIG = {
     "embed": ["bogus_key=1"],
     "finetune": ["--config", "apps/configs/finetune/function_caller/go_bp.yaml", "bogus_key=1"],
     "predict": ["bogus_key=1"],
+    "preprocess": ["bogus_key=1"],
     "pretrain": ["bogus_key=1"],
     "score": ["bogus_key=1"],
 }

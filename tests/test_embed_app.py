@@ -296,9 +296,9 @@ def test_saprot_structures_equal_python_api(structures, tmp_path, monkeypatch, c
 def gearnet_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     """A pretraining model (GearNet 2 x 16 + residue-type head) exported the way apps/pretrain.py exports it,
     with non-trivial batch-norm statistics."""
-    from engine.checkpoint import export_model
     from engine.pretraining import PretrainConfig, build_pretraining_model
 
+    from prottasks.export import export_model
     from prottasks.objectives import pretrained_encoder
 
     config = PretrainConfig.model_validate({"encoder": {"type": "gearnet", "hidden_dims": [16, 16]}})
@@ -403,8 +403,9 @@ def test_bad_input_is_one_line_and_writes_nothing(
 def test_presets_hold_the_seed_settings() -> None:
     """The embed presets: ESM-2 650M (33 x 1280, 20 heads) with fair-esm extract.py's mean / 1,022-residue crop /
     4,096-token batches; SaProt 650M AF2 over 446 tokens with pLDDT threshold 70; GearNet's own (sum) readout."""
-    from engine.config import load_config
     from engine.inference import CPU_MAX_TOKENS
+
+    from protdata.configfile import load_config
 
     need = ["inputs=[x.fasta]", "output=x.parquet"]
     esm2 = load_config(embed.EmbedConfig, PRESETS / "esm2.yaml", need)
@@ -419,3 +420,156 @@ def test_presets_hold_the_seed_settings() -> None:
     assert sa.encoder.checkpoint == "${SAPROT_650M_AF2}"
     gearnet = load_config(embed.EmbedConfig, PRESETS / "gearnet_export.yaml", need)
     assert gearnet.export == "${GEARNET_EXPORT}" and gearnet.encoder is None and gearnet.pooling == "readout"
+
+
+# ---------------------------------------------------------------------------------------- directory output
+def _by_id(table: Any) -> dict[str, tuple[list[float], list[list[float]]]]:
+    ids = table.column("id").to_pylist()
+    rows = zip(table.column("embedding").to_pylist(), table.column("residue_embedding").to_pylist())
+    return dict(zip(ids, rows))
+
+
+@pytest.fixture(scope="module")
+def cafa_reference(
+    fair_esm, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, list[str], Any, list[str]]:
+    """The first 40 real CAFA-like records under 400 residues embedded into one Parquet file (per residue; that
+    output equals fair-esm: test_esm2_fasta_to_parquet_equals_fair_esm): ``(fasta, ids, table, argv)``."""
+    import pyarrow.parquet as pq
+
+    _, _, checkpoint = fair_esm
+    root = tmp_path_factory.mktemp("cafa")
+    _, records = corrupted_cafa(root, set())
+    records = [r for r in records if len(r[1]) < 400][:40]
+    fasta = root / "short.fasta"
+    fasta.write_text("".join(f">{pid}\n{seq}\n" for pid, seq in records))
+    preset = str(PRESETS / "esm2.yaml")
+    argv = ["--config", preset, "encoder.preset=null", f"encoder.architecture={TINY}", "--device", "cpu"]
+    argv += ["-i", str(fasta), "per_residue=true", "batch_size=2"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ESM2_650M", str(checkpoint))
+        assert embed.main([*argv, "-o", str(root / "one.parquet")]) == 0
+    return fasta, [pid for pid, _ in records], pq.read_table(root / "one.parquet"), argv
+
+
+def assert_same_rows(directory: Path, reference: Any) -> None:
+    """Every protein of ``reference`` exactly once across the parts of ``directory``, with the same values."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(directory)
+    ids = table.column("id").to_pylist()
+    assert sorted(ids) == sorted(reference.column("id").to_pylist()) and len(set(ids)) == len(ids)
+    got, want = _by_id(table), _by_id(reference)
+    for pid, (mean, rows) in want.items():
+        torch.testing.assert_close(torch.tensor(got[pid][0]), torch.tensor(mean), **TOL)
+        torch.testing.assert_close(torch.tensor(got[pid][1]), torch.tensor(rows), **TOL)
+
+
+def test_directory_output_equals_the_single_file(
+    fair_esm, cafa_reference, tmp_path, monkeypatch, capsys
+) -> None:
+    """``--output DIR/``: parts of at most 16 proteins, length-sorted in windows of 12, = the one-file output;
+    an existing part without ``--resume`` is one error line; ``--resume`` on a finished directory adds nothing."""
+    import pyarrow.parquet as pq
+
+    from protdata.embedding_io import MANIFEST
+
+    _, ids, reference, argv = cafa_reference
+    monkeypatch.setenv("ESM2_650M", str(fair_esm[2]))
+    out = tmp_path / "emb"
+    status, stdout, stderr = run_app([*argv, "-o", f"{out}/", "part_rows=16", "window=12"], capsys)
+    assert status == 0, stderr
+    assert stdout.startswith(f"embedded {len(ids)} proteins (32-d, mean pooling, per-residue rows for ")
+    parts = sorted(out.glob("part-*.parquet"))
+    assert len(parts) == -(-len(ids) // 16) and all(pq.ParquetFile(p).metadata.num_rows <= 16 for p in parts)
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["rows"] == len(ids) and sorted(manifest["parts"]) == [p.name for p in parts]
+    assert pq.read_table(parts[0]).schema.metadata[b"pooling"] == b"mean"
+    assert_same_rows(out, reference)
+
+    status, _, stderr = run_app([*argv, "-o", f"{out}/"], capsys)
+    assert (
+        status == 2
+        and stderr.startswith("error: ")
+        and "--resume" in stderr
+        and len(stderr.splitlines()) == 1
+    )
+    status, stdout, _ = run_app(
+        [*argv, "-o", str(out), "--resume"], capsys
+    )  # an existing directory: no slash
+    assert status == 0 and stdout.startswith("embedded 0 proteins")
+    assert_same_rows(out, reference)
+    status, _, stderr = run_app([*argv, "-o", str(tmp_path / "x.parquet"), "--resume"], capsys)
+    assert status == 2 and "give a directory (--output DIR/)" in stderr
+
+
+def _subprocess(argv: list[str], env: dict[str, str]) -> Any:
+    import os
+    import subprocess
+
+    return subprocess.Popen(
+        [sys.executable, str(APPS / "embed.py"), *argv],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_kill_9_then_resume_writes_every_protein_once(
+    fair_esm, cafa_reference, tmp_path, monkeypatch, capsys
+) -> None:
+    """A run killed with SIGKILL once its first part is committed (parts of 2, batches of 1), then ``--resume``:
+    every protein exactly once across the parts, with the values of the uninterrupted run."""
+    import signal
+    import time
+
+    _, _, checkpoint = fair_esm
+    _, ids, reference, argv = cafa_reference
+    out = tmp_path / "emb"
+    run = [*argv, "-o", f"{out}/", "part_rows=2", "batch_size=1", "num_threads=1"]
+    child = _subprocess(run, {"ESM2_650M": str(checkpoint)})
+    while not (out / "part-r0-00000.parquet").exists() and child.poll() is None:
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.communicate()
+    assert child.returncode == -signal.SIGKILL  # killed mid-run, not finished
+    assert not (out / "_manifest.json").exists()
+    written = len(list(out.glob("part-r0-*.parquet")))
+    assert 1 <= written < len(ids) // 2
+
+    monkeypatch.setenv("ESM2_650M", str(checkpoint))
+    status, stdout, stderr = run_app([*argv, "-o", f"{out}/", "part_rows=4", "--resume"], capsys)
+    assert status == 0, stderr
+    assert int(stdout.split()[1]) == len(ids) - 2 * written  # the committed parts are skipped, nothing else
+    assert_same_rows(out, reference)
+    assert not list(out.glob(".*.tmp"))
+    assert json.loads((out / "_manifest.json").read_text())["rows"] == len(ids)
+
+
+def test_two_ranks_each_embed_their_share(fair_esm, cafa_reference, tmp_path, monkeypatch, capsys) -> None:
+    """torchrun's environment (RANK / WORLD_SIZE; no process group is needed) for ranks 0 and 1 in turn: rank r
+    embeds the proteins at input positions ``i % 2 == r`` into its own parts; together every protein once, equal
+    to the one-process run; the manifest appears when the second rank finishes and lists both ranks' parts."""
+    import pyarrow.parquet as pq
+
+    _, ids, reference, argv = cafa_reference
+    out = tmp_path / "emb"
+    monkeypatch.setenv("ESM2_650M", str(fair_esm[2]))
+    for key, value in {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}.items():
+        monkeypatch.setenv(key, value)
+    for rank in (1, 0):
+        monkeypatch.setenv("RANK", str(rank))
+        status, stdout, stderr = run_app([*argv, "-o", f"{out}/", "part_rows=8"], capsys)
+        assert status == 0, stderr
+        assert stdout.startswith(f"embedded {len(ids[rank::2])} proteins")
+        share = pq.read_table([str(p) for p in sorted(out.glob(f"part-r{rank}-*.parquet"))])
+        assert sorted(share.column("id").to_pylist()) == sorted(ids[rank::2])
+        assert (out / "_manifest.json").exists() == (rank == 0)
+    assert_same_rows(out, reference)
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["rows"] == len(ids) and manifest["world_size"] == 2
+    assert sorted(manifest["parts"]) == sorted(p.name for p in out.glob("part-*.parquet"))
+    status, _, stderr = run_app([*argv, "-o", str(tmp_path / "one.parquet")], capsys)
+    assert status == 2 and "2 ranks each write their own parts" in stderr

@@ -19,12 +19,12 @@ from engine.checkpoint import (  # noqa: E402
     CheckpointManager,
     check_parameter_shapes,
     parameter_shapes,
-    resolve_checkpoint,
     restricted_torch_load,
     verify_checkpoint,
 )
 from engine.distributed import import_deepspeed, setup_distributed  # noqa: E402
 from engine.errors import CheckpointError  # noqa: E402
+from engine.runs import resolve_checkpoint  # noqa: E402
 
 
 def test_restricted_load_refuses_arbitrary_objects(tmp_path: Path) -> None:

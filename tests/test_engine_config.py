@@ -12,19 +12,16 @@ APPS = Path(__file__).resolve().parents[1] / "apps"
 if str(APPS) not in sys.path:
     sys.path.insert(0, str(APPS))
 
-from engine.config import (  # noqa: E402
-    APPS_DIR,
-    DataConfig,
-    OptimizerConfig,
-    TrainConfig,
+from engine.config import APPS_DIR, DataConfig, TrainConfig, expand_path  # noqa: E402
+from engine.pretraining import PretrainConfig  # noqa: E402
+
+from protdata.configfile import (  # noqa: E402
+    ConfigFileError,
     dump_yaml,
-    expand_path,
     load_config,
     load_yaml,
 )
-from engine.pretraining import PretrainConfig  # noqa: E402
-
-from protdata.configfile import ConfigFileError  # noqa: E402
+from prottasks.optim import OptimizerConfig  # noqa: E402
 
 DEFAULT = APPS / "configs" / "default_pretrain.yaml"
 

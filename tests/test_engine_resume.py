@@ -26,11 +26,14 @@ if str(APPS) not in sys.path:
     sys.path.insert(0, str(APPS))
 
 import pretrain  # noqa: E402
-from engine.app import check_same_schedule  # noqa: E402
-from engine.config import load_config, schedule_settings  # noqa: E402
+from engine.app import check_same_data, check_same_schedule  # noqa: E402
+from engine.config import DataConfig, schedule_settings  # noqa: E402
+from engine.data import data_facts  # noqa: E402
 from engine.errors import ConfigError  # noqa: E402
 from engine.pretraining import PretrainConfig  # noqa: E402
 from engine.trainer import _check_resumed_total  # noqa: E402
+
+from protdata.configfile import load_config  # noqa: E402
 
 COMMON = [
     "train.max_steps=16",
@@ -229,3 +232,29 @@ def test_resumed_epoch_run_must_keep_its_length() -> None:
     with pytest.raises(ConfigError, match=r"^train\.epochs: /ck is at step 10 .* finished"):
         _check_resumed_total({"step": 10, "total_steps": 10, "path": "/ck"}, 10, 1, epochs)
     _check_resumed_total({"step": 4, "total_steps": 10, "path": "/ck"}, 10, 1, epochs)
+
+
+def test_resume_on_other_data_is_refused(tmp_path: Path) -> None:
+    """A checkpoint records its data's fingerprint and micro-batch plan (engine.data.data_facts); another dataset,
+    or another plan, is one line saying what changed and how to go on; a checkpoint without them is not checked."""
+    config = DataConfig(batch_size=8, max_tokens=4000)
+    state = {"data": data_facts(config, "sha256:aaa")}
+    check_same_data(data_facts(config, "sha256:aaa"), state, tmp_path)
+    check_same_data(data_facts(config, "sha256:bbb"), {}, tmp_path)
+    with pytest.raises(
+        ConfigError,
+        match=r"^data: .* fingerprint sha256:aaa, this run's data has sha256:bbb .*start a new run \(init_from=",
+    ):
+        check_same_data(data_facts(config, "sha256:bbb"), state, tmp_path)
+    for key, value, change in [
+        ("batch_size", 4, "(8 → 4)"),
+        ("max_tokens", None, "(4000 → unset)"),
+        ("bucket_window", 1, "(100 → 1)"),
+        ("min_length", 30, "(1 → 30)"),
+    ]:
+        changed = data_facts(config.model_copy(update={key: value}), "sha256:aaa")
+        with pytest.raises(
+            ConfigError, match=rf"^data\.{key}: {tmp_path} was trained with .*start a new run"
+        ) as info:
+            check_same_data(changed, state, tmp_path)
+        assert change in str(info.value)

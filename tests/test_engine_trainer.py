@@ -15,12 +15,12 @@ if str(APPS) not in sys.path:
     sys.path.insert(0, str(APPS))
 
 import pretrain  # noqa: E402
-from engine.config import DataConfig, DeepSpeedConfig, OptimizerConfig, SchedulerConfig, TrainConfig  # noqa: E402
+from engine.config import DataConfig, DeepSpeedConfig, TrainConfig  # noqa: E402
 from engine.data import prepare_training_data  # noqa: E402
 from engine.distributed import DistContext  # noqa: E402
-from engine.trainer import Trainer, unpack_output  # noqa: E402
+from engine.trainer import Trainer  # noqa: E402
 
-from prottasks.objectives import ObjectiveOutput  # noqa: E402
+from prottasks.optim import OptimizerConfig, SchedulerConfig  # noqa: E402
 
 DEMO = APPS / "data" / "demo_structures"
 
@@ -68,14 +68,6 @@ def test_epochs_become_steps(tmp_path: Path) -> None:
     per_epoch = trainer.data.plan.micro_batches_per_epoch()
     assert per_epoch == 3  # 10 proteins, 4 per micro-batch
     assert trainer.total_steps() == 3  # 2 epochs = 6 micro-batches = 3 steps of 2 processes
-
-
-def test_unpack_output_forms() -> None:
-    loss = torch.tensor(2.0)
-    assert unpack_output(loss) == (loss, {})
-    assert unpack_output({"loss": loss, "acc": torch.tensor(0.5), "ids": [1]}) == (loss, {"acc": 0.5})
-    out = ObjectiveOutput(loss=loss, metrics={"loss": 2.0, "accuracy": 0.25})
-    assert unpack_output(out) == (loss, {"accuracy": 0.25})
 
 
 @pytest.mark.slow

@@ -1,9 +1,8 @@
 """apps/engine/validation.py inside the real DeepSpeed loop (engine.trainer.Trainer) on real GB1 ddG data with a
 tiny ESM-2 regression model: validation records at the right steps, their metrics equal SciPy / NumPy recomputed on
 the checkpointed models, the best model exported is the checkpoint of the best step, ReduceLROnPlateau gives the
-learning rates torch's own scheduler gives for the same values, and a resumed run repeats the uninterrupted one.
-And :func:`engine.validation.plateau_step` (torch's ReduceLROnPlateau composed with the engine's LambdaLR step
-schedule) against a trajectory computed by hand, through a state round trip."""
+learning rates torch's own scheduler gives for the same values, and a resumed run repeats the uninterrupted one
+(prottasks.optim.plateau_step alone: packages/prottasks/tests/test_optim.py)."""
 
 from __future__ import annotations
 
@@ -23,11 +22,11 @@ if str(APPS) not in sys.path:
 
 from engine.builders import build_encoder  # noqa: E402
 from engine.checkpoint import restricted_torch_load, verify_checkpoint  # noqa: E402
-from engine.config import DeepSpeedConfig, OptimizerConfig, SchedulerConfig, TrainConfig  # noqa: E402
+from engine.config import DeepSpeedConfig, TrainConfig  # noqa: E402
 from engine.distributed import setup_distributed  # noqa: E402
 from engine.finetuning import PlateauConfig  # noqa: E402
 from engine.trainer import Trainer  # noqa: E402
-from engine.validation import BEST_DIR, Validation, plateau_step  # noqa: E402
+from engine.validation import BEST_DIR, Validation  # noqa: E402
 
 from protdata import Protein, ProteinBatch  # noqa: E402
 from protdata.testing import shared_data  # noqa: E402
@@ -41,6 +40,7 @@ from prottasks.data import (  # noqa: E402
     read_labels,
 )
 from prottasks.heads import RegressionHeadConfig  # noqa: E402
+from prottasks.optim import OptimizerConfig, SchedulerConfig  # noqa: E402
 
 #: The monitored score of each evaluation (scripted, so that selection and the plateau are known in advance).
 SCORES = [0.3, 0.5, 0.4, 0.45]
@@ -217,72 +217,3 @@ def test_resume_repeats_the_uninterrupted_run(run: Path, gb1, tmp_path: Path) ->
         for key in ("loss", "lr", "valid_spearman", "valid_loss", "best_valid_score", "plateau_lr"):
             if key in x:
                 assert y[key] == pytest.approx(x[key], rel=1e-6, abs=1e-9), (x["step"], key)
-
-
-# ------------------------------------------------------------------------------------- plateau_step (no DeepSpeed)
-def _optimizer(lr: float = 1e-3) -> torch.optim.Optimizer:
-    return torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=lr)
-
-
-def _torch_plateau(optimizer: torch.optim.Optimizer, config: PlateauConfig, mode: str):
-    return torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode=mode, **config.model_dump(exclude={"mode"})
-    )
-
-
-def test_seed_configuration_reduces_after_six_non_improving_evaluations() -> None:
-    """ESM-GearNet / FusionProt: factor 0.6, patience 5 — the 6th evaluation without improvement cuts the rate."""
-    opt = _optimizer(1e-4)
-    plateau = _torch_plateau(opt, PlateauConfig(), "max")
-    cuts = [
-        k for k, v in enumerate([0.5, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4]) if plateau_step(plateau, v, None)
-    ]
-    assert cuts == [6] and opt.param_groups[0]["lr"] == pytest.approx(0.6e-4)  # 1 best + 6 bad evaluations
-
-
-def test_reduction_composes_with_the_step_schedule_and_round_trips() -> None:
-    """The engine's LambdaLR keeps multiplying the reduced base rate; the scheduler's, optimizer's and plateau's
-    states restore the same trajectory (what a checkpoint holds)."""
-    warm = lambda step: min(1.0, (step + 1) / 4)  # noqa: E731
-    values = [0.1, 0.2, 0.2, 0.2, 0.2, 0.3, 0.3, 0.3, 0.3, 0.3]
-    config = PlateauConfig(mode="max", patience=1)
-
-    def run(resume_at: int | None) -> list[float]:
-        opt = _optimizer()
-        sched, plateau = torch.optim.lr_scheduler.LambdaLR(opt, warm), _torch_plateau(opt, config, "max")
-        lrs = []
-        for step, value in enumerate(values):
-            if resume_at is not None and step == resume_at:
-                saved = (sched.state_dict(), opt.state_dict(), plateau.state_dict())
-                opt = _optimizer()
-                sched, plateau = (
-                    torch.optim.lr_scheduler.LambdaLR(opt, warm),
-                    _torch_plateau(opt, config, "max"),
-                )
-                sched.load_state_dict(saved[0])
-                opt.load_state_dict(saved[1])
-                plateau.load_state_dict(saved[2])
-            opt.step()
-            sched.step()
-            plateau_step(plateau, value, sched)
-            lrs.append(opt.param_groups[0]["lr"])
-        return lrs
-
-    straight = run(None)
-    # by hand: warm-up multiplier min(1, (s + 1) / 4) after s + 1 scheduler steps, x0.6 after each 2nd bad evaluation
-    expected, base, best, bad = [], 1e-3, -np.inf, 0
-    for step, value in enumerate(values):
-        lr = base * warm(step + 1)
-        if value > best * (1 + 1e-4):
-            best, bad = value, 0
-        else:
-            bad += 1
-        if bad > 1:
-            base, lr, bad = base * 0.6, lr * 0.6, 0
-        expected.append(lr)
-    assert (
-        straight == pytest.approx(expected, rel=1e-12)
-        and len(set(np.round(np.array(expected) / 1e-3, 6))) > 4
-    )
-    assert run(resume_at=4) == pytest.approx(straight, rel=1e-12)
-    assert run(resume_at=7) == pytest.approx(straight, rel=1e-12)

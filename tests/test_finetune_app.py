@@ -246,9 +246,9 @@ def test_init_from_a_pretraining_export_loads_the_encoder(ec_run, tmp_path: Path
     """``init_from`` = a pretraining export (the encoder as a protstack model, the objective's heads beside it), as
     the run directory or its ``model.safetensors``: its encoder tensors, and only those, start the task model; the
     head keeps its fresh initialisation."""
-    from engine.checkpoint import export_model
     from engine.pretraining import PretrainConfig, build_pretraining_model
 
+    from prottasks.export import export_model
     from prottasks.objectives import pretrained_encoder
 
     torch.manual_seed(5)

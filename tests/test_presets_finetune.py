@@ -19,11 +19,11 @@ APPS = Path(__file__).resolve().parents[1] / "apps"
 if str(APPS) not in sys.path:
     sys.path.insert(0, str(APPS))
 
-from engine.config import load_config  # noqa: E402
 from engine.errors import ConfigError  # noqa: E402
 from engine.finetuning import FinetuneConfig, build_task_model, selection  # noqa: E402
 
 from protdata import ProteinBatch  # noqa: E402
+from protdata.configfile import load_config  # noqa: E402
 from protdata.testing import shared_data  # noqa: E402
 from protdata.transforms import inference_transform  # noqa: E402
 from protfusion.encoders import sequence_config  # noqa: E402

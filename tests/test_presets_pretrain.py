@@ -30,10 +30,10 @@ if str(APPS) not in sys.path:
     sys.path.insert(0, str(APPS))
 
 from engine.builders import build_encoder, load_encoder_weights  # noqa: E402
-from engine.config import dump_yaml, load_config  # noqa: E402
 from engine.pretraining import PretrainConfig, build_pretraining_model  # noqa: E402
 
 from protdata import ProteinBatch  # noqa: E402
+from protdata.configfile import dump_yaml, load_config  # noqa: E402
 from protdata.foldseek import with_3di  # noqa: E402
 from protdata.io import load_many  # noqa: E402
 from protdata.transforms import build_transform  # noqa: E402

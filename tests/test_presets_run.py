@@ -49,11 +49,11 @@ import pretrain  # noqa: E402
 import score  # noqa: E402
 from app_testing import run_main  # noqa: E402
 from engine.alignment import AlignConfig  # noqa: E402
-from engine.config import load_config  # noqa: E402
 from engine.finetuning import FinetuneConfig, check_window  # noqa: E402
 from engine.pretraining import PretrainConfig  # noqa: E402
 from go_obo_text import read_obo_text, write_subset  # noqa: E402
 
+from protdata.configfile import load_config  # noqa: E402
 from protdata.testing import shared_data  # noqa: E402
 from protenc_seq.errors import SequenceWindowError  # noqa: E402
 from protfusion.encoders import FUSION_TYPES, SEQUENCE_TYPES, sequence_config  # noqa: E402
@@ -275,9 +275,8 @@ def _go_annotations(folder: Path, obo: Any, cafa: list[list[str]]) -> None:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Tiny checkpoints and real data folders behind every environment variable the presets name."""
-    from engine.checkpoint import export_model
-
     from protenc_seq import ESM2, ESM2Config, save_huggingface, save_safetensors
+    from prottasks.export import export_model
     from prottasks.objectives import pretrained_encoder
 
     root = tmp_path_factory.mktemp("presets_run")

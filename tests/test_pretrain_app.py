@@ -23,8 +23,9 @@ if str(APPS) not in sys.path:
 
 import pretrain  # noqa: E402
 from engine.checkpoint import restricted_torch_load  # noqa: E402
-from engine.config import load_config  # noqa: E402
 from engine.pretraining import PretrainConfig, build_pretraining_model  # noqa: E402
+
+from protdata.configfile import load_config  # noqa: E402
 
 #: A few steps of the default config on a smaller GearNet, one thread (fast and bit-reproducible).
 TINY = [
@@ -469,3 +470,102 @@ def test_bad_combinations_are_one_line_and_write_nothing(
         [a.replace("{presets}", str(PRESETS)).replace("{demo}", str(demo)) for a in args], tmp_path, capsys
     )
     assert re.search(expected, line), line
+
+
+# ------------------------------------------------------------------------------ a preprocessed dataset
+def _dataset_steps(dataset: Path, root: Path) -> list[str]:
+    return [
+        "data.sources=null",
+        f"data.dataset={dataset}",
+        "train.max_steps=2",
+        "train.log_every=1",
+        "train.checkpoint_every=1",
+        "train.num_threads=1",
+        "encoder.hidden_dims=[16,16]",
+        "data.num_workers=0",
+        "data.batch_size=2",
+        f"output_root={root}",
+        "--no-progress",
+    ]
+
+
+@pytest.fixture(scope="module")
+def dataset_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, list[dict]]:
+    """``(run cut back to its step-1 checkpoint, its dataset, another dataset, the uninterrupted records)``: 2
+    steps on the 4 FEW chains preprocessed into a sharded dataset (the other: 3 of them)."""
+    from protdata.dataset import preprocess
+
+    root = tmp_path_factory.mktemp("dataset_run")
+    dataset, other = root / "few4", root / "few3"
+    preprocess([str(f) for f in FEW], dataset, rank=0, world_size=1)
+    preprocess([str(f) for f in FEW[:3]], other, rank=0, world_size=1)
+    run = root / "run"
+    assert pretrain.main([*_dataset_steps(dataset, root), f"output_dir={run}"]) == 0
+    full = _records_of(run)
+    shutil.rmtree(run / "checkpoints" / "step_0000002")
+    (run / "checkpoints" / "latest").write_text("step_0000001\n")
+    return run, dataset, other, full
+
+
+def test_pretraining_on_a_dataset_records_its_fingerprint_and_resumes(
+    dataset_run: tuple[Path, Path, Path, list[dict]], tmp_path: Path
+) -> None:
+    from protdata import open_dataset
+
+    run, dataset, _, full = dataset_run
+    assert [r["step"] for r in full] == [1, 2] and all(math.isfinite(r["loss"]) for r in full)
+    state = json.loads((run / "checkpoints" / "step_0000001" / "trainer_state.json").read_text())
+    assert state["data"] == {
+        "fingerprint": open_dataset(dataset).fingerprint,
+        "min_length": 1,
+        "batch_size": 2,
+        "max_tokens": None,
+        "bucket_window": 100,
+    }
+    saved = load_config(PretrainConfig, run / "config.yaml")
+    assert saved.data.dataset == str(dataset) and saved.data.sources is None
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    assert pretrain.main(["--resume", str(copy), "--no-progress"]) == 0
+    got = _records_of(copy)
+    assert [r["step"] for r in got] == [1, 2] and got[1]["loss"] == full[1]["loss"]  # the same micro-batch
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        (
+            "data.dataset={other}",
+            r"data: {step} was trained on data with fingerprint sha256:\w+, this run's data "
+            r"has sha256:\w+ \(the dataset, or the files of data\.sources, changed\)",
+        ),
+        (
+            "deepspeed.gradient_accumulation_steps=2",
+            r"deepspeed\.gradient_accumulation_steps: {step} .*\(1 → 2 per "
+            r"step\)",
+        ),
+        ("data.batch_size=3", r"data\.batch_size: {step} was trained with 2, this run asks for 3 \(2 → 3\)"),
+    ],
+)
+def test_resume_on_other_data_or_micro_batches_is_refused(
+    dataset_run: tuple[Path, Path, Path, list[dict]],
+    override: str,
+    expected: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import re
+
+    run, _, other, _ = dataset_run
+    step = run / "checkpoints" / "step_0000001"
+    capsys.readouterr()
+    line = _bad(["--resume", str(run), override.format(other=other)], run, capsys)
+    assert re.search(expected.format(step=re.escape(str(step))), line), line
+    assert "start a new run" in line and "init_from=" in line, line
+
+
+def test_a_missing_or_doubled_dataset_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = _bad(["data.sources=null", f"data.dataset={tmp_path / 'nowhere'}"], tmp_path, capsys)
+    assert line == f"error: data.dataset: {tmp_path / 'nowhere'}: no such dataset directory"
+    line = _bad([f"data.dataset={tmp_path}"], tmp_path, capsys)
+    assert "data.sources and data.dataset are both set" in line

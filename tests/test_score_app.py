@@ -425,7 +425,7 @@ def test_cli_exit_status(trimmed_blat: Path, tmp_path: Path) -> None:
 def test_presets_hold_the_seed_settings() -> None:
     """ESM-2 650M masked marginals (fair-esm predict.py: mutant column ``mutant``, offset 1, wild-type letters
     asserted); SaProt 650M AF2 structure-aware scores (every site masked in one pass, pLDDT threshold 70)."""
-    from engine.config import load_config
+    from protdata.configfile import load_config
 
     need = ["data.csv=x.csv", "output=x.csv"]
     esm2 = load_config(score.ScoreConfig, PRESETS / "esm2_masked_marginal.yaml", need)

@@ -8,14 +8,16 @@ Modules (the library parts live in the packages: inputs, batching, the structure
 
 * :mod:`engine.config` — YAML + ``key=value`` overrides (:mod:`protdata.configfile`) and the engine's config
   sections (optimizer, scheduler, deepspeed, train, data).
-* :mod:`engine.distributed` — one-process group under ``uv run``, the launcher's under ``torchrun`` /
-  ``deepspeed``; gloo on CPU, nccl on GPU; no JIT-compiled DeepSpeed op on CPU.
+* :mod:`engine.distributed` — :mod:`protdata.distributed`'s process group (one process under ``uv run``, the
+  launcher's under ``torchrun`` / ``deepspeed`` / ``srun`` / ``mpirun``) + DeepSpeed's comm layer; gloo on CPU,
+  nccl on GPU; no JIT-compiled DeepSpeed op on CPU.
 * :mod:`engine.data` — the pretraining app's structure cache and micro-batch plan (:mod:`protdata.loading`).
 * :mod:`engine.trainer` — the loop (DeepSpeed ZeRO 0–3, bf16 on GPU, accumulation, clipping, exact resume).
-* :mod:`engine.checkpoint` — atomic, verified DeepSpeed checkpoints; the export (a protstack model directory).
+* :mod:`engine.checkpoint` — atomic, verified DeepSpeed checkpoints; the engine's fp32 state for the export
+  (:func:`prottasks.export.export_model`: a protstack model directory).
 * :mod:`engine.stopping` — finishing the step and checkpointing on SIGINT / SIGTERM / SIGUSR1.
 * :mod:`engine.validation` — evaluation in the loop, model selection, torch's ``ReduceLROnPlateau``.
-* :mod:`engine.reporting` — progress bar, metrics log, TensorBoard, curves PNG, summary line.
+* :mod:`prottasks.reporting` — progress bar, metrics log, TensorBoard, curves PNG (the trainer wires it).
 * :mod:`engine.app` — the apps' command-line skeleton: parsers, ``main()`` (error boundary, Ctrl-C), config and
   checkpoint resolution for ``--resume``, the run directory and the :class:`~engine.trainer.Trainer` of a run.
 * :mod:`engine.errors` — the one-line errors apps print for bad input; :mod:`engine.notices` — skipped inputs;

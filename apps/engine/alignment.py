@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
-from engine.config import DeepSpeedConfig, OptimizerConfig, SchedulerConfig, Section, TrainConfig
+from engine.config import DeepSpeedConfig, Section, TrainConfig
 from engine.errors import ConfigError, one_line
+from engine.validation import ValidationConfig
 from protalign.config import PairDataConfig, ProtCLIPConfig
 from protfusion import EncoderConfig, SequenceEncoderConfig
+from prottasks.optim import OptimizerConfig, SchedulerConfig
 
 if TYPE_CHECKING:
     from protalign import ProtCLIP, TextEncoder
@@ -86,6 +88,8 @@ class AlignConfig(Section):
     )
     deepspeed: DeepSpeedConfig = Field(default_factory=lambda: DeepSpeedConfig(zero_stage=1))
     train: TrainConfig = Field(default_factory=lambda: TrainConfig(epochs=35))
+    #: Held-out pairs (by protein id), validated every N steps (:class:`engine.validation.ValidationConfig`).
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
 
 
 def check_config(config: AlignConfig) -> None:

@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from engine.config import dump_yaml, expand_path, load_config
+from engine.config import expand_path
 from engine.errors import ConfigError, DataError, error_boundary
 from engine.runs import latest_run, new_run_dir, resolve_checkpoint
 from engine.stopping import Interrupted
 from protdata.atomic import write_text_atomic
+from protdata.configfile import dump_yaml, load_config
 
 if TYPE_CHECKING:  # torch, DeepSpeed and the trainer load inside the run: --help and config errors stay fast
     from torch import nn
@@ -57,6 +58,9 @@ def _parser(
         "overrides", nargs="*", metavar="KEY=VALUE", help=f"config overrides, e.g. {override_example}"
     )
     parser.add_argument("--config", type=Path, metavar="FILE.yaml", help=config_help)
+    # the deepspeed launcher appends --local_rank=N (torch.distributed.launch: --local-rank N); LOCAL_RANK in the
+    # environment is the source of truth (engine.distributed.detect_launch)
+    parser.add_argument("--local_rank", "--local-rank", type=int, dest="local_rank", help=argparse.SUPPRESS)
     return parser
 
 
@@ -92,12 +96,15 @@ def run_main(
     if args.resume not in (None, "latest") and "=" in args.resume and not Path(args.resume).exists():
         args.overrides.insert(0, args.resume)  # `--resume key=value`: the value is an override
         args.resume = "latest"
-    from engine.distributed import env_rank
+    from protdata.distributed import LaunchError, env_rank
 
-    rank, world = env_rank()
+    try:
+        rank, world = env_rank()
+    except LaunchError:  # a malformed launcher variable: setup_distributed reports it inside the boundary
+        rank, world = 0, 1
     try:
         with error_boundary(rank, world):
-            run(args)
+            _run_reporting_startup_failure(run, args)
     except Interrupted as stop:
         if rank == 0:
             print(
@@ -113,6 +120,29 @@ def run_main(
         print(f"interrupted{hint}", file=sys.stderr, flush=True)
         return 130
     return 0
+
+
+def _run_reporting_startup_failure(
+    run: Callable[[argparse.Namespace], None], args: argparse.Namespace
+) -> None:
+    """``run(args)``; an error before the process group exists (a missing dataset on this rank only, a config
+    error) is first sent to the other ranks of a launched run, which wait for this rank in the start-up handshake
+    (:func:`engine.distributed.report_startup_failure`): every rank then stops with one line, none times out."""
+    try:
+        run(args)
+    except Exception as exc:
+        from protdata.distributed import LaunchError, launched_by_launcher
+
+        with contextlib.suppress(LaunchError):  # a malformed launcher variable: nobody to tell
+            if (
+                launched_by_launcher()
+            ):  # else nobody waits: no torch import for a plain process's config error
+                from engine.distributed import report_startup_failure
+                from engine.errors import input_error_types, one_line
+
+                what = str(exc) if isinstance(exc, input_error_types()) else f"{type(exc).__name__}: {exc}"
+                report_startup_failure(one_line(what))
+        raise
 
 
 def resolve_run_config(
@@ -136,8 +166,11 @@ def resolve_run_config(
     return config, step_dir
 
 
-def check_resume_state(config: Any, model: nn.Module, step_dir: Path | None) -> dict[str, Any] | None:
-    """The verified checkpoint state of ``step_dir`` (its tensors fit ``model``; it has steps left before
+def check_resume_state(
+    config: Any, model: nn.Module, step_dir: Path | None, data: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The verified checkpoint state of ``step_dir`` (its tensors fit ``model``; same schedule and micro-batches
+    per step; same ``data`` facts — :func:`engine.data.data_facts` — when given; it has steps left before
     ``train.max_steps``), or ``None`` for a fresh run, whose ``output_dir`` must not hold checkpoints already."""
     from engine.checkpoint import check_parameter_shapes, verify_checkpoint
 
@@ -145,6 +178,8 @@ def check_resume_state(config: Any, model: nn.Module, step_dir: Path | None) -> 
         state = verify_checkpoint(step_dir)
         check_parameter_shapes(state, model, str(step_dir))
         check_same_schedule(config, state, step_dir)
+        if data is not None:
+            check_same_data(data, state, step_dir)
         if config.train.max_steps is not None and state["step"] >= config.train.max_steps:
             raise ConfigError(
                 f"train.max_steps: {step_dir} is at step {state['step']} and the run ends at step "
@@ -172,7 +207,7 @@ def check_same_schedule(config: Any, state: dict[str, Any], step_dir: Path) -> N
         "(init_from=<run>/model.safetensors starts from a finished run's weights)"
     )
     from engine.config import schedule_settings
-    from engine.distributed import env_rank
+    from protdata.distributed import env_rank
 
     saved: dict[str, Any] | None = state.get("schedule")
     current = json.loads(
@@ -185,12 +220,8 @@ def check_same_schedule(config: Any, state: dict[str, Any], step_dir: Path) -> N
     if saved is None:  # a checkpoint written before the schedule was stored: its step count at least
         saved = {"train.max_steps": state.get("total_steps")} if config.train.max_steps is not None else {}
     for key in [*current, *(k for k in saved if k not in current)]:
-        old, new = saved.get(key), current.get(key)
-        if key in saved and old != new:
-            raise ConfigError(
-                f"{key}: {step_dir} was trained with {_shown(old)}, this run asks for {_shown(new)} "
-                f"({_shown(old)} → {_shown(new)}); {advice}"
-            )
+        if key in saved:
+            _refuse_change(key, saved[key], current.get(key), step_dir, advice)
     _, world = env_rank()
     old_w, old_g = int(state.get("world_size", world)), int(state.get("gradient_accumulation_steps", 1))
     new_g = config.deepspeed.gradient_accumulation_steps
@@ -202,8 +233,39 @@ def check_same_schedule(config: Any, state: dict[str, Any], step_dir: Path) -> N
         )
 
 
-def _shown(value: Any) -> str:
-    return "unset" if value is None else json.dumps(value)
+def check_same_data(data: dict[str, Any], state: dict[str, Any], step_dir: Path) -> None:
+    """Refuse to resume on other data: a changed dataset fingerprint (``data.dataset`` content, or the structure
+    cache key of ``data.sources``) or micro-batch plan parameter would continue the run on another order of
+    proteins. ``data`` is this run's :func:`engine.data.data_facts`; a checkpoint without them is not checked.
+
+    Raises:
+        ConfigError: naming what changed (old → new) and how to proceed.
+    """
+    saved: dict[str, Any] | None = state.get("data")
+    if not saved:
+        return
+    advice = (
+        "--resume continues a run on its own data and batches: resume with the original data and settings, or "
+        "start a new run (init_from=<run>/model.safetensors starts from this run's weights)"
+    )
+    old_fp, new_fp = saved.get("fingerprint"), data.get("fingerprint")
+    if old_fp is not None and old_fp != new_fp:
+        raise ConfigError(
+            f"data: {step_dir} was trained on data with fingerprint {old_fp}, this run's data has {new_fp} "
+            f"(the dataset, or the files of data.sources, changed); {advice}"
+        )
+    for key in sorted(k for k in saved if k != "fingerprint" and k in data):
+        _refuse_change(f"data.{key}", saved[key], data[key], step_dir, advice)
+
+
+def _refuse_change(key: str, old: Any, new: Any, step_dir: Path, advice: str) -> None:
+    """A :class:`ConfigError` when the checkpoint's ``old`` value of ``key`` differs from this run's ``new``."""
+    if old != new:
+        shown = ["unset" if v is None else json.dumps(v) for v in (old, new)]
+        raise ConfigError(
+            f"{key}: {step_dir} was trained with {shown[0]}, this run asks for {shown[1]} ({shown[0]} → "
+            f"{shown[1]}); {advice}"
+        )
 
 
 @contextlib.contextmanager
@@ -219,31 +281,30 @@ def distributed(device: str) -> Iterator[DistContext]:
 
 
 def main_rank_first(prepare: Callable[[], T], dist: DistContext) -> T:
-    """``prepare()`` on rank 0 first (it builds or reuses the caches), then on the other ranks (they read them); a
-    :class:`~engine.errors.DataError` on rank 0 is raised on every rank (so no rank waits forever)."""
-    from engine.distributed import broadcast_object
+    """``prepare()`` on rank 0 first (it builds or reuses the caches), then on the other ranks (they read them);
+    a bad-input error on rank 0, or any error on another rank, is a :class:`DataError` on every rank, naming the
+    rank (:func:`protdata.distributed.main_rank_first`)."""
+    from engine.errors import input_error_types
+    from protdata.distributed import main_rank_first as first
 
-    data, failure = None, None
-    if dist.is_main:
-        try:
-            data = prepare()
-        except DataError as exc:
-            failure = str(exc)
-    failure = broadcast_object(failure)
-    if failure is not None:
-        raise DataError(failure)
-    return data if data is not None else prepare()
+    return first(prepare, input_errors=input_error_types(), error=DataError)
 
 
 def open_run_dir(config: Any, dist: DistContext, step_dir: Path | None, args: argparse.Namespace) -> Path:
     """The run directory: the resumed run's, else a new one (``output_dir``, or ``<output_root>/<name>-<time>``);
-    noted in ``args.run_dir`` (for the Ctrl-C hint); rank 0 writes the resolved ``config.yaml`` into it."""
+    noted in ``args.run_dir`` (for the Ctrl-C hint); checked to be the same directory on every rank
+    (:func:`~engine.distributed.check_shared_directory`); rank 0 writes the resolved ``config.yaml`` into it."""
     if step_dir is not None:
         run_dir = step_dir.parent.parent
     else:
         exact = expand_path(config.output_dir) if config.output_dir else None
         run_dir = new_run_dir(expand_path(config.output_root), config.name, dist, exact)
     args.run_dir = run_dir
+    from protdata.distributed import check_shared_directory
+
+    check_shared_directory(
+        run_dir
+    )  # every rank must see it (checkpoints, export): else one line on every rank
     if dist.is_main:
         write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
     return run_dir

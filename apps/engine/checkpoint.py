@@ -1,5 +1,6 @@
-"""Checkpoints: DeepSpeed checkpoints for exact resume, written atomically and verified before use; the final
-export as a protstack model directory (:func:`export_model`: the model's ``save_pretrained``).
+"""Checkpoints: DeepSpeed checkpoints for exact resume, written atomically and verified before use; the full fp32
+state dict of an engine for the export (:func:`consolidated_state_dict`; the export itself is
+:func:`prottasks.export.export_model`: the model's ``save_pretrained``).
 
 Layout of a run's ``checkpoints/``::
 
@@ -27,7 +28,6 @@ universal checkpoint format (``deepspeed.checkpoint.ds_to_universal``), converte
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import io
 import json
@@ -35,27 +35,24 @@ import os
 import pickle
 import re
 import shutil
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from engine.distributed import DistContext, barrier, environment
+from engine.distributed import DistContext, environment
 from engine.errors import CheckpointError, one_line
-from engine.reporting import quiet_logger
 from engine.runs import LATEST, MANIFEST, STEP_DIR, TRAINER_STATE
-from engine.runs import resolve_checkpoint as resolve_checkpoint  # torch-free, for --resume
-from protdata.atomic import atomic_path, temp_dir, write_json_atomic, write_text_atomic
+from protdata.atomic import temp_dir, write_json_atomic, write_text_atomic
+from protdata.distributed import barrier
+from protdata.errors import ProtdataError
+from protdata.file_manifest import verify_file_manifest, write_file_manifest
+from prottasks.reporting import quiet_logger
 
 FORMAT = "protstack-checkpoint"
 _FORCE_WEIGHTS_ONLY = "TORCH_FORCE_WEIGHTS_ONLY_LOAD"
-
-
-def sha256_file(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 # ----------------------------------------------------------------------------- restricted unpickling
@@ -106,29 +103,10 @@ def verify_checkpoint(step_dir: Path) -> dict[str, Any]:
     Raises:
         CheckpointError: no manifest, a missing / truncated / corrupted file, or an unreadable trainer state.
     """
-    manifest_path = step_dir / MANIFEST
-    if not manifest_path.is_file():
-        raise CheckpointError(
-            f"{step_dir}: incomplete checkpoint (no {MANIFEST}; was the run killed while saving?)"
-        )
     try:
-        manifest = json.loads(manifest_path.read_text())
-        files = manifest["files"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{manifest_path}: unreadable manifest ({one_line(str(exc))})") from None
-    if manifest.get("format") != FORMAT:
-        raise CheckpointError(f"{manifest_path}: not a protstack checkpoint manifest")
-    for rel, meta in files.items():
-        f = step_dir / rel
-        if not f.is_file():
-            raise CheckpointError(f"{f}: checkpoint file is missing")
-        size = f.stat().st_size
-        if size != meta["bytes"]:
-            raise CheckpointError(
-                f"{f}: corrupted checkpoint file ({size} bytes, the manifest says {meta['bytes']})"
-            )
-        if sha256_file(f) != meta["sha256"]:
-            raise CheckpointError(f"{f}: corrupted checkpoint file (sha256 differs from the manifest)")
+        verify_file_manifest(step_dir, MANIFEST, FORMAT, what="checkpoint")
+    except ProtdataError as exc:
+        raise CheckpointError(str(exc)) from None
     try:
         state = json.loads((step_dir / TRAINER_STATE).read_text())
     except (OSError, ValueError) as exc:
@@ -184,12 +162,7 @@ class CheckpointManager:
         barrier()
         if self.dist.is_main:
             write_json_atomic(tmp / TRAINER_STATE, trainer_state)
-            files = {
-                str(p.relative_to(tmp)): {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
-                for p in sorted(tmp.rglob("*"))
-                if p.is_file()
-            }
-            write_json_atomic(tmp / MANIFEST, {"format": FORMAT, "step": step, "files": files})
+            write_file_manifest(tmp, MANIFEST, FORMAT, step=step)
             if final.exists():  # the same step saved again (e.g. after a resume): swap it out
                 old = self.root / f".old-{tag}"
                 shutil.rmtree(old, ignore_errors=True)
@@ -281,71 +254,68 @@ def convert_to_universal(step_dir: Path, out: Path) -> None:
 
 
 def consolidated_state_dict(engine: Any) -> dict[str, torch.Tensor] | None:
-    """The full model state dict on rank 0 (``None`` on the other ranks), in the module's training dtype.
+    """The full model state dict on rank 0 (``None`` on the other ranks).
 
-    Under ZeRO-3 the parameters are gathered from every rank, so every rank must call this.
+    In fp32 the module's own parameters are the weights. Under bf16 / fp16 the module holds a low-precision copy
+    and the optimizer the fp32 master weights that training updates: those are exported
+    (:func:`master_weights`), with the floating buffers in fp32, so an export of a bf16 run is not rounded to
+    bf16. Under ZeRO-1/2/3 the master weights (ZeRO-3: the parameters too) are partitioned: every rank must call
+    this.
     """
+    rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+    if engine.bfloat16_enabled() or engine.fp16_enabled():
+        masters = master_weights(engine)
+        if rank != 0:
+            return None
+        return {k: v.detach().cpu().contiguous().clone() for k, v in masters.items()}
     if engine.zero_optimization_stage() == 3:
         state = engine._zero3_consolidated_16bit_state_dict()  # gathered on rank 0
     else:
         state = engine.module.state_dict()
-    rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
     if rank != 0 or state is None:
         return None
     return {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
 
 
-def export_model(
-    module: nn.Module,
-    state: Mapping[str, torch.Tensor],
-    out_dir: Path,
-    metadata: Mapping[str, Any],
-    select: Callable[[nn.Module], nn.Module] | None = None,
-) -> tuple[Path, Path]:
-    """Save ``select(module)`` (default: ``module``, a :class:`protdata.pretrained.Pretrained` model) as a
-    protstack model directory in ``out_dir`` — exactly its ``save_pretrained(out_dir, **metadata)`` — with the
-    weights of ``state``, the consolidated state dict of ``module`` (:func:`consolidated_state_dict`).
+def master_weights(engine: Any) -> dict[str, torch.Tensor]:
+    """``engine.module``'s state dict with every parameter taken from the optimizer's fp32 master copy (DeepSpeed's
+    ``safe_get_full_fp32_param`` for ZeRO-1/2/3 and its BF16 optimizer — gathered over the ranks, so every rank
+    must call it, in the same order; the fp32 groups of its FP16 optimizers without ZeRO) and floating buffers
+    cast to fp32. Tied parameters appear under each of their names, like ``state_dict()``.
 
-    When ``select`` picks a part of ``module``, the other tensors of ``state`` (e.g. a pretraining objective's
-    heads) go to ``objective.safetensors`` beside it. Under ZeRO-3 the live parameters are partitioned: a fresh copy of the model is built from its config and
-    given ``state`` (only then), so every export holds the full weights. Returns ``(weights, config.json)``.
-
-    The apps always export protstack models; a module that is not one (the trainer's generic use, e.g. a custom
-    objective) gets ``state`` as ``model.safetensors`` and ``metadata`` as ``config.json`` (not loadable with
-    ``load_pretrained``).
+    Raises:
+        CheckpointError: the optimizer keeps no fp32 copy of a parameter.
     """
-    from protdata.pretrained import CONFIG_NAME, WEIGHTS_NAME, Pretrained, build_model
+    from deepspeed.utils import safe_get_full_fp32_param
 
-    target = module if select is None else select(module)
-    if not isinstance(
-        target, Pretrained
-    ):  # the engine's generic use (any nn.Module): its weights, as they are
-        return _export_state(state, out_dir, metadata)
-    prefix = "" if target is module else next(n for n, m in module.named_modules() if m is target) + "."
-    if any(hasattr(p, "ds_id") for p in target.parameters()):  # ZeRO-3: partitioned parameters
-        target = build_model(target.config_dict())
-        target.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
-    target.save_pretrained(out_dir, **dict(metadata))
-    rest = {k: v.contiguous() for k, v in state.items() if not k.startswith(prefix)} if prefix else {}
-    if rest:  # e.g. a pretraining objective's heads (init_from reads them back)
-        from safetensors.torch import save_file
+    module = engine.module
+    by_id: dict[int, torch.Tensor] = {}
+    optimizer = engine.optimizer
+    if engine.zero_optimization_stage() == 0 and hasattr(optimizer, "fp16_groups"):
+        if hasattr(optimizer, "fp32_groups_flat"):  # FP16_Optimizer (fused): one flat fp32 tensor per group
+            from torch._utils import _unflatten_dense_tensors
 
-        from prottasks.objectives.pretraining import OBJECTIVE_WEIGHTS
-
-        with atomic_path(out_dir / OBJECTIVE_WEIGHTS) as tmp:
-            save_file(rest, str(tmp), metadata={"format": "protstack-objective"})
-    return out_dir / WEIGHTS_NAME, out_dir / CONFIG_NAME
-
-
-def _export_state(
-    state: Mapping[str, torch.Tensor], out_dir: Path, metadata: Mapping[str, Any]
-) -> tuple[Path, Path]:
-    """``state`` as ``model.safetensors`` and ``metadata`` as ``config.json`` in ``out_dir`` (each atomically)."""
-    from safetensors.torch import save_file
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    weights, cfg = out_dir / "model.safetensors", out_dir / "config.json"
-    with atomic_path(weights) as tmp:
-        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
-    write_json_atomic(cfg, dict(metadata))
-    return weights, cfg
+            for low, flat in zip(optimizer.fp16_groups, optimizer.fp32_groups_flat, strict=True):
+                for p, hp in zip(low, _unflatten_dense_tensors(flat, low), strict=True):
+                    by_id[id(p)] = hp
+        else:  # FP16_UnfusedOptimizer: one fp32 tensor per parameter
+            for low, high in zip(optimizer.fp16_groups, optimizer.fp32_groups, strict=True):
+                for p, hp in zip(low, high, strict=True):
+                    by_id[id(p)] = hp
+    names = list(module.state_dict(keep_vars=True))
+    params = dict(module.named_parameters(remove_duplicate=False))
+    buffers = dict(module.named_buffers(remove_duplicate=False))
+    out: dict[str, torch.Tensor] = {}
+    for name, p in params.items():  # one collective per distinct parameter, in module order on every rank
+        if id(p) not in by_id:
+            hp = safe_get_full_fp32_param(p)
+            if hp is None:
+                raise CheckpointError(f"{name}: the optimizer keeps no fp32 master copy of this parameter")
+            by_id[id(p)] = hp
+    for name in names:
+        if name in params:
+            out[name] = by_id[id(params[name])].float()
+        else:
+            b = buffers[name]
+            out[name] = b.float() if b.is_floating_point() else b
+    return out

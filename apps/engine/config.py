@@ -1,8 +1,7 @@
 """Configuration of the apps: the engine's sections — :class:`DeepSpeedConfig`, :class:`TrainConfig`,
 :class:`DataConfig` (with commented defaults) and prottasks' :class:`OptimizerConfig` / :class:`SchedulerConfig`
 — shared by every app, and :func:`schedule_settings` (what ``--resume`` must keep). Loading a YAML file (with
-``extends``), ``key=value`` overrides and validation whose errors name the key are :mod:`protdata.configfile`
-(re-exported here).
+``extends``), ``key=value`` overrides and validation whose errors name the key are :mod:`protdata.configfile`.
 
 Paths in configs may use ``${APPS_DIR}`` (the ``apps/`` directory), ``${CONFIG_DIR}`` (the directory of the YAML
 file they came from), environment variables and ``~``; relative paths are taken from the working directory.
@@ -16,17 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from protdata.configfile import apply_overrides as apply_overrides  # loading, overrides and validation
-from protdata.configfile import dump_yaml as dump_yaml
-from protdata.configfile import load_config as load_config
-from protdata.configfile import load_yaml as load_yaml
-from protdata.configfile import merge_configs as merge_configs
-from protdata.configfile import parse_override as parse_override
-from protdata.configfile import validate as validate
 from protdata.transforms import TruncateProteinConfig
 from protdata.transforms.compose import AnyTransformConfig
-from prottasks.optim import OptimizerConfig as OptimizerConfig  # the optimizer and schedule sections
-from prottasks.optim import SchedulerConfig as SchedulerConfig
+from prottasks.optim import OptimizerConfig, SchedulerConfig
 
 #: The ``apps/`` directory (``${APPS_DIR}`` in config paths).
 APPS_DIR = Path(__file__).resolve().parents[1]
@@ -82,11 +73,17 @@ class TrainConfig(Section):
 
 
 class DataConfig(Section):
-    """Structures in, micro-batches out: sources, the preprocessed cache, cropping and batching."""
+    """Structures in, micro-batches out: sources (or a preprocessed dataset), cropping and batching."""
 
-    #: Structure files, directories (walked recursively) or globs; tar archives are streamed.
-    sources: list[str] = Field(default_factory=lambda: ["${APPS_DIR}/data/demo_structures"], min_length=1)
-    #: Where the preprocessed cache lives (None: ``<output_root>/.cache``).
+    #: Structure files, directories (walked recursively) or globs; tar archives are streamed. Parsed once into
+    #: the structure cache (``cache_dir``) and held in memory by every rank: for small runs (null: use dataset).
+    sources: list[str] | None = Field(
+        default_factory=lambda: ["${APPS_DIR}/data/demo_structures"], min_length=1
+    )
+    #: A dataset directory written by ``apps/preprocess.py`` (memory-mapped shards: a rank's memory does not grow
+    #: with the dataset); instead of ``sources`` (set ``data.sources=null``).
+    dataset: str | None = None
+    #: Where the preprocessed cache of ``sources`` lives (None: ``<output_root>/.cache``).
     cache_dir: str | None = None
     #: Proteins shorter than this are left out (and counted in the data report).
     min_length: int = Field(1, ge=1)
@@ -105,6 +102,17 @@ class DataConfig(Section):
     prefetch_factor: int = Field(4, ge=1)
     #: Processes that parse structure files when the cache is built.
     parse_workers: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if self.sources is not None and self.dataset is not None:
+            raise ValueError(
+                "data.sources and data.dataset are both set: use one (data.sources=null data.dataset=DIR trains "
+                "on a preprocessed dataset)"
+            )
+        if self.sources is None and self.dataset is None:
+            raise ValueError("set data.sources (structure files) or data.dataset (a preprocessed dataset)")
+        return self
 
 
 def schedule_settings(

@@ -1,5 +1,7 @@
-"""Process-group set-up for the apps: under ``deepspeed`` / ``torchrun`` use the launcher's environment; under a
-plain ``uv run`` make a one-process group ourselves. gloo on CPU, nccl on GPU.
+"""The apps' process group: :func:`protdata.distributed.init_process_group` (torchrun, the ``deepspeed``
+launcher, ``srun``, ``mpirun``; a one-process group under a plain ``uv run``; the start-up handshake) plus
+DeepSpeed's comm layer. gloo on CPU, nccl on GPU (``cuda:LOCAL_RANK``). The ``deepspeed`` launcher also passes
+``--local_rank=N``, which the apps' parsers accept and ignore.
 
 DeepSpeed on CPU: its communication backend JIT-compiles a shared-memory all-reduce op
 (``deepspeed_shm_comm``, ~90 s on 2 cores on a fresh machine) every time a ``TorchBackend`` is created. That op
@@ -11,7 +13,6 @@ ops are not built either.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import importlib
 import logging
@@ -22,10 +23,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from protdata.distributed import teardown_process_group
+
+teardown_distributed = teardown_process_group  # end of an app: a launcher's group is destroyed
+
 if TYPE_CHECKING:  # torch loads on first use: an app imports this module before it validates its config
     import torch
-
-_LAUNCHER_VARS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
 
 @dataclass(frozen=True)
@@ -37,23 +40,11 @@ class DistContext:
     world_size: int
     device: torch.device
     backend: str
-    launched: bool  # started by torchrun / deepspeed (else: a one-process group made here)
+    launched: bool  # started by a launcher (else: a one-process group made here)
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-
-def launched_by_launcher() -> bool:
-    """True when ``torchrun`` / ``deepspeed`` set up this process's environment."""
-    return all(v in os.environ for v in _LAUNCHER_VARS)
-
-
-def env_rank() -> tuple[int, int]:
-    """``(rank, world_size)`` from the launcher's environment (``(0, 1)`` for a plain process)."""
-    if launched_by_launcher():
-        return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    return 0, 1
 
 
 def choose_device(device: str = "auto") -> str:
@@ -112,100 +103,52 @@ def _no_shm_op() -> None:
     return None
 
 
-def setup_distributed(device: str = "auto", timeout_minutes: float = 30.0) -> DistContext:
+def setup_distributed(
+    device: str = "auto", timeout_minutes: float = 30.0, startup_minutes: float = 10.0
+) -> DistContext:
     """Initialise ``torch.distributed`` + DeepSpeed's comm layer and return this process's :class:`DistContext`.
 
-    Under a launcher, the environment (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``,
-    ``LOCAL_RANK``) is used as is. Otherwise a one-process group is created on an in-memory store (no port, no
-    environment variables). An already initialised group (a second run in the same process) is reused.
+    Under a launcher the environment's rank, world size and rendezvous are used; the start-up handshake follows
+    within ``startup_minutes``, then collectives time out after ``timeout_minutes``. Otherwise a one-process group
+    on an in-memory store. An already initialised group (a second run in the same process) is reused.
+
+    Raises:
+        LaunchError: a bad launch environment, a rendezvous that does not complete, or another rank that failed
+            its start-up checks (naming it and its error).
     """
     import torch
 
+    from protdata.distributed import (
+        detect_launch,
+        export_launch_environment,
+        init_process_group,
+        process_device,
+    )
+
     device_type = choose_device(device)
     backend = "nccl" if device_type == "cuda" else "gloo"
-    launched = launched_by_launcher()
-    local_rank = int(os.environ.get("LOCAL_RANK", "0")) if launched else 0
+    launch = detect_launch(os.environ)
+    if launch.launched:
+        export_launch_environment(launch)
     deepspeed = import_deepspeed(device_type)
-    if device_type == "cuda":
-        torch.cuda.set_device(local_rank)
-        dev = torch.device("cuda", local_rank)
-    else:
-        dev = torch.device("cpu")
+    dev = process_device(device_type, launch)
     timeout = timedelta(minutes=timeout_minutes)
-    if not torch.distributed.is_initialized():
-        if launched:
-            torch.distributed.init_process_group(backend, timeout=timeout)
-        else:
-            os.environ.setdefault("LOCAL_RANK", "0")  # DeepSpeed's argument check reads it
-            store = torch.distributed.HashStore()
-            torch.distributed.init_process_group(backend, store=store, rank=0, world_size=1, timeout=timeout)
-            atexit.register(_destroy)
+    if not launch.launched:
+        os.environ.setdefault("LOCAL_RANK", "0")  # DeepSpeed's argument check reads it
+    init_process_group(launch, backend, timeout=timeout, startup=timedelta(minutes=startup_minutes))
     deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False, verbose=False, timeout=timeout)
     return DistContext(
         rank=torch.distributed.get_rank(),
-        local_rank=local_rank,
+        local_rank=launch.local_rank if launch.launched else 0,
         world_size=torch.distributed.get_world_size(),
         device=dev,
         backend=backend,
-        launched=launched,
+        launched=launch.launched,
     )
 
 
-def teardown_distributed() -> None:
-    """End of an app: destroy a launcher's process group. The one-process group made here is kept for the next
-    run in the same process (DeepSpeed caches its groups, so a destroyed and re-made group would not do) and is
-    destroyed at exit."""
-    if launched_by_launcher():
-        _destroy()
+def report_startup_failure(message: str, startup_minutes: float = 10.0) -> None:
+    """:func:`protdata.distributed.report_startup_failure` (the other ranks wait in the start-up handshake)."""
+    from protdata.distributed import report_startup_failure as report
 
-
-def _destroy() -> None:
-    import torch
-
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
-
-
-def _world() -> int:
-    """The size of the process group (1 without one)."""
-    import torch
-
-    return torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
-
-
-def barrier() -> None:
-    if _world() > 1:
-        import torch
-
-        torch.distributed.barrier()
-
-
-def broadcast_object(obj: object, src: int = 0) -> object:
-    """``obj`` of rank ``src`` on every rank (paths, small metadata)."""
-    if _world() == 1:
-        return obj
-    import torch
-
-    holder = [obj]
-    torch.distributed.broadcast_object_list(holder, src=src)
-    return holder[0]
-
-
-def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
-    """Element-wise sum of ``values`` over all ranks."""
-    return _all_reduce(values, device, "SUM")
-
-
-def all_reduce_max(value: float, device: torch.device) -> float:
-    """The largest ``value`` of all ranks."""
-    return _all_reduce([value], device, "MAX")[0]
-
-
-def _all_reduce(values: list[float], device: torch.device, op: str) -> list[float]:
-    if _world() == 1:
-        return list(values)
-    import torch
-
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    torch.distributed.all_reduce(t, op=getattr(torch.distributed.ReduceOp, op))
-    return t.tolist()
+    report(message, timedelta(minutes=startup_minutes))

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, create_model
 
-from engine.config import DeepSpeedConfig, OptimizerConfig, SchedulerConfig, Section, TrainConfig
+from engine.config import DeepSpeedConfig, Section, TrainConfig
 from engine.errors import ConfigError
 from protenc_seq.window import check_sequence_window
 from protfusion.encoders import EncoderConfig, sequence_config
@@ -21,6 +21,7 @@ from prottasks.heads import (
     SingleLabelHeadConfig,
 )
 from prottasks.metrics.task import MINIMISED, TASK_METRICS
+from prottasks.optim import OptimizerConfig, PlateauConfig, SchedulerConfig
 
 
 def _auto_count(config: type[Any], key: str) -> Any:
@@ -38,22 +39,6 @@ HeadSection = Annotated[
     MultiLabelHeadSection | SingleLabelHeadSection | RegressionHeadConfig | FunctionCallerHeadSection,
     Field(discriminator="type"),
 ]
-
-
-class PlateauConfig(Section):
-    """torch's ``ReduceLROnPlateau`` on the selection metric — the seed hyper-parameter ESM-GearNet / FusionProt EC &
-    GO ``scheduler: ReduceLROnPlateau(factor=0.6, patience=5)`` stepped with valid ``f1_max`` every epoch
-    (DeepGraphLearning/ESM-GearNet, kalifadan/FusionProt). ``mode: auto`` follows the metric; the seeds leave torch's
-    default ``min`` while stepping with ``f1_max`` (the presets keep ``mode: min`` to reproduce them)."""
-
-    mode: Literal["auto", "min", "max"] = "auto"
-    factor: float = Field(0.6, gt=0, lt=1)  # seed: factor 0.6
-    patience: int = Field(5, ge=0)  # seed: patience 5
-    threshold: float = Field(1e-4, ge=0)  # torch default
-    threshold_mode: Literal["rel", "abs"] = "rel"  # torch default
-    cooldown: int = Field(0, ge=0)  # torch default
-    min_lr: float = Field(0.0, ge=0)  # torch default
-    eps: float = Field(1e-8, ge=0)  # torch default
 
 
 class EvaluationConfig(Section):

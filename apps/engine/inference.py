@@ -12,8 +12,9 @@ from typing import Any, NamedTuple
 import torch
 
 from engine.builders import build_encoder, resolve_path
-from engine.config import Section, validate
+from engine.config import Section
 from engine.errors import CheckpointError, ConfigError, one_line
+from protdata.configfile import validate
 from protdata.device import choose_device as _choose_device
 from protdata.errors import ProtdataError
 from protdata.pretrained import ENCODER_ATTRIBUTES, PretrainedFormatError, load_encoder, read_config

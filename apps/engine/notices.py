@@ -1,6 +1,5 @@
 """Skipped inputs of the one-shot apps: :func:`report_skipped` lists them (``skipped FILE, line N: reason``);
 :class:`protdata.inputs.SkippedInputsError` is the one error of ``--strict`` when anything was skipped.
-:class:`Notices` (the encoders' per-batch warnings counted and reported once) is :class:`protenc_seq.notices.Notices`.
 """
 
 from __future__ import annotations
@@ -8,8 +7,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from typing import TextIO
-
-from protenc_seq.notices import Notices as Notices
 
 
 def report_skipped(skipped: Sequence[tuple[str, str]], stream: TextIO | None = None, limit: int = 20) -> None:

@@ -14,10 +14,12 @@ from typing import Any
 
 from pydantic import Field, SerializerFunctionWrapHandler, field_serializer
 
-from engine.config import DataConfig, DeepSpeedConfig, OptimizerConfig, SchedulerConfig, Section, TrainConfig
+from engine.config import DataConfig, DeepSpeedConfig, Section, TrainConfig
+from engine.validation import ValidationConfig
 from protenc_struct.config import GearNetConfig
 from protfusion.encoders import EncoderConfig
 from prottasks.objectives.config import ObjectiveConfig, ResidueTypePredictionConfig
+from prottasks.optim import OptimizerConfig, SchedulerConfig
 
 
 class PretrainConfig(Section):
@@ -40,6 +42,8 @@ class PretrainConfig(Section):
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     deepspeed: DeepSpeedConfig = Field(default_factory=DeepSpeedConfig)
     train: TrainConfig = Field(default_factory=lambda: TrainConfig(max_steps=1000))
+    #: Held-out proteins, validated every N steps (:class:`engine.validation.ValidationConfig`).
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
 
     @field_serializer("encoder", mode="wrap")
     def _dump_encoder(self, value: Any, handler: SerializerFunctionWrapHandler) -> Any:

@@ -23,7 +23,7 @@ STEP_DIR = re.compile(r"step_\d+")
 def new_run_dir(output_root: Path, name: str, dist: DistContext, exact: Path | None = None) -> Path:
     """Create the run directory on rank 0 (``exact`` if given, else a fresh timestamped one) and return it on
     every rank."""
-    from engine.distributed import broadcast_object
+    from protdata.distributed import broadcast_object
 
     path: Path | None = None
     if dist.is_main:

@@ -32,26 +32,22 @@ from engine.checkpoint import (
     FORMAT,
     CheckpointManager,
     consolidated_state_dict,
-    export_model,
     needs_universal,
     parameter_shapes,
 )
-from engine.config import (
-    DeepSpeedConfig,
-    OptimizerConfig,
-    SchedulerConfig,
-    TrainConfig,
-    merge_configs,
-    schedule_settings,
-)
-from engine.distributed import DistContext, all_reduce_max, all_reduce_sum, import_deepspeed
+from engine.config import DeepSpeedConfig, TrainConfig, schedule_settings
+from engine.distributed import DistContext, import_deepspeed
 from engine.errors import ConfigError, TrainingError
-from engine.reporting import PLOT_FILE, Reporter, format_seconds, plot_curves
 from engine.stopping import Interrupted, StopRequest
 from engine.validation import Validation
+from protdata.configfile import merge_configs
+from protdata.distributed import all_reduce_max, all_reduce_sum, average_buffers
 from protdata.loading import MicroBatch, TrainingData
 from protdata.seeding import seed_micro_batch
-from prottasks.optim import build_optimizer, build_scheduler
+from prottasks.export import export_model
+from prottasks.optim import OptimizerConfig, SchedulerConfig, build_optimizer, build_scheduler
+from prottasks.outputs import unpack_output
+from prottasks.reporting import PLOT_FILE, MetricsWindow, Reporter, format_seconds, plot_curves
 
 
 @dataclass
@@ -121,6 +117,23 @@ def precision(deepspeed: DeepSpeedConfig, device_type: str) -> str:
     return deepspeed.precision
 
 
+def reduction_dtypes(bf16: bool, zero_stage: int) -> dict[str, Any]:
+    """The DeepSpeed config keys that keep gradients in fp32 under bf16 (DeepSpeed's default reduces and
+    accumulates them in the model's bf16): ``communication_data_type: fp32`` (all-reduce / reduce-scatter in
+    fp32; ``DeepSpeedEngine.communication_data_type``, ZeRO 0-3) and, with ZeRO >= 1,
+    ``data_types.grad_accum_dtype: fp32`` (accumulation over micro-batches in fp32: ZeRO-1 takes DeepSpeed's
+    ``BF16_Optimizer``, ZeRO-2/3 their fp32 gradient partitions). Without ZeRO, DeepSpeed 0.19 refuses fp32
+    accumulation of bf16 parameters (``unsupported mix of model_dtype and grad_accum_dtype``): gradients are
+    summed over micro-batches in bf16 there, and reduced in fp32. The optimizer always steps fp32 master weights.
+    """
+    if not bf16:
+        return {}
+    keys: dict[str, Any] = {"communication_data_type": "fp32"}
+    if zero_stage >= 1:
+        keys["data_types"] = {"grad_accum_dtype": "fp32"}
+    return keys
+
+
 def default_threads(dist: DistContext, num_workers: int) -> int:
     """torch intra-op threads when the config sets none: on CPU, the cores this process may use divided among the
     processes of the node, less one per DataLoader worker (small graph ops lose more to oversubscription than
@@ -130,34 +143,6 @@ def default_threads(dist: DistContext, num_workers: int) -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     return max(1, cores // max(1, local_world) - num_workers)
-
-
-def unpack_output(output: Any) -> tuple[torch.Tensor, dict[str, float]]:
-    """``(loss, metrics)`` of a model output (ObjectiveOutput, mapping with ``loss``, ProtCLIPOutput — its
-    ``losses`` and ``logit_scale`` — or a scalar tensor)."""
-    if isinstance(output, torch.Tensor):
-        return output, {}
-    if isinstance(output, dict):
-        loss = output["loss"]
-        metrics = {k: float(v) for k, v in output.items() if k != "loss" and _is_scalar(v)}
-        return loss, metrics
-    loss = output.loss
-    parts = (
-        getattr(output, "metrics", None) or getattr(output, "losses", None) or {}
-    )  # ProtCLIPOutput: losses
-    metrics = {k: _float(v) for k, v in parts.items() if k != "loss" and _is_scalar(v)}
-    scale = getattr(output, "logit_scale", None)
-    if isinstance(scale, torch.Tensor) and _is_scalar(scale):
-        metrics["logit_scale"] = _float(scale)
-    return loss, metrics
-
-
-def _float(v: Any) -> float:
-    return float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
-
-
-def _is_scalar(v: Any) -> bool:
-    return isinstance(v, int | float) or (isinstance(v, torch.Tensor) and v.numel() == 1)
 
 
 class Trainer:
@@ -238,6 +223,7 @@ class Trainer:
             "wall_clock_breakdown": False,
             "zero_allow_untested_optimizer": True,
         }
+        config.update(reduction_dtypes(config["bf16"]["enabled"], self.ds.zero_stage))
         if universal:
             config["checkpoint"] = {"load_universal": True}
         return merge_configs(config, self.ds.extra)
@@ -291,8 +277,8 @@ class Trainer:
         loader = self.data.loader(dist.rank, w, g, start, pin_memory=dist.device.type == "cuda")
         batches = iter(loader)
         run_t0 = time.perf_counter()
-        window = _Window()
-        totals = _Window()
+        window = MetricsWindow()
+        totals = MetricsWindow()
         seen = [0, 0]  # residues, proteins of this rank since the start of this process
         checkpoint: Path | None = None
         engine.train()
@@ -337,12 +323,14 @@ class Trainer:
                 # every rank stops after the same step, whichever got the signal (module docstring)
                 signum = int(all_reduce_max(float(stop.signum), dist.device))
                 if done % self.train.log_every == 0 or last or signum:
-                    record = self._reduce(window, done, lr, engine, grad_norm)
+                    norm = grad_norm if grad_norm is not None else engine.get_global_grad_norm()
+                    record = window.reduce(done, lr, norm, dist.device)
                     totals.merge(window)
                     reporter.log(record)
-                    window = _Window()
+                    window = MetricsWindow()
                 if self.validation is not None and self.validation.due(done, total):
                     t_v = time.perf_counter()
+                    average_buffers(engine.module)  # eval mode reads the ranks' mean BatchNorm statistics
                     reporter.log(
                         self.validation.run(
                             engine,
@@ -359,6 +347,7 @@ class Trainer:
                     or signum
                 ):
                     t_ck = time.perf_counter()
+                    average_buffers(engine.module)  # DeepSpeed saves rank 0's buffers: the ranks' mean
                     residues, proteins = all_reduce_sum([float(seen[0]), float(seen[1])], dist.device)
                     counters_now = {
                         "residues": counters["residues"] + residues,
@@ -377,6 +366,7 @@ class Trainer:
         result.seconds = time.perf_counter() - run_t0
         result.residues_per_s = totals.residues_global / max(totals.seconds, 1e-9)
         result.data_wait = totals.wait_max / max(totals.seconds, 1e-9)
+        average_buffers(engine.module)  # the export holds the ranks' mean BatchNorm statistics
         state = consolidated_state_dict(engine)
         if dist.is_main:
             assert state is not None
@@ -386,35 +376,6 @@ class Trainer:
             result.history = reporter.history
             result.plot = plot_curves(result.history, self.run_dir / PLOT_FILE, title=self.run_dir.name)
         return result
-
-    # ------------------------------------------------------------------------------------- helpers
-    def _reduce(
-        self, window: _Window, step: int, lr: float, engine: Any, grad_norm: float | None
-    ) -> dict[str, Any]:
-        keys = sorted(window.metric_sums)
-        values = [
-            window.loss_sum,
-            float(window.count),
-            float(window.residues),
-            float(window.proteins),
-            *[window.metric_sums[k] for k in keys],
-        ]
-        reduced = all_reduce_sum(values, self.dist.device)
-        elapsed = max(time.perf_counter() - window.t0, 1e-9)
-        wait = all_reduce_max(window.wait, self.dist.device)
-        count = max(reduced[1], 1.0)
-        record: dict[str, Any] = {"step": step, "epoch": window.epoch, "loss": reduced[0] / count}
-        record.update({k: v / count for k, v in zip(keys, reduced[4:])})
-        record["lr"] = lr
-        norm = grad_norm if grad_norm is not None else engine.get_global_grad_norm()
-        if norm is not None and math.isfinite(float(norm)):
-            record["grad_norm"] = float(norm)
-        record["residues_per_s"] = reduced[2] / elapsed
-        record["proteins_per_s"] = reduced[3] / elapsed
-        record["data_wait"] = wait / elapsed
-        window.residues_global, window.proteins_global = reduced[2], reduced[3]
-        window.seconds, window.wait_max = elapsed, wait
-        return record
 
     def _trainer_state(self, step: int, total: int, counters: dict[str, float]) -> dict[str, Any]:
         return {
@@ -434,40 +395,10 @@ class Trainer:
             ),
             "counters": counters,
             "parameters": self.shapes,
+            # the data's fingerprint and plan parameters (engine.data.data_facts; engine.app.check_same_data)
+            **({"data": facts} if (facts := getattr(self.data, "facts", None)) else {}),
             **({"validation": self.validation.state_dict()} if self.validation is not None else {}),
         }
-
-
-@dataclass
-class _Window:
-    """Sums over the micro-batches of one logging window (this rank), and global totals after reduction."""
-
-    loss_sum: float = 0.0
-    count: int = 0
-    residues: int = 0
-    proteins: int = 0
-    metric_sums: dict[str, float] = field(default_factory=dict)
-    wait: float = 0.0
-    epoch: int = 0
-    t0: float = field(default_factory=time.perf_counter)
-    residues_global: float = 0.0
-    proteins_global: float = 0.0
-    seconds: float = 0.0
-    wait_max: float = 0.0
-
-    def add(self, loss: float, metrics: dict[str, float], residues: int, proteins: int) -> None:
-        self.loss_sum += loss
-        self.count += 1
-        self.residues += residues
-        self.proteins += proteins
-        for key, v in metrics.items():
-            self.metric_sums[key] = self.metric_sums.get(key, 0.0) + float(v)
-
-    def merge(self, other: _Window) -> None:
-        self.residues_global += other.residues_global
-        self.proteins_global += other.proteins_global
-        self.seconds += other.seconds
-        self.wait_max += other.wait_max
 
 
 def _check_resumed_total(resume: dict[str, Any], total: int, world_size: int, train: TrainConfig) -> None:

@@ -1,20 +1,29 @@
 """Validation inside the training loop (ESM-GearNet / FusionProt ``train_and_validate``: after every epoch
 ``solver.evaluate("valid")``, keep the best ``f1_max``, ``scheduler.step(result)`` of ``ReduceLROnPlateau``):
 :class:`Validation` evaluates through the DeepSpeed engine (e.g. :func:`prottasks.data.evaluate_splits`), exports the
-best model to ``best/`` and steps torch's ``ReduceLROnPlateau`` (:func:`plateau_step`); its state (best value and
-step, the plateau's ``state_dict``) travels in every checkpoint, so ``--resume`` continues exactly."""
+best model to ``best/`` and steps torch's ``ReduceLROnPlateau`` (:func:`prottasks.optim.plateau_step`); its state (best value and
+step, the plateau's ``state_dict``, the held-out set's digest) travels in every checkpoint, so ``--resume`` continues
+exactly. Pretraining and alignment hold out proteins by id (:class:`ValidationConfig`, :func:`held_out`), evaluated
+by :class:`prottasks.objectives.validation.ObjectiveValidation` / :class:`protalign.validation.PairValidation`, the
+lowest ``val_loss`` selected. Torch is imported on first use (configs answer without it)."""
 
 from __future__ import annotations
 
 import math
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
+from pydantic import Field
 
-from engine.checkpoint import consolidated_state_dict, export_model
+from engine.config import Section
+from engine.errors import ConfigError
+from prottasks.optim import build_plateau, plateau_step
+
+if TYPE_CHECKING:
+    import torch
 
 #: Sub-directory of the run holding the best model on the validation set.
 BEST_DIR = "best"
@@ -24,25 +33,80 @@ SECONDS_KEY = "eval_seconds"
 Forward = Callable[..., Any]
 
 
-def plateau_step(
-    plateau: torch.optim.lr_scheduler.ReduceLROnPlateau, value: float, scheduler: Any
-) -> list | None:
-    """``plateau.step(value)``; when it cuts a group's learning rate, the engine's step schedule (a ``LambdaLR``
-    stepped every optimizer step) gets its base rate scaled alike, so the reduction persists (and is saved with
-    the schedule's state). Returns the new learning rates after a reduction, else ``None``."""
-    groups = plateau.optimizer.param_groups
-    before = [float(g["lr"]) for g in groups]
-    plateau.step(value)
-    after = [float(g["lr"]) for g in groups]
-    if after == before:
-        return None
-    base = getattr(scheduler, "base_lrs", None)
-    for i, (old, new) in enumerate(zip(before, after)):
-        if base is not None and old > 0:
-            base[i] *= new / old
-    if scheduler is not None:
-        scheduler._last_lr = after
-    return after
+class ValidationConfig(Section):
+    """Validation of pretraining / alignment on held-out proteins (pairs: by protein id), never trained on
+    (:mod:`protdata.holdout`): the loss and the objective's metric (``val_*``) every ``every_steps`` optimizer steps
+    (else every ``every_epochs``) and at the end; the lowest ``val_loss`` model is exported to ``best/``."""
+
+    #: Held out by a hash of each id (stable when the data grow, whatever the order or sharding); 0: off.
+    fraction: float = Field(0.01, ge=0, lt=1)
+    #: A file listing the held-out ids (one per line), or a list of ids: instead of ``fraction``.
+    ids: str | list[str] | None = None
+    #: Fewer held out than this: validation is off (a notice), e.g. on small data.
+    min_count: int = Field(32, ge=1)
+    every_steps: int | None = Field(None, ge=1)
+    every_epochs: float = Field(1.0, gt=0)
+    export_best: bool = True  # the best model to <run>/best/
+
+
+def held_out(config: ValidationConfig, ids: Sequence[str], dist: Any, what: str = "proteins") -> Any:
+    """:func:`protdata.holdout.split_ids` of ``ids`` by ``config`` (a :class:`~protdata.holdout.HoldOut`), or
+    ``None`` — validation off — with a notice on rank 0; its notes on rank 0."""
+    from engine.builders import resolve_path
+    from engine.errors import DataError
+    from protdata.errors import ProtdataError
+    from protdata.holdout import read_id_list, split_ids
+
+    listed = config.ids if not isinstance(config.ids, str) else resolve_path(config.ids, "validation.ids")
+    try:
+        listed = read_id_list(listed) if isinstance(listed, Path) else listed
+        fraction = config.fraction if listed is None else None
+        split = split_ids(ids, fraction=fraction, listed=listed, min_count=config.min_count)
+    except ProtdataError as exc:
+        raise DataError(str(exc)) from None
+    off = isinstance(split, str)
+    notes = [split] if off else [*split.notes, f"validation: {len(split.held_out)} {what} held out"]
+    for note in notes if dist.is_main else ():
+        print(note, file=sys.stderr, flush=True)
+    return None if off else split
+
+
+def pretraining_validation(config: Any, data: Any, dist: Any, select: Callable | None) -> tuple[Any, Any]:
+    """``(training data without the held-out proteins, Validation or None)`` of a pretraining run."""
+    from prottasks.objectives.validation import hold_out_proteins
+
+    split = held_out(config.validation, data.store.ids, dist)
+    if split is None:
+        return data, None
+    data, evaluate = hold_out_proteins(data, split.held_out, split.train, config.seed)
+    return data, selecting(config.validation, evaluate, dist, split.digest, select)
+
+
+def alignment_validation(config: Any, pairs: Any, tokenizer: Any, dist: Any) -> tuple[Any, Any]:
+    """``(the training pairs, Validation or None)`` of an alignment run (pairs held out by protein id)."""
+    from protalign.validation import hold_out_pairs
+
+    split = held_out(config.validation, pairs.ids, dist, "pairs")
+    if split is None:
+        return pairs, None
+    batching = {"batch_size": config.data.batch_size, "max_tokens": config.data.max_tokens}
+    pairs, evaluate = hold_out_pairs(
+        pairs, split.held_out, split.train, config.model, tokenizer, config.seed, **batching
+    )
+    return pairs, selecting(config.validation, evaluate, dist, split.digest)
+
+
+def selecting(
+    config: ValidationConfig, evaluate: Callable, dist: Any, digest: str, select: Callable | None = None
+) -> Validation:
+    """A :class:`Validation` of ``evaluate(forward, device, rank, world_size)`` keeping the lowest ``val_loss``."""
+    validation = Validation(
+        lambda forward: evaluate(forward, dist.device, dist.rank, dist.world_size),
+        monitor="val_loss", mode="min", every_epochs=config.every_epochs, every_steps=config.every_steps,
+        export_best=config.export_best, export_select=select,
+    )  # fmt: skip
+    validation.split = digest
+    return validation
 
 
 class Validation:
@@ -50,7 +114,7 @@ class Validation:
 
     ``evaluate(forward) -> {metric: value}`` runs on every rank and returns the same metrics there; ``monitor``
     (e.g. ``valid_fmax``, ``mode`` max / min) selects the best model and drives ``plateau``
-    (:class:`~engine.finetuning.PlateauConfig`, ``None``: off); ``every_steps`` overrides ``every_epochs``.
+    (:class:`prottasks.optim.PlateauConfig`, ``None``: off); ``every_steps`` overrides ``every_epochs``.
     """
 
     def __init__(
@@ -63,9 +127,12 @@ class Validation:
         every_steps: int | None = None,
         plateau: Any | None = None,
         export_best: bool = True,
+        export_select: Callable[[Any], Any] | None = None,
     ) -> None:
         self.evaluate, self.monitor, self.mode = evaluate, monitor, mode
         self.every_epochs, self.every_steps, self.export_best = every_epochs, every_steps, export_best
+        self.export_select = export_select  # the part exported (engine.checkpoint.export_model's select)
+        self.split: str | None = None  # digest of the held-out ids (protdata.holdout.HoldOut.digest)
         self.plateau_config = plateau
         #: torch's ReduceLROnPlateau over the engine's optimizer, built at the first evaluation.
         self.plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
@@ -85,10 +152,7 @@ class Validation:
 
     def _plateau(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.ReduceLROnPlateau:
         if self.plateau is None:
-            c = self.plateau_config
-            options = c.model_dump(exclude={"mode"})
-            mode = self.mode if c.mode == "auto" else c.mode
-            self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, **options)
+            self.plateau = build_plateau(optimizer, self.plateau_config, self.mode)
             if self._plateau_state is not None:
                 self.plateau.load_state_dict(self._plateau_state)
         return self.plateau
@@ -97,6 +161,11 @@ class Validation:
         self, engine: Any, step: int, *, run_dir: Path, export_config: dict[str, Any], is_main: bool
     ) -> dict[str, Any]:
         """Evaluate at optimizer ``step``; update the best model and the plateau; return the log record."""
+        import torch
+
+        from engine.checkpoint import consolidated_state_dict
+        from prottasks.export import export_model
+
         t0 = time.perf_counter()
         engine.eval()
 
@@ -119,9 +188,8 @@ class Validation:
             state = consolidated_state_dict(engine) if self.export_best else None
             if is_main and state is not None:
                 selected = {"metric": self.monitor, "value": value, "step": step, "mode": self.mode}
-                export_model(
-                    engine.module, state, Path(run_dir) / BEST_DIR, {**export_config, "selected": selected}
-                )
+                best = {**export_config, "selected": selected}
+                export_model(engine.module, state, Path(run_dir) / BEST_DIR, best, self.export_select)
         if self.plateau_config is not None:
             scheduler = engine.lr_scheduler  # the LambdaLR over the torch optimizer DeepSpeed steps
             lrs = plateau_step(self._plateau(scheduler.optimizer), value, scheduler)
@@ -129,18 +197,28 @@ class Validation:
                 self.reductions += 1
                 record["plateau_lr"] = lrs[0]
         record["best_" + self.monitor] = self.best if self.best is not None else float("nan")
+        record["best_step"] = self.best_step
         record[SECONDS_KEY] = time.perf_counter() - t0
         return record
 
     def state_dict(self) -> dict[str, Any]:
         plateau = self.plateau.state_dict() if self.plateau is not None else self._plateau_state
         return {
-            **{k: getattr(self, k) for k in ("monitor", "mode", "best", "best_step", "every", "reductions")},
+            **{
+                k: getattr(self, k)
+                for k in ("monitor", "mode", "best", "best_step", "every", "reductions", "split")
+            },
             "plateau": plateau,
         }
 
     def load_state_dict(self, state: dict[str, Any] | None) -> None:
         """Restore the best value / step and the plateau's ``state_dict`` (applied when the plateau is built)."""
+        if self.split is not None and (not state or state.get("split") != self.split):
+            before = "trained on all of them" if not state or not state.get("split") else "held out others"
+            raise ConfigError(
+                f"validation: the held-out proteins differ from the checkpoint's (its run {before}), so this run "
+                "would train on other data; resume with the checkpoint's validation settings or start a new run"
+            )
         if not state:
             return
         self.best = None if state.get("best") is None else float(state["best"])

@@ -14,7 +14,13 @@ from torch import nn
 
 from protdata import EncoderOutput, Protein, ProteinBatch
 from protdata.constants import sequence_to_ids
-from protdata.encoding import EncodeReport, PoolingError, encode_proteins, length_batches
+from protdata.encoding import (
+    EncodeReport,
+    PoolingError,
+    encode_proteins,
+    encode_stream,
+    length_batches,
+)
 from protdata.errors import SequenceError
 from protdata.fasta import read_fasta
 from protdata.testing import shared_data
@@ -78,3 +84,31 @@ def test_cls_pooling_without_cls_is_an_error(proteins) -> None:
     with pytest.raises(PoolingError, match="pooling: 'cls' needs an ESM-2 / SaProt encoder"):
         list(encode_proteins(TableEncoder(), proteins[:2], [np.array([0, 1])], device=torch.device("cpu"),
                              pooling="cls"))  # fmt: skip
+
+
+def test_encode_stream_in_windows_equals_the_per_protein_computation(proteins) -> None:
+    """A generator of proteins, length-sorted in windows of 6: every protein but the rejected one once, with its
+    position in the stream, and the float64 per-protein mean; the windows hold at most 6 proteins at a time."""
+    encoder = TableEncoder()
+    table = encoder.table.weight.detach().double()
+    bad = Protein.from_sequence("bad", "MKTAYIAKQR", source="x.fasta")
+    items = [*proteins[:7], bad, *proteins[7:]]
+    pulled: list[int] = []
+
+    def stream():
+        for i, p in enumerate(items):
+            pulled.append(i)
+            yield p
+
+    report = EncodeReport()
+    got = []
+    for protein, e in encode_stream(encoder, stream(), batch_size=4, max_tokens=150, window=6,
+                                    device=torch.device("cpu"), report=report):  # fmt: skip
+        assert len(pulled) <= (e.index // 6 + 1) * 6  # only this protein's window has been read
+        got.append((protein, e))
+    assert sorted(e.index for _, e in got) == [i for i in range(len(items)) if i != 7]
+    assert report.skipped == [("x.fasta:bad", "bad: rejected by the table encoder")]
+    for protein, e in got:
+        assert protein is items[e.index]
+        rows = table[torch.as_tensor(sequence_to_ids(protein.sequence))]
+        torch.testing.assert_close(e.protein.double(), rows.mean(0), atol=1e-5, rtol=1e-5)

@@ -163,3 +163,44 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
 def test_is_fasta() -> None:
     assert is_fasta("a.fasta") and is_fasta("b.FA.gz") and is_fasta("c.faa") and is_fasta("d.seq")
     assert not is_fasta("a.pdb") and not is_fasta("fasta") and not is_fasta("a.fasta.tar")
+
+
+def test_iter_inputs_streams_file_by_file(mixed, tmp_path: Path) -> None:
+    """The first protein comes before later files are opened: a file removed after it is reported as skipped
+    (read_inputs reads the same way, then lists them)."""
+    from protdata.inputs import InputReport, iter_inputs
+
+    root, records = mixed
+    later = write_fasta(tmp_path / "later.fasta", records[:1])
+    report = InputReport()
+    stream = iter_inputs([root / "a.pdb", later], report=report)
+    first = next(stream)
+    assert first.id == load_chains_biotite(root / "a.pdb")[0].id and report.files == 1
+    later.unlink()
+    rest = list(stream)
+    assert rest == [] and report.files == 2
+    (skip,) = report.skipped
+    assert skip.source == str(later) and "cannot open" in skip.reason
+
+
+def test_iter_inputs_keep_splits_by_position_and_3di_in_chunks(monkeypatch, tmp_path: Path) -> None:
+    """``keep(i % 3 == r)`` over three ranks: each protein once, in its position's share; 3Di strings computed in
+    chunks of one equal Foldseek's own (1aki chain A) and are computed only for kept proteins."""
+    import protdata.inputs as inputs
+    from protdata.fasta import read_fasta
+
+    monkeypatch.setattr(inputs, "TOKEN_CHUNK", 1)
+    fasta = write_fasta(tmp_path / "seq.fasta", [("p1", "MKTAYIAKQR"), ("p2", "MKV"), ("p3", "MKTA")])
+    sources = [shared_data(*CIF), fasta, shared_data(*PDB_GZ)]
+    everything = read_inputs(sources, structure_tokens=True).proteins
+    reference = {p.id: p.sequence for p in read_fasta(shared_data("foldseek", "foldseek_3di.fasta"))}
+    assert everything[0].structure_tokens == reference["1aki_A"]
+    shares = [
+        list(inputs.iter_inputs(sources, structure_tokens=True, keep=lambda i, p, r=r: i % 3 == r))
+        for r in range(3)
+    ]
+    for r, share in enumerate(shares):
+        assert [p.id for p in share] == [p.id for p in everything[r::3]]
+        assert [p.structure_tokens for p in share] == [p.structure_tokens for p in everything[r::3]]
+    none = list(inputs.iter_inputs(sources, structure_tokens=True, keep=lambda i, p: False))
+    assert none == []  # nothing kept is not "no usable protein"

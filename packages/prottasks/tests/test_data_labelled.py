@@ -307,3 +307,43 @@ def test_evaluate_splits_puts_outputs_back_in_split_order(tmp_path: Path, ec_tab
         average_precision_score(y.ravel(), p.ravel()), rel=1e-12
     )
     assert metrics["valid_loss"] == pytest.approx(log_loss(y.ravel(), p.ravel()), rel=1e-12)
+
+
+def test_a_preprocessed_dataset_serves_the_same_structures(tmp_path: Path, ec_table) -> None:
+    """``dataset=`` (protdata.open_dataset of the same files preprocessed) joins, splits and serves the proteins
+    that ``structures=`` does; a missing dataset, or both inputs, is an error naming the key."""
+    from protdata.dataset import preprocess
+
+    files = [str(shared_data(*parts)) for parts in EC_STRUCTURES]
+    preprocess(files, tmp_path / "ds", rank=0, world_size=1)
+    splits = {
+        "train": _ids(tmp_path / "t", ["1BVY-F", "1DIX-A", "2FVV-A", "3GWI-A", "3NBK-A"]),
+        "valid": _ids(tmp_path / "v", ["1XSO-A", "2VA0-A"]),
+        "test": _ids(tmp_path / "x", ["3HKL-A"]),
+    }
+    common = {"labels": NrpdbECLabels(folder="unused"), "splits": splits, "transform": None, "batch_size": 2}
+    kwargs = {"needs_structures": True, "encode_3di": False, "seed": 3}
+    cached = prepare_labelled_data(
+        LabelledDataConfig(structures=files, **common), ec_table, cache_dir=tmp_path / "cache", **kwargs
+    )
+    mapped = prepare_labelled_data(
+        LabelledDataConfig(dataset=str(tmp_path / "ds"), **common), ec_table, cache_dir=None, **kwargs
+    )
+    assert mapped.cached and "in dataset" in mapped.report["structures"]
+    for a, b in [(cached.train, mapped.train), *zip(cached.evaluation.values(), mapped.evaluation.values())]:
+        assert a.ids == b.ids
+        np.testing.assert_array_equal(a.targets, b.targets)
+        for i in range(len(a)):
+            _, _, pa, _ = a.dataset[(7, i)]
+            _, _, pb, _ = b.dataset[(7, i)]
+            assert (pa.id, pa.sequence) == (pb.id, pb.sequence)
+            np.testing.assert_array_equal(pa.coords, pb.coords)
+    with pytest.raises(DatasetError, match=r"^data\.dataset: .*nowhere: no such dataset directory$"):
+        prepare_labelled_data(
+            LabelledDataConfig(dataset=str(tmp_path / "nowhere"), **common),
+            ec_table,
+            cache_dir=None,
+            **kwargs,
+        )
+    with pytest.raises(ValueError, match="structures and dataset are both set"):
+        LabelledDataConfig(structures=files, dataset=str(tmp_path / "ds"), **common)

@@ -1,7 +1,10 @@
-"""prottasks.optim: schedules against Hugging Face's and SaProt's formulas; learning-rate-ratio groups."""
+"""prottasks.optim: schedules against Hugging Face's and SaProt's formulas; learning-rate-ratio groups;
+:func:`plateau_step` (torch's ReduceLROnPlateau composed with the LambdaLR step schedule) against a trajectory
+computed by hand, through a state round trip."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -10,11 +13,13 @@ from prottasks.errors import ProttasksError
 from prottasks.optim import (
     OptimizerConfig,
     OptimizerConfigError,
+    PlateauConfig,
     SchedulerConfig,
     build_optimizer,
     build_scheduler,
     lr_multiplier,
     parameter_groups,
+    plateau_step,
 )
 
 
@@ -163,3 +168,72 @@ def test_importing_the_configs_imports_no_torch() -> None:
     code = "import sys, prottasks.optim; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+# ------------------------------------------------------------------ ReduceLROnPlateau with the step schedule
+def _optimizer(lr: float = 1e-3) -> torch.optim.Optimizer:
+    return torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+
+
+def _torch_plateau(optimizer: torch.optim.Optimizer, config: PlateauConfig, mode: str):
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode=mode, **config.model_dump(exclude={"mode"})
+    )
+
+
+def test_seed_configuration_reduces_after_six_non_improving_evaluations() -> None:
+    """ESM-GearNet / FusionProt: factor 0.6, patience 5 — the 6th evaluation without improvement cuts the rate."""
+    opt = _optimizer(1e-4)
+    plateau = _torch_plateau(opt, PlateauConfig(), "max")
+    cuts = [
+        k for k, v in enumerate([0.5, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4]) if plateau_step(plateau, v, None)
+    ]
+    assert cuts == [6] and opt.param_groups[0]["lr"] == pytest.approx(0.6e-4)  # 1 best + 6 bad evaluations
+
+
+def test_reduction_composes_with_the_step_schedule_and_round_trips() -> None:
+    """The engine's LambdaLR keeps multiplying the reduced base rate; the scheduler's, optimizer's and plateau's
+    states restore the same trajectory (what a checkpoint holds)."""
+    warm = lambda step: min(1.0, (step + 1) / 4)  # noqa: E731
+    values = [0.1, 0.2, 0.2, 0.2, 0.2, 0.3, 0.3, 0.3, 0.3, 0.3]
+    config = PlateauConfig(mode="max", patience=1)
+
+    def run(resume_at: int | None) -> list[float]:
+        opt = _optimizer()
+        sched, plateau = torch.optim.lr_scheduler.LambdaLR(opt, warm), _torch_plateau(opt, config, "max")
+        lrs = []
+        for step, value in enumerate(values):
+            if resume_at is not None and step == resume_at:
+                saved = (sched.state_dict(), opt.state_dict(), plateau.state_dict())
+                opt = _optimizer()
+                sched, plateau = (
+                    torch.optim.lr_scheduler.LambdaLR(opt, warm),
+                    _torch_plateau(opt, config, "max"),
+                )
+                sched.load_state_dict(saved[0])
+                opt.load_state_dict(saved[1])
+                plateau.load_state_dict(saved[2])
+            opt.step()
+            sched.step()
+            plateau_step(plateau, value, sched)
+            lrs.append(opt.param_groups[0]["lr"])
+        return lrs
+
+    straight = run(None)
+    # by hand: warm-up multiplier min(1, (s + 1) / 4) after s + 1 scheduler steps, x0.6 after each 2nd bad evaluation
+    expected, base, best, bad = [], 1e-3, -np.inf, 0
+    for step, value in enumerate(values):
+        lr = base * warm(step + 1)
+        if value > best * (1 + 1e-4):
+            best, bad = value, 0
+        else:
+            bad += 1
+        if bad > 1:
+            base, lr, bad = base * 0.6, lr * 0.6, 0
+        expected.append(lr)
+    assert (
+        straight == pytest.approx(expected, rel=1e-12)
+        and len(set(np.round(np.array(expected) / 1e-3, 6))) > 4
+    )
+    assert run(resume_at=4) == pytest.approx(straight, rel=1e-12)
+    assert run(resume_at=7) == pytest.approx(straight, rel=1e-12)

@@ -19,16 +19,27 @@ import numpy as np
 from protdata.errors import DatasetError
 from protdata.transforms import SubsequenceCrop, TruncateProtein
 
-__all__ = ["MicroBatchPlan", "RankBatchSampler", "estimated_length", "micro_batch_index"]
+__all__ = ["MicroBatchPlan", "RankBatchSampler", "estimated_length", "estimated_lengths", "micro_batch_index"]
+
+
+def _crop_limit(transform: Any) -> int | None:
+    """The most residues ``transform`` leaves (its crops' smallest ``max_length``), or None (no crop)."""
+    crops = [transform] if not hasattr(transform, "transforms") else list(transform.transforms)
+    limits = [t.config.max_length for t in crops if isinstance(t, TruncateProtein | SubsequenceCrop)]
+    return min(limits) if limits else None
 
 
 def estimated_length(length: int, transform: Any) -> int:
     """Residues a protein of ``length`` has after ``transform`` (crops shorten it; other transforms keep it)."""
-    crops = [transform] if not hasattr(transform, "transforms") else list(transform.transforms)
-    for t in crops:
-        if isinstance(t, TruncateProtein | SubsequenceCrop):
-            length = min(length, t.config.max_length)
-    return length
+    limit = _crop_limit(transform)
+    return length if limit is None else min(length, limit)
+
+
+def estimated_lengths(lengths: np.ndarray, transform: Any) -> np.ndarray:
+    """``(P,)`` int64 :func:`estimated_length` of every length at once (a store's ``lengths``: nothing decoded)."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    limit = _crop_limit(transform)
+    return lengths.copy() if limit is None else np.minimum(lengths, limit)
 
 
 class MicroBatchPlan:

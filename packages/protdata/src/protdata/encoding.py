@@ -4,14 +4,20 @@
 ``--toks_per_batch`` padded tokens); :func:`encode_proteins` runs them in eval mode without autograd (bf16
 autocast on CUDA, fp32 on the CPU: :func:`protdata.device.autocast_for`) and pools one vector per protein. A batch
 that fails on bad input (a :class:`~protdata.errors.ProtdataError`) is retried protein by protein, so one bad
-protein is skipped and reported in the :class:`EncodeReport` instead of ending the run.
+protein is skipped and reported in the :class:`EncodeReport` instead of ending the run. :func:`encode_stream` does
+the same over a stream of proteins with the length sorting inside windows of a bounded size (memory: one window).
+:func:`embed_inputs` streams input files (:func:`protdata.inputs.iter_inputs`, one rank's share) through it into an
+embedding writer (:mod:`protdata.embedding_io`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import dataclasses
+import itertools
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -20,10 +26,19 @@ from torch import Tensor, nn
 from protdata.batch import ProteinBatch
 from protdata.batching import MicroBatchPlan
 from protdata.device import autocast_for
-from protdata.errors import ProtdataError
+from protdata.errors import DatasetError, ProtdataError
 from protdata.protein import Protein
 
-__all__ = ["Embedded", "EncodeReport", "Pooling", "PoolingError", "encode_proteins", "length_batches"]
+__all__ = [
+    "Embedded",
+    "EncodeReport",
+    "Pooling",
+    "PoolingError",
+    "embed_inputs",
+    "encode_proteins",
+    "encode_stream",
+    "length_batches",
+]
 
 Pooling = Literal["mean", "cls", "readout"]
 
@@ -108,6 +123,32 @@ def encode_proteins(
                 )
 
 
+def encode_stream(
+    encoder: nn.Module,
+    proteins: Iterable[Protein],
+    *,
+    batch_size: int,
+    max_tokens: int,
+    window: int = 2048,
+    device: torch.device,
+    precision: str = "auto",
+    pooling: Pooling = "mean",
+    per_residue: bool = False,
+    report: EncodeReport | None = None,
+) -> Iterator[tuple[Protein, Embedded]]:
+    """:func:`encode_proteins` over a stream: ``proteins`` are taken ``window`` at a time, cut with
+    :func:`length_batches` inside the window (length sorting as fair-esm ``extract.py``, within a bounded window
+    so memory stays bounded) and yielded as ``(protein, output)`` in batch order; ``output.index`` is the
+    protein's position in the stream. Proteins the encoder rejects are skipped and reported in ``report``."""
+    stream, offset = iter(proteins), 0
+    while chunk := list(itertools.islice(stream, window)):
+        batches = length_batches([len(p) for p in chunk], batch_size, max_tokens)
+        options = {"precision": precision, "pooling": pooling, "per_residue": per_residue, "report": report}
+        for item in encode_proteins(encoder, chunk, batches, device=device, **options):
+            yield chunk[item.index], dataclasses.replace(item, index=offset + item.index)
+        offset += len(chunk)
+
+
 def _encode_batch(
     encoder: nn.Module,
     proteins: Sequence[Protein],
@@ -143,3 +184,45 @@ def _encode_batch(
             Embedded(i, pooled[j].clone(), residue[j, :n].clone() if residue is not None else None)
         )
     return results
+
+
+def embed_inputs(
+    encoder: nn.Module,
+    sources: Sequence[str | os.PathLike[str]],
+    writer: Any,
+    *,
+    meta: Mapping[str, str],
+    rank: int = 0,
+    world_size: int = 1,
+    reading: Mapping[str, Any] | None = None,
+    strict: bool = False,
+    strict_option: str = "strict",
+    **encoding: Any,
+) -> tuple[Any, EncodeReport]:
+    """Embed the proteins of ``sources`` into ``writer`` (an :class:`~protdata.embedding_io.EmbeddingFileWriter` or
+    ``EmbeddingPartWriter``: ``start(meta)``, ``add``, ``finish``; ``writer.done``: ids already written, skipped):
+    rank ``rank`` of ``world_size`` takes the usable proteins ``i`` with ``i % world_size == rank`` (input order).
+    ``reading``: :func:`protdata.inputs.iter_inputs` options; ``encoding``: :func:`encode_stream` options.
+    Returns ``(InputReport, EncodeReport)`` (the files' and the encoder's skips).
+
+    Raises:
+        DatasetError: the encoder rejected every protein (``inputs: …`` naming the first).
+        SkippedInputsError: ``strict`` and anything was skipped (``strict_option`` names the switch).
+    """
+    from protdata.inputs import InputReport, SkippedInputsError, iter_inputs
+
+    writer.start(meta)
+    inputs, report, keep = InputReport(), EncodeReport(), None
+    if world_size > 1 or writer.done:
+        keep = lambda i, p: i % world_size == rank and p.id not in writer.done  # noqa: E731
+    reading = {**(reading or {}), "strict": strict, "strict_option": strict_option}
+    stream = iter_inputs(sources, **reading, report=inputs, keep=keep)
+    for protein, item in encode_stream(encoder, stream, report=report, **encoding):
+        writer.add(protein, item)
+    if not writer.rows and report.skipped:
+        first = report.skipped[0]
+        raise DatasetError("inputs", f"every protein failed in the encoder; first: {first[0]}: {first[1]}")
+    if strict and report.skipped:
+        raise SkippedInputsError(report.skipped, "inputs", strict_option)
+    writer.finish({"skipped": len(inputs.skipped) + len(report.skipped)})
+    return inputs, report

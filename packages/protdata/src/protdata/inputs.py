@@ -1,6 +1,7 @@
 """One reader for the proteins a person hands to a tool: FASTA files, structure files, directories, globs, tars.
 
-:func:`read_inputs` reads, in input order:
+:func:`iter_inputs` streams, in input order (one FASTA record / archive member / file in memory at a time;
+:func:`read_inputs` is ``list(iter_inputs(...))`` with its report):
 
 * FASTA files (:data:`FASTA_SUFFIXES`, optionally ``.gz``) with :func:`protdata.fasta.read_fasta` in lenient
   mode: a bad record is skipped (the rest of its file is read) and listed as ``file, line N``;
@@ -12,13 +13,14 @@ Nothing is dropped silently: a file that cannot be read, a bad FASTA record, a p
 repeated id, a FASTA file given to a reader that ``needs_structures``, or a chain whose Foldseek 3Di string cannot
 be computed (``structure_tokens``, SaProt) is a :class:`~protdata.io.SkippedSource` in the :class:`InputReport`.
 A path that does not exist, no usable protein at all, or (``strict``) anything skipped is an :class:`InputError`
-whose one-line message names the file / record.
+whose one-line message names the file / record (:func:`iter_inputs` raises it after the last protein; a file
+that fails part-way keeps the records / members read before the damage and is reported).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +36,7 @@ __all__ = [
     "SkippedInputsError",
     "add_structure_tokens",
     "is_fasta",
+    "iter_inputs",
     "read_inputs",
 ]
 
@@ -41,6 +44,8 @@ __all__ = [
 FASTA_SUFFIXES = (".fasta", ".fa", ".faa", ".fas", ".fsa", ".seq")
 _GLOB_CHARS = frozenset("*?[")
 _NO_STRUCTURE = "a FASTA file has no 3D structure (the encoder reads coordinates)"
+#: Proteins per batched Foldseek 3Di call while streaming (``structure_tokens``).
+TOKEN_CHUNK = 256
 
 
 class InputError(ProtdataError):
@@ -141,29 +146,121 @@ def _files(sources: Sequence[str | os.PathLike[str]], key: str, report: InputRep
     return files
 
 
-def _read_fasta(path: Path, report: InputReport) -> list[Protein]:
-    from protdata.fasta import FastaReport, read_fasta
+def _read_fasta(path: Path, report: InputReport) -> Iterator[Protein]:
+    from protdata.fasta import FastaReport, iter_fasta
 
-    records = FastaReport()
+    records, name = FastaReport(), str(path)  # one source string per file (the ids seen keep it)
     try:
-        found = read_fasta(path, strict=False, report=records)  # a bad record is skipped, not the file
+        for p in iter_fasta(path, strict=False, report=records):  # a bad record is skipped, not the file
+            yield p if p.source else p.replace(source=name)
     except (ProtdataError, OSError, UnicodeDecodeError) as exc:
         report.skip(str(path), getattr(exc, "reason", None) or str(exc), type(exc).__name__)
-        return []
     for s in records.skipped:
         report.skip(str(path) if s.line is None else f"{path}, line {s.line}", s.reason, "SequenceError")
-    return [p if p.source else p.replace(source=str(path)) for p in found]
 
 
-def _read_structures(path: Path, report: InputReport) -> list[Protein]:
+def _read_structures(path: Path, report: InputReport) -> Iterator[Protein]:
     from protdata.io import LoadReport, iter_structures
 
     loaded = LoadReport()
-    found = list(iter_structures([path], report=loaded))
+    yield from iter_structures([path], report=loaded)  # a tar archive: member by member
     report.files += max(loaded.n_sources, 1) - 1  # an archive counts its members (an unreadable one: 1)
     report.skipped.extend(loaded.skipped)
     report.ignored.extend(loaded.ignored)
-    return found
+
+
+def iter_inputs(
+    sources: Sequence[str | os.PathLike[str]],
+    *,
+    needs_structures: bool = False,
+    structure_tokens: bool = False,
+    strict: bool = False,
+    key: str = "inputs",
+    strict_option: str = "strict",
+    report: InputReport | None = None,
+    keep: Callable[[int, Protein], bool] | None = None,
+) -> Iterator[Protein]:
+    """Stream the proteins of ``sources`` in input order; skips go to ``report`` as they are met (module
+    docstring). Memory: one record / member / structure file, the ids seen (duplicates are skipped) and up to
+    :data:`TOKEN_CHUNK` proteins waiting for their 3Di strings.
+
+    Args:
+        sources, needs_structures, structure_tokens, strict, key, strict_option: as for :func:`read_inputs`.
+        report: Filled while streaming (pass one in to read it afterwards).
+        keep: ``keep(position, protein)`` selects proteins by their position among the usable ones (0, 1, …;
+            input order, before 3Di) — e.g. one rank's share; the others are counted as usable but neither
+            yielded nor given 3Di strings.
+
+    Raises:
+        InputError: a path that does not exist (before the first protein); no usable protein, or (``strict``)
+            :class:`SkippedInputsError` after the last one.
+    """
+    report = InputReport() if report is None else report
+    seen: dict[str, str] = {}
+    pending: list[Protein] = []  # kept proteins waiting for their 3Di strings
+    counts = {"usable": 0, "flat": 0}
+
+    def tokens() -> Iterator[Protein]:
+        out, flat = _with_structure_tokens(pending, report)
+        counts["usable"] += len(out)
+        counts["flat"] += flat
+        pending.clear()
+        yield from out
+
+    position = 0
+    for path in _files(sources, key, report):
+        report.files += 1
+        if is_fasta(path) and needs_structures:
+            report.skip(str(path), _NO_STRUCTURE, "InputError")
+            continue
+        for p in _read_fasta(path, report) if is_fasta(path) else _read_structures(path, report):
+            where = f"{p.source or path}: {p.id}"
+            if len(p) == 0:
+                report.skip(where, "no residues", "InputError")
+                continue
+            if p.id in seen:
+                report.skip(where, f"duplicate id (already read from {seen[p.id]})", "InputError")
+                continue
+            seen[p.id] = p.source or str(path)
+            position += 1
+            if keep is not None and not keep(position - 1, p):
+                counts["usable"] += 1
+            elif structure_tokens:
+                pending.append(p)
+                if len(pending) >= TOKEN_CHUNK:
+                    yield from tokens()
+            else:
+                counts["usable"] += 1
+                yield p
+    if pending:
+        yield from tokens()
+    if counts["flat"]:
+        report.notes.append(
+            f"{counts['flat']} protein(s) without structure: SaProt sees '#' for their 3Di tokens"
+        )
+    _check_end(sources, report, counts["usable"], key, strict, strict_option)
+
+
+def _check_end(
+    sources: Sequence[str | os.PathLike[str]],
+    report: InputReport,
+    usable: int,
+    key: str,
+    strict: bool,
+    strict_option: str,
+) -> None:
+    """The end-of-input errors: no input file, no usable protein, (``strict``) anything skipped."""
+    shown = ", ".join(str(s) for s in sources)
+    if report.files == 0:
+        extra = f" ({len(report.ignored)} other files ignored)" if report.ignored else ""
+        raise InputError(key, f"no usable protein in {shown}: no FASTA or structure files in them{extra}")
+    if not usable:
+        every = f"every input was skipped ({report.n_skipped}): " if report.skipped else ""
+        first = report.skipped[0] if report.skipped else None
+        why = f"; first: {first.source}: {first.error}: {first.reason}" if first else ""
+        raise InputError(key, f"{every}no usable protein in {report.files} files ({shown}){why}")
+    if strict and report.skipped:
+        raise SkippedInputsError(report.items(), key, strict_option)
 
 
 def read_inputs(
@@ -175,7 +272,8 @@ def read_inputs(
     key: str = "inputs",
     strict_option: str = "strict",
 ) -> ProteinInputs:
-    """The proteins of ``sources`` in input order, with what was skipped and why (module docstring).
+    """The proteins of ``sources`` in input order, with what was skipped and why (module docstring); all in
+    memory (:func:`iter_inputs` streams them).
 
     Args:
         sources: FASTA / structure files, directories, globs or tar archives (paths already expanded).
@@ -191,43 +289,14 @@ def read_inputs(
             (``strict``) :class:`SkippedInputsError`.
     """
     report = InputReport()
-    proteins: list[Protein] = []
-    seen: dict[str, str] = {}
-    for path in _files(sources, key, report):
-        report.files += 1
-        if is_fasta(path) and needs_structures:
-            report.skip(str(path), _NO_STRUCTURE, "InputError")
-            continue
-        found = _read_fasta(path, report) if is_fasta(path) else _read_structures(path, report)
-        for p in found:
-            where = f"{p.source or path}: {p.id}"
-            if len(p) == 0:
-                report.skip(where, "no residues", "InputError")
-            elif p.id in seen:
-                report.skip(where, f"duplicate id (already read from {seen[p.id]})", "InputError")
-            else:
-                seen[p.id] = p.source or str(path)
-                proteins.append(p)
-    shown = ", ".join(str(s) for s in sources)
-    if report.files == 0:
-        extra = f" ({len(report.ignored)} other files ignored)" if report.ignored else ""
-        raise InputError(key, f"no usable protein in {shown}: no FASTA or structure files in them{extra}")
-    if structure_tokens:
-        proteins = add_structure_tokens(proteins, report)
-    if not proteins:
-        every = f"every input was skipped ({report.n_skipped}): " if report.skipped else ""
-        first = report.skipped[0] if report.skipped else None
-        why = f"; first: {first.source}: {first.error}: {first.reason}" if first else ""
-        raise InputError(key, f"{every}no usable protein in {report.files} files ({shown}){why}")
-    if strict and report.skipped:
-        raise SkippedInputsError(report.items(), key, strict_option)
+    options = {"needs_structures": needs_structures, "structure_tokens": structure_tokens, "strict": strict}
+    proteins = list(iter_inputs(sources, **options, key=key, strict_option=strict_option, report=report))
     return ProteinInputs(proteins, report)
 
 
-def add_structure_tokens(proteins: Sequence[Protein], report: InputReport) -> list[Protein]:
-    """``proteins`` with Foldseek 3Di strings where they have coordinates (one batched call, protein by protein
-    when one fails: that one is skipped and reported). Sequence-only proteins pass unchanged and are counted in
-    a note (SaProt reads ``#`` for their structure)."""
+def _with_structure_tokens(proteins: Sequence[Protein], report: InputReport) -> tuple[list[Protein], int]:
+    """``(proteins with 3Di strings where they have coordinates, how many have none)``; a protein whose 3Di
+    string cannot be computed is skipped and reported."""
     from protdata.foldseek import with_3di_or_skip
 
     structured = [p for p in proteins if p.has_structure]
@@ -239,7 +308,14 @@ def add_structure_tokens(proteins: Sequence[Protein], report: InputReport) -> li
 
     encoded = iter(with_3di_or_skip(structured, skip) if structured else [])
     out = [next(encoded) if p.has_structure else p for p in proteins if id(p) not in rejected]
-    flat = sum(1 for p in out if not p.structure_tokens)
+    return out, sum(1 for p in out if not p.structure_tokens)
+
+
+def add_structure_tokens(proteins: Sequence[Protein], report: InputReport) -> list[Protein]:
+    """``proteins`` with Foldseek 3Di strings where they have coordinates (one batched call, protein by protein
+    when one fails: that one is skipped and reported). Sequence-only proteins pass unchanged and are counted in
+    a note (SaProt reads ``#`` for their structure)."""
+    out, flat = _with_structure_tokens(proteins, report)
     if flat:
         report.notes.append(f"{flat} protein(s) without structure: SaProt sees '#' for their 3Di tokens")
     return out

@@ -24,7 +24,7 @@ from protdata.io.collection import expand_sources
 from protdata.packed import PACKED_FORMAT, PackedProteins
 from protdata.protein import Protein
 
-__all__ = ["build_structure_cache", "cache_key", "list_structure_files"]
+__all__ = ["build_structure_cache", "cache_key", "list_structure_files", "structure_cache_key"]
 
 
 def _load_chunk(files: list[str]) -> tuple[list[Protein], LoadReport]:
@@ -104,10 +104,11 @@ def build_structure_cache(
             first failure).
     """
     files, listing = list_structure_files(sources, key=key)
-    options: dict[str, Any] = {"min_length": min_length, "protdata": _protdata_version()}
-    if encode_3di:
-        options["encode_3di"] = True
-    entry = Path(cache_dir) / cache_key(files, options) if cache_dir is not None else None
+    entry = (
+        Path(cache_dir) / cache_key(files, _options(min_length, encode_3di))
+        if cache_dir is not None
+        else None
+    )
     if entry is not None and (entry / "index.json").is_file():
         try:
             packed = PackedProteins.load(entry)
@@ -142,6 +143,31 @@ def build_structure_cache(
     if entry is not None:
         packed.save(entry)
     return packed, summary, False
+
+
+def _options(min_length: int, encode_3di: bool) -> dict[str, Any]:
+    """The loading options a cache entry's key hashes."""
+    options: dict[str, Any] = {"min_length": min_length, "protdata": _protdata_version()}
+    if encode_3di:
+        options["encode_3di"] = True
+    return options
+
+
+def structure_cache_key(
+    sources: Sequence[str | os.PathLike[str]],
+    *,
+    min_length: int = 1,
+    encode_3di: bool = False,
+    key: str = "sources",
+) -> str:
+    """The key of the cache entry :func:`build_structure_cache` uses for these arguments (files are listed and
+    stat-ed, not parsed): it changes when a file, its size or modification time, or an option changes.
+
+    Raises:
+        DatasetError: as :func:`list_structure_files`.
+    """
+    files, _ = list_structure_files(sources, key=key)
+    return cache_key(files, _options(min_length, encode_3di))
 
 
 def _protdata_version() -> str:

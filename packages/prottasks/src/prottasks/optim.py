@@ -228,3 +228,55 @@ def check_schedule(config: SchedulerConfig, total_steps: int, *, key: str = "sch
         raise OptimizerConfigError(
             f"{key}.decay_start_step", f"{config.decay_start_step} is after the end of the decay ({end})"
         )
+
+
+def plateau_step(
+    plateau: torch.optim.lr_scheduler.ReduceLROnPlateau, value: float, scheduler: Any
+) -> list | None:
+    """``plateau.step(value)`` (torch's ``ReduceLROnPlateau``, as ESM-GearNet / FusionProt step it after every
+    validation); when it cuts a group's learning rate, ``scheduler`` — the step schedule, a ``LambdaLR`` of
+    :func:`build_scheduler` stepped every optimizer step — gets its base rate scaled alike, so the reduction
+    persists (and is saved with the schedule's state). Returns the new learning rates after a reduction, else
+    ``None``."""
+    groups = plateau.optimizer.param_groups
+    before = [float(g["lr"]) for g in groups]
+    plateau.step(value)
+    after = [float(g["lr"]) for g in groups]
+    if after == before:
+        return None
+    base = getattr(scheduler, "base_lrs", None)
+    for i, (old, new) in enumerate(zip(before, after)):
+        if base is not None and old > 0:
+            base[i] *= new / old
+    if scheduler is not None:
+        scheduler._last_lr = after
+    return after
+
+
+class PlateauConfig(_Section):
+    """torch's ``ReduceLROnPlateau`` on the selection metric (:func:`build_plateau`, :func:`plateau_step`) — the seed hyper-parameter ESM-GearNet / FusionProt EC &
+    GO ``scheduler: ReduceLROnPlateau(factor=0.6, patience=5)`` stepped with valid ``f1_max`` every epoch
+    (DeepGraphLearning/ESM-GearNet, kalifadan/FusionProt). ``mode: auto`` follows the metric; the seeds leave torch's
+    default ``min`` while stepping with ``f1_max`` (the presets keep ``mode: min`` to reproduce them)."""
+
+    mode: Literal["auto", "min", "max"] = "auto"
+    factor: float = Field(0.6, gt=0, lt=1)  # seed: factor 0.6
+    patience: int = Field(5, ge=0)  # seed: patience 5
+    threshold: float = Field(1e-4, ge=0)  # torch default
+    threshold_mode: Literal["rel", "abs"] = "rel"  # torch default
+    cooldown: int = Field(0, ge=0)  # torch default
+    min_lr: float = Field(0.0, ge=0)  # torch default
+    eps: float = Field(1e-8, ge=0)  # torch default
+
+
+def build_plateau(
+    optimizer: torch.optim.Optimizer, config: PlateauConfig, mode: Literal["min", "max"]
+) -> torch.optim.lr_scheduler.ReduceLROnPlateau:
+    """torch's ``ReduceLROnPlateau`` over ``optimizer`` with ``config`` (``mode: auto``: ``mode``, the monitored
+    metric's direction)."""
+    import torch
+
+    options = config.model_dump(exclude={"mode"})
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode=mode if config.mode == "auto" else config.mode, **options
+    )

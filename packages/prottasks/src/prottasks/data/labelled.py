@@ -4,7 +4,8 @@ served as micro-batches with targets.
 
 Inputs: FASTA files (``sequences``; sequence-only proteins), structure files / directories / globs / tar archives
 (``structures``; parsed once into the cache of :func:`protdata.structure_cache.build_structure_cache`, with
-Foldseek 3Di strings for SaProt) and a table's own sequence column. A label id finds its protein by exact id, else
+Foldseek 3Di strings for SaProt) or a preprocessed dataset (``dataset``: :func:`protdata.open_dataset`,
+memory-mapped) and a table's own sequence column. A label id finds its protein by exact id, else
 by its PDB chain key (``1ABC-A`` ↔ ``1abc_A``, the structure loader's ``<file stem>_<chain>``). Labelled proteins
 without an input, and inputs without a label, are counted in the data report (never silently dropped); an empty
 train or validation split is an error naming it.
@@ -27,10 +28,9 @@ import numpy as np
 import torch
 
 from protdata import Protein, ProteinBatch
-from protdata.batching import MicroBatchPlan, RankBatchSampler, estimated_length
+from protdata.batching import MicroBatchPlan, RankBatchSampler, estimated_lengths
 from protdata.errors import DatasetError
-from protdata.loading import MicroBatch, item_seed, rank_loader
-from protdata.packed import PackedProteins
+from protdata.loading import MicroBatch, ProteinStore, ProteinSubset, item_seed, rank_loader
 from protdata.transforms import build_transform, inference_transform
 from prottasks.data.splits import SPLITS, LabelledDataConfig, assign_splits, chain_key
 from prottasks.data.tables import LabelTable
@@ -40,13 +40,13 @@ EVAL_KEY = 1 << 40
 
 
 class ProteinPool:
-    """The proteins available to the task: sequence-only ones (a list) and structures (the packed cache).
-    ``ref < len(sequences)`` names a sequence, larger refs a packed structure."""
+    """The proteins available to the task: sequence-only ones (a list) and structures (a protein store: the
+    packed cache, or a preprocessed dataset). ``ref < len(sequences)`` names a sequence, larger refs a structure."""
 
-    def __init__(self, sequences: Sequence[Protein], packed: PackedProteins | None) -> None:
+    def __init__(self, sequences: Sequence[Protein], packed: ProteinStore | None) -> None:
         self.sequences = list(sequences)
         self.packed = packed
-        self.ids = [p.id for p in self.sequences] + (list(packed.ids) if packed is not None else [])
+        self.ids = [p.id for p in self.sequences] + (list(packed.ids) if packed is not None else [])  # type: ignore[attr-defined]
         lengths = [len(p) for p in self.sequences] + (packed.lengths.tolist() if packed is not None else [])
         self.lengths = np.array(lengths, dtype=np.int64)
 
@@ -240,7 +240,7 @@ def _pool(
     """The proteins of the config's inputs, whether the structure cache was reused, its report, report lines."""
     from protdata.structure_cache import build_structure_cache
 
-    if needs_structures and not config.structures:
+    if needs_structures and not config.structures and config.dataset is None:
         raise DatasetError(
             f"{key}.structures",
             "the encoder reads 3D structures, but no structure files are given "
@@ -256,8 +256,12 @@ def _pool(
     if needs_structures and sequences:
         lines.append(f"{len(sequences)} sequence-only proteins left out (the encoder reads 3D structures)")
         sequences = []
-    packed, cached, structures = None, False, None
-    if config.structures:
+    packed: ProteinStore | None = None
+    cached, structures = False, None
+    if config.dataset is not None:
+        packed, structures = _open_dataset(resolve(config.dataset, f"{key}.dataset"), config, encode_3di, key)
+        cached = True
+    elif config.structures:
         packed, structures, cached = build_structure_cache(
             [resolve(p, f"{key}.structures") for p in config.structures],
             cache_dir,
@@ -278,6 +282,35 @@ def _pool(
             key, f"no protein to train on (give {key}.sequences, {key}.structures or a sequence column)"
         )
     return pool, cached, structures, lines
+
+
+def _open_dataset(
+    path: Path, config: LabelledDataConfig, encode_3di: bool, key: str
+) -> tuple[ProteinStore, dict[str, Any]]:
+    """The proteins of the preprocessed dataset ``path`` of at least ``min_length`` residues (lengths only are
+    read), and a report like the structure cache's.
+
+    Raises:
+        DatasetError: no such dataset, an unreadable one, or no 3Di strings when ``encode_3di`` (names ``key``).
+    """
+    from protdata.dataset import open_dataset
+
+    if not path.exists():
+        raise DatasetError(f"{key}.dataset: {path}", "no such dataset directory")
+    try:
+        dataset = open_dataset(path)
+    except (DatasetError, OSError) as exc:
+        raise DatasetError(f"{key}.dataset", str(exc)) from None
+    if encode_3di and not dataset.manifest.get("options", {}).get("encode_3di"):
+        raise DatasetError(
+            f"{key}.dataset: {path}",
+            "holds no Foldseek 3Di strings, which SaProt reads: preprocess it with --3di",
+        )
+    lengths = dataset.lengths
+    keep = np.flatnonzero(lengths >= config.min_length)
+    store: ProteinStore = dataset if keep.size == lengths.size else ProteinSubset(dataset, keep)
+    summary = f"{len(store)} proteins of {len(dataset)} in dataset {path}"
+    return store, {"summary": summary, "skipped": [], "too_short": int(lengths.size - keep.size)}
 
 
 def prepare_labelled_data(
@@ -346,9 +379,7 @@ def prepare_labelled_data(
         refs = np.array([ref_of(pid) for pid in ids], dtype=np.int64)
         targets = table.encode(ids)
         split_transform = transform if s == "train" else eval_transform
-        lengths = np.array(
-            [estimated_length(int(n), split_transform) for n in pool.lengths[refs]], dtype=np.int64
-        )
+        lengths = estimated_lengths(pool.lengths[refs], split_transform)  # (P_split,) after the crop
         plan = MicroBatchPlan(
             lengths, config.batch_size, config.max_tokens, config.bucket_window, seed, shuffle=s == "train"
         )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Container
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from protdata.transforms import TruncateProteinConfig
 from protdata.transforms.compose import AnyTransformConfig
@@ -48,6 +48,9 @@ class LabelledDataConfig(_Section):
     sequences: list[str] = Field(default_factory=list)
     #: Structure files, directories, globs or tar archives (ids = ``<file stem>_<chain>``).
     structures: list[str] = Field(default_factory=list)
+    #: A preprocessed dataset directory (``apps/preprocess.py``; memory-mapped) as the structures, instead of
+    #: ``structures``.
+    dataset: str | None = None
     splits: SplitConfig = Field(default_factory=SplitConfig)
     #: Per-protein transform (ESM-GearNet EC/GO: TruncateProtein max_length 550, prefix kept).
     transform: AnyTransformConfig | None = Field(
@@ -61,6 +64,12 @@ class LabelledDataConfig(_Section):
     prefetch_factor: int = Field(4, ge=1)
     parse_workers: int = Field(1, ge=1)
     cache_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _one_structure_input(self) -> LabelledDataConfig:
+        if self.structures and self.dataset is not None:
+            raise ValueError("structures and dataset are both set: give the structures one way")
+        return self
 
 
 def chain_key(pid: str) -> str:

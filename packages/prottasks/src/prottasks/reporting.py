@@ -1,5 +1,10 @@
-"""What a person sees: a progress bar (loss, throughput, ETA), a JSON-lines metrics log, TensorBoard scalars, a PNG
-of the curves at the end and a one-line summary of where everything was written. Only rank 0 reports."""
+"""What a person sees of a training run: a progress bar (loss, throughput, ETA), a JSON-lines metrics log
+(``metrics.jsonl``, cut back to the checkpoint on resume), TensorBoard scalars, a PNG of the curves at the end
+(:func:`plot_curves`). Only rank 0 reports (:class:`Reporter` is a no-op elsewhere). :class:`MetricsWindow` sums
+one logging window's losses and metrics on each rank and reduces them over the ranks into one record.
+
+TensorBoard (``torch.utils.tensorboard``), tqdm and matplotlib are imported when a :class:`Reporter` is enabled /
+:func:`plot_curves` is called: the training apps depend on them, this module imports without them."""
 
 from __future__ import annotations
 
@@ -8,11 +13,16 @@ import json
 import logging
 import math
 import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from protdata.atomic import atomic_path, write_text_atomic
+
+if TYPE_CHECKING:
+    import torch
 
 METRICS_FILE = "metrics.jsonl"
 PLOT_FILE = "curves.png"
@@ -30,6 +40,65 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
         except ValueError:
             break
     return records
+
+
+@dataclass
+class MetricsWindow:
+    """Sums over the micro-batches of one logging window (this rank); after :meth:`reduce`, the window's global
+    totals (all ranks), which :meth:`merge` adds into a run's totals."""
+
+    loss_sum: float = 0.0
+    count: int = 0
+    residues: int = 0
+    proteins: int = 0
+    metric_sums: dict[str, float] = field(default_factory=dict)
+    wait: float = 0.0
+    epoch: int = 0
+    t0: float = field(default_factory=time.perf_counter)
+    residues_global: float = 0.0
+    proteins_global: float = 0.0
+    seconds: float = 0.0
+    wait_max: float = 0.0
+
+    def add(self, loss: float, metrics: Mapping[str, float], residues: int, proteins: int) -> None:
+        """One micro-batch's loss, metrics and sizes."""
+        self.loss_sum += loss
+        self.count += 1
+        self.residues += residues
+        self.proteins += proteins
+        for key, v in metrics.items():
+            self.metric_sums[key] = self.metric_sums.get(key, 0.0) + float(v)
+
+    def merge(self, other: MetricsWindow) -> None:
+        """Add ``other``'s global totals (after its :meth:`reduce`) to this one's."""
+        self.residues_global += other.residues_global
+        self.proteins_global += other.proteins_global
+        self.seconds += other.seconds
+        self.wait_max += other.wait_max
+
+    def reduce(self, step: int, lr: float, grad_norm: float | None, device: torch.device) -> dict[str, Any]:
+        """The window's record over all ranks (a collective: sums on ``device``): mean loss and metrics per
+        micro-batch, ``lr``, ``grad_norm`` (when finite), throughput (residues / proteins per second of the window)
+        and ``data_wait`` (the slowest rank's fraction of the window spent waiting for data)."""
+        from protdata.distributed import all_reduce_max, all_reduce_sum
+
+        keys = sorted(self.metric_sums)
+        sums = [self.loss_sum, float(self.count), float(self.residues), float(self.proteins)]
+        reduced = all_reduce_sum([*sums, *[self.metric_sums[k] for k in keys]], device)
+        elapsed = max(time.perf_counter() - self.t0, 1e-9)
+        wait = all_reduce_max(self.wait, device)
+        count = max(reduced[1], 1.0)
+        record: dict[str, Any] = {"step": step, "epoch": self.epoch, "loss": reduced[0] / count}
+        record.update({k: v / count for k, v in zip(keys, reduced[4:])})
+        record["lr"] = lr
+        if grad_norm is not None and math.isfinite(float(grad_norm)):
+            record["grad_norm"] = float(grad_norm)
+        record["residues_per_s"] = reduced[2] / elapsed
+        record["proteins_per_s"] = reduced[3] / elapsed
+        record["data_wait"] = wait / elapsed
+        self.residues_global, self.proteins_global = reduced[2], reduced[3]
+        self.seconds, self.wait_max = elapsed, wait
+        return record
 
 
 class Reporter:
@@ -137,20 +206,32 @@ class Reporter:
             self._log = None
 
 
+#: Prefixes of evaluation records (``val_``: pretraining / alignment; ``valid_`` / ``test_``: fine-tuning).
+_SPLITS = ("val", "valid", "test")
+
+
 def _tb_name(key: str) -> str:
     split, _, name = key.partition("_")
-    if split in ("valid", "test") and name:
+    if split in _SPLITS and name:
         return f"{split}/{name}"
     if key in {"lr", "grad_norm", "residues_per_s", "proteins_per_s", "data_wait", "epoch"}:
         return f"train/{key}"
     return f"metrics/{key}"
 
 
-_SKIP_PLOT = {"step", "epoch", "time", "proteins", "residues", "eval_seconds"}
+_SKIP_PLOT = {"step", "epoch", "time", "proteins", "residues", "eval_seconds", "best_step"}
+
+
+def _panel(key: str, keys: Sequence[str]) -> str:
+    """The panel of ``key``: an evaluation value (``val_loss``) shares its training value's (``loss``)."""
+    split, _, name = key.partition("_")
+    return name if split in _SPLITS and name in keys else key
 
 
 def plot_curves(history: Sequence[Mapping[str, Any]], path: Path, title: str = "") -> Path | None:
-    """One panel per scalar (loss first) against the step, saved as a PNG (atomically); None without data."""
+    """One panel per training scalar (loss first) against the step, its evaluation values (``val_loss``,
+    ``valid_…``) drawn in the same panel, the selected best (``best_<key>``) starred; saved as a PNG (atomically);
+    None without data."""
     if not history:
         return None
     import matplotlib
@@ -160,23 +241,33 @@ def plot_curves(history: Sequence[Mapping[str, Any]], path: Path, title: str = "
 
     keys = list(
         dict.fromkeys(
-            k for r in history for k, v in r.items() if k not in _SKIP_PLOT and isinstance(v, int | float)
+            k
+            for r in history
+            for k, v in r.items()
+            if k not in _SKIP_PLOT and not k.startswith("best_") and isinstance(v, int | float)
         )
     )
-    keys.sort(key=lambda k: (k != "loss", k not in {"accuracy", "lr"}, k))
-    cols = min(3, len(keys))
-    rows = math.ceil(len(keys) / cols)
+    panels: dict[str, list[str]] = {}
+    for key in keys:
+        panels.setdefault(_panel(key, keys), []).append(key)
+    names = sorted(panels, key=lambda k: (k != "loss", k not in {"accuracy", "lr"}, k))
+    cols = min(3, len(names))
+    rows = math.ceil(len(names) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
-    steps = [r["step"] for r in history]
-    for ax, key in zip(axes.flat, keys):
-        points = [(s, r[key]) for s, r in zip(steps, history) if key in r]  # validation: its own steps
-        ax.plot(
-            [s for s, _ in points], [v for _, v in points], lw=1.4, marker="o" if len(points) < 30 else None
-        )
-        ax.set_title(key)
+    for ax, name in zip(axes.flat, names):
+        for key in panels[name]:
+            points = [(r["step"], r[key]) for r in history if key in r]  # evaluation: its own steps
+            marker = "o" if len(points) < 30 or key != name else None
+            ax.plot([s for s, _ in points], [v for _, v in points], lw=1.4, marker=marker, ms=3.5, label=key)
+            best = [r for r in history if isinstance(r.get("best_" + key), int | float)]
+            if best and isinstance(best[-1].get("best_step"), int):
+                ax.plot([best[-1]["best_step"]], [best[-1]["best_" + key]], "*", ms=12, label="best")
+        ax.set_title(name)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(keys) :]:
+        if len(panels[name]) > 1:
+            ax.legend(fontsize="small")
+    for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
     if title:
         fig.suptitle(title)
