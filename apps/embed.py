@@ -154,7 +154,7 @@ def run(config: EmbedConfig) -> Path:
     device = choose_device(config.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    autocast_for(device, config.precision)  # bf16 on the CPU is an error, before anything is loaded
+    autocast_for(device, config.precision)  # a bad precision is an error before anything is loaded
     writer: Any = EmbeddingFileWriter(output, fmt)
     if fmt == "directory":  # an earlier run's parts without --resume: an error before the model is loaded
         writer = EmbeddingPartWriter(

@@ -11,6 +11,13 @@ the same run. The three run interleaved batch by batch for several rounds; token
 batches of each batch's best time (the machine is shared, so load spikes hit single batches; the minimum is the
 least noisy estimate) and of its median time.
 
+A bf16 column runs protenc-seq with ``precision="bf16"`` on the CPU (bf16 autocast: oneDNN bf16 GEMMs on cached
+bf16 weights -- AMX / AVX512-BF16 where the CPU has them -- bf16 SDPA, fp32 residual stream) and transformers under
+``torch.autocast("cpu", dtype=torch.bfloat16)`` as its reference; their per-protein embedding cosine vs fp32 is
+checked (>= 0.999) in the same run. The header prints the CPU model, which bf16 ISA was detected
+(``protdata.device.cpu_bf16_support``), the measured bf16/fp32 GEMM speed-up and the load average (the machine is
+shared: compare ratios from one run, not absolute numbers across runs).
+
 With CUDA, a GPU section measures the 650M model in bf16: inference tokens/s (vs fair-esm fp32 as
 ``esm-extract`` runs it, and fp16) and a masked-LM training step's tokens/s and model-FLOPs utilisation.
 
@@ -22,6 +29,8 @@ With CUDA, a GPU section measures the 650M model in bf16: inference tokens/s (vs
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import statistics
 import sys
 import tempfile
@@ -31,14 +40,17 @@ from pathlib import Path
 
 import torch
 
+from protdata.device import bf16_gemm_speedup, cpu_bf16_support
 from protdata.fasta import read_fasta_records
 from protenc_seq import ESM2, ESM2Config, ESM2Encoder, embed, save_huggingface
+from protenc_seq.esm2.linear import onednn_enabled
 from protenc_seq.loading.checkpoint import RawCheckpoint, build_model
 from protenc_seq.loading.convert import fair_to_ours
 
 ROOT = Path(__file__).resolve().parents[1]
 FASTA = ROOT.parent / "shared" / "data" / "function" / "cafa_like_sequences.fasta"
 TOL = 1e-4
+BF16_COSINE = 0.999
 #: Dense bf16 tensor-core peaks (FLOP/s) used for MFU, by device-name substring.
 PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "L4": 121e12}
 
@@ -90,7 +102,25 @@ def timed_rounds(
     return times
 
 
-def cpu_section(sizes: list[str], rounds: int, max_tokens: int, stride: int) -> None:
+def cpu_model() -> str:
+    """``model name`` of /proc/cpuinfo (else the platform's processor string)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def cpu_section(sizes: list[str], rounds: int, max_tokens: int, stride: int, bf16: bool) -> None:
     from esm.data import FastaBatchedDataset
 
     # esm-extract --truncation_seq_length 1022
@@ -98,25 +128,41 @@ def cpu_section(sizes: list[str], rounds: int, max_tokens: int, stride: int) -> 
     seqs = [s for _, s in records]
     n_res = sum(len(s) for s in seqs)
     print(
-        f"CPU fp32, torch {torch.__version__}, {torch.get_num_threads()} threads; {len(seqs)} real sequences, "
+        f"CPU fp32{' and bf16' if bf16 else ''}, torch {torch.__version__}, {torch.get_num_threads()} threads; {len(seqs)} real sequences, "
         f"{n_res} residues (lengths {min(map(len, seqs))}-{max(map(len, seqs))}); {rounds} interleaved rounds"
     )
+    support = cpu_bf16_support()
+    print(
+        f"CPU: {cpu_model()} ({os.cpu_count()} logical cores); aten capability "
+        f"{torch.backends.cpu.get_cpu_capability()}; {support.describe()}; "
+        f"bf16/fp32 GEMM speed-up measured: {bf16_gemm_speedup():.1f}x; load average {load_average()}"
+    )
+    path = "oneDNN _linear_pointwise (fused GELU / residual)" if onednn_enabled() else "F.linear"
+    print(f"protenc-seq kernels: linear {path}, fp32 and bf16; attention SDPA (flash, CPU)")
     dataset = FastaBatchedDataset([n for n, _ in records], seqs)
     batches = dataset.get_batch_indices(4096, extra_toks_per_seq=1)  # esm-extract defaults
     for size in sizes:
-        bench_size(size, records, batches, rounds, max_tokens)
+        bench_size(size, records, batches, rounds, max_tokens, bf16)
+    print(f"load average after: {load_average()}")
 
 
 def bench_size(
-    size: str, records: list[tuple[str, str]], batches: list[list[int]], rounds: int, max_tokens: int
+    size: str,
+    records: list[tuple[str, str]],
+    batches: list[list[int]],
+    rounds: int,
+    max_tokens: int,
+    bf16: bool = True,
 ) -> None:
-    """Parity and interleaved timing of fair-esm, transformers and protenc-seq for one model size."""
+    """Parity and interleaved timing of fair-esm, transformers and protenc-seq (fp32, and bf16 with transformers
+    under CPU bf16 autocast as its reference) for one model size."""
     seqs = [s for _, s in records]
     n_res = sum(len(s) for s in seqs)
     with tempfile.TemporaryDirectory() as tmp:
         fair, ours, hf, alphabet = build_trio(size, Path(tmp))
     converter = alphabet.get_batch_converter(1022)
     encoder = ESM2Encoder(ours, nonstandard="keep")  # B/Z/U/O as fair-esm's own tokens
+    encoder_bf16 = ESM2Encoder(ours, nonstandard="keep", precision="bf16")  # same weights
     layers = fair.num_layers
 
     def run_fair(batch: list[int]) -> list[torch.Tensor]:
@@ -134,7 +180,16 @@ def bench_size(
     def run_ours(batch: list[int]) -> list[torch.Tensor]:
         return embed(encoder, [seqs[i] for i in batch], per_residue=True, max_tokens=max_tokens)
 
+    def run_ours_bf16(batch: list[int]) -> list[torch.Tensor]:
+        return embed(encoder_bf16, [seqs[i] for i in batch], per_residue=True, max_tokens=max_tokens)
+
+    def run_hf_bf16(batch: list[int]) -> list[torch.Tensor]:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return [r.float() for r in run_hf(batch)]
+
     fns = {"fair-esm": run_fair, "transformers": run_hf, "protenc-seq": run_ours}
+    if bf16:
+        fns.update({"transformers bf16": run_hf_bf16, "protenc-seq bf16": run_ours_bf16})
     outputs = {k: {} for k in fns}
     for batch in batches:  # warm-up and parity on every per-residue output
         for k, fn in fns.items():
@@ -145,6 +200,17 @@ def bench_size(
         )
         assert worst <= TOL, f"{size}: protenc-seq vs {ref} max |Δ| = {worst:.2e} > {TOL}"
         print(f"  {size}: parity vs {ref}: max |Δ| = {worst:.1e} over all per-residue outputs")
+    for k in ("protenc-seq bf16", "transformers bf16") if bf16 else ():
+        cos = min(
+            float(
+                torch.nn.functional.cosine_similarity(
+                    outputs[k][i].double().mean(0), outputs["protenc-seq"][i].double().mean(0), dim=0
+                )
+            )
+            for i in range(len(seqs))
+        )
+        assert cos >= BF16_COSINE, f"{size}: {k} per-protein cosine vs fp32 {cos:.5f} < {BF16_COSINE}"
+        print(f"  {size}: {k} vs fp32: worst per-protein embedding cosine {cos:.6f}")
     # Interleave the three implementations batch by batch, round after round; per batch keep the best and
     # the median time (a shared machine's load spikes then hit single batches, not one implementation).
     per_batch: dict[str, list[list[float]]] = {k: [[] for _ in batches] for k in fns}
@@ -157,12 +223,16 @@ def bench_size(
     best = {k: sum(min(t) for t in v) for k, v in per_batch.items()}
     median = {k: sum(statistics.median(t) for t in v) for k, v in per_batch.items()}
     for k in fns:
-        print(f"  {size} {k:>13}: {n_res / best[k]:9.0f} tok/s (best), {n_res / median[k]:9.0f} (median)")
-    for a, b in (
-        ("protenc-seq", "fair-esm"),
-        ("protenc-seq", "transformers"),
-        ("transformers", "fair-esm"),
-    ):
+        print(f"  {size} {k:>17}: {n_res / best[k]:9.0f} tok/s (best), {n_res / median[k]:9.0f} (median)")
+    pairs = [("protenc-seq", "fair-esm"), ("protenc-seq", "transformers"), ("transformers", "fair-esm")]
+    if bf16:
+        pairs += [
+            ("protenc-seq bf16", "protenc-seq"),
+            ("protenc-seq bf16", "transformers bf16"),
+            ("protenc-seq bf16", "transformers"),
+            ("protenc-seq bf16", "fair-esm"),
+        ]
+    for a, b in pairs:
         print(
             f"  {size} ratio {a} / {b}: {best[b] / best[a]:.2f}x (best), {median[b] / median[a]:.2f}x (median)"
         )
@@ -278,6 +348,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=4096, help="protenc-seq token budget per batch")
     parser.add_argument("--stride", type=int, default=1, help="use every k-th sequence (quicker runs)")
+    parser.add_argument("--no-bf16", action="store_true", help="skip the CPU bf16 columns")
     parser.add_argument("--gpu-only", action="store_true")
     parser.add_argument("--gpu-size", default="650M")
     parser.add_argument(
@@ -288,7 +359,7 @@ def main() -> None:
     if not FASTA.is_file():
         sys.exit(f"missing real data: {FASTA}")
     if not args.gpu_only and not args.gpu_dry_run:
-        cpu_section(args.sizes, args.rounds, args.max_tokens, args.stride)
+        cpu_section(args.sizes, args.rounds, args.max_tokens, args.stride, not args.no_bf16)
     if args.gpu_dry_run:
         gpu_section("8M", 1, None, device="cpu", stride=10)
     elif torch.cuda.is_available():

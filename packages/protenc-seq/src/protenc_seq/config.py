@@ -38,7 +38,7 @@ class SequenceEncoderConfig(BaseModel):
     checkpoint: str | None = None  # local path; None = random initialisation
     on_long: Literal["error", "crop", "full"] = "error"  # protenc-seq's policy for > 1,022 residues
     nonstandard: Literal["error", "x", "keep"] = "error"  # B/Z/U/O letters
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # bf16 autocast on CUDA
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU; bf16: both
     plddt_threshold: float | None = 70.0  # SaProt: 3Di → '#' below this pLDDT
     cls_output: bool = False  # extras["cls"]: the final-layer <cls> embedding (B, D)
 

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from protdata import EncoderOutput, ProteinBatch, ProteinEncoder, masked_mean
+from protdata.device import autocast_for, resolve_precision
 from protdata.pretrained import CONFIG_NAME, FORMAT, Pretrained
 from protenc_seq.config import SequenceEncoderConfig
 from protenc_seq.esm2.attention import varlen_available
@@ -48,7 +49,8 @@ class ESM2Encoder(ProteinEncoder, Pretrained):
             (``tokenize.py``). With ``"crop"``, residues past the window get zero features and are left out of
             the protein mean; ``extras["covered"]`` marks the residues the model saw.
         nonstandard: B/Z/U/O letters in string input: ``"error"`` (default), ``"x"`` or ``"keep"``.
-        precision: ``"auto"`` = bf16 autocast on CUDA, fp32 on CPU; ``"fp32"``; ``"bf16"`` (CUDA only).
+        precision: ``"auto"`` = bf16 autocast on CUDA, fp32 on the CPU (exact by default); ``"fp32"``;
+            ``"bf16"`` = bf16 autocast on CUDA or the CPU (:meth:`autocast`).
         plddt_threshold: SaProt: 3Di letters of residues below this pLDDT become ``#``.
         cls_output: Also return the final-layer ``<cls>`` embedding as ``extras["cls"]`` ``(B, D)``.
         preset: The preset name ``model`` was built from (kept in :attr:`config` while the architecture still
@@ -151,15 +153,20 @@ class ESM2Encoder(ProteinEncoder, Pretrained):
         return self.model.embed_tokens.weight.device
 
     def autocast(self) -> contextlib.AbstractContextManager[None]:
-        """bf16 autocast on CUDA (``precision`` "auto"/"bf16"); a no-op on CPU and for "fp32"."""
-        use = self.precision == "bf16" or (self.precision == "auto" and self.device.type == "cuda")
-        if use and self.device.type != "cuda":
-            raise RuntimeError("precision='bf16' needs a CUDA device (CPU runs fp32)")
-        return torch.autocast("cuda", dtype=torch.bfloat16) if use else contextlib.nullcontext()
+        """bf16 autocast for :attr:`precision` on this device (:func:`protdata.device.autocast_for`): ``"auto"``
+        = bf16 on CUDA and fp32 on the CPU (exact); ``"bf16"`` = bf16 on CUDA and on the CPU (native AMX /
+        AVX512-BF16 GEMMs where the CPU has them, a one-time warning where it has not); ``"fp32"`` = a no-op.
+
+        On the CPU the linear layers run as bf16 oneDNN GEMMs on cached bf16 weights and attention as bf16 SDPA,
+        while the residual stream, LayerNorms, rotary angles and the LM head's output stay fp32
+        (``esm2/linear.py``)."""
+        return autocast_for(self.device, self.precision)
 
     def uses_varlen(self) -> bool:
         """True when attention will use the padding-free CUDA varlen kernel."""
-        bf16 = self.precision == "bf16" or (self.precision == "auto" and self.device.type == "cuda")
+        if self.device.type != "cuda":
+            return False
+        bf16 = resolve_precision(self.device, self.precision) == "bf16"
         return bf16 and varlen_available() and self.model.attention_backend in ("auto", "varlen")
 
     def pack(self, token_arrays: list) -> tuple[PackedBatch, list[int]]:
