@@ -162,7 +162,11 @@ def test_two_ranks_equal_one_rank(tmp_path: Path, afdb_tar: tuple[Path, list[str
     )
     procs = []
     for rank in (1, 0):
-        env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": "2", "TORCHELASTIC_RUN_ID": "test-two-ranks"}
+        env = {
+            **os.environ,
+            **{"RANK": str(rank), "WORLD_SIZE": "2", "TORCHELASTIC_RUN_ID": "test-two-ranks"},
+            **{"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"},  # torchrun sets all of these
+        }
         procs.append(
             subprocess.Popen(
                 [sys.executable, "-c", code, str(tar), str(tmp_path / "two")],

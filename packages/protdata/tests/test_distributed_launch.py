@@ -140,3 +140,9 @@ def test_launch_detection_does_not_import_torch() -> None:
     code = "import sys, protdata.distributed as d; d.detect_launch({}); d.env_rank(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_half_a_torchrun_environment_is_an_error() -> None:
+    with pytest.raises(LaunchError, match=r"WORLD_SIZE=2 is set but MASTER_ADDR, MASTER_PORT not"):
+        detect_launch({"RANK": "1", "WORLD_SIZE": "2"})
+    assert detect_launch({"RANK": "0", "WORLD_SIZE": "1"}).launcher == "none"  # one process: nothing to join

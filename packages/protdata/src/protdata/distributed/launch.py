@@ -227,6 +227,12 @@ def _detect(env: Mapping[str, str]) -> LaunchEnv:
             master_addr=addr,
             master_port=port or slurm_port(env.get("SLURM_JOB_ID")),
         )
+    if (_int(env, "WORLD_SIZE") or 1) > 1:  # half a torchrun environment: never run as one silent process
+        missing = [v for v in _LAUNCHER_VARS if not env.get(v)]
+        raise LaunchError(
+            f"WORLD_SIZE={env['WORLD_SIZE']} is set but {', '.join(missing)} not: set all of "
+            f"{', '.join(_LAUNCHER_VARS)} (torchrun and the deepspeed launcher do), or unset WORLD_SIZE"
+        )
     return LaunchEnv("none")
 
 
