@@ -9,7 +9,7 @@ installed here; its time quoted in issue 4 (451 ms per 1,000 residues, one prote
 Timed: one training step (train-mode batch norm, loss = Σ protein features, backward) per batch, graphs built
 beforehand (their cost is printed separately). Reported: ms per 1,000 residues at batch size 1 (each globin its
 own step) and batched; activation memory per residue (bytes autograd saves for backward, unique storages);
-the same step under ``torch.autocast("cpu", dtype=torch.bfloat16)`` (opt-in, not the default); and the bare
+the same step under ``torch.autocast("cpu", dtype=torch.bfloat16)`` (``precision="bf16"``; the CPU default stays fp32); and the bare
 GEMMs of the six layers (their FLOPs are the floor for any fp32 implementation).
 
     uv run python benchmarks/bench_gearnet.py [--threads 2] [--repeat 3] [--batch-size 8]
@@ -27,9 +27,11 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from protdata import ProteinBatch, load_chains
+from protdata.device import cpu_bf16_support
+from protdata.kernels import cpu_linear_backend
 from protdata.testing import find_shared_data
 from protenc_struct import GearNet, ResidueGraph
-from protenc_struct.layers.onednn_linear import linear, set_onednn
+from protenc_struct.layers.cpu_linear import backends, set_backends
 
 TORCHDRUG_MS_PER_1000 = 451.0  # issue 4: TorchDrug 0.2.1, one protein per step, CPU, these machines
 
@@ -138,12 +140,15 @@ def main() -> None:
         batch, graph, x, edge_list = item
         return reference(x, edge_list, batch.num_residues, graph.nodes.batch, len(batch)).sum()
 
-    def mkl_step(item) -> Tensor:
-        previous = set_onednn(False)
-        try:
-            return ours_step(item)
-        finally:
-            set_onednn(previous)
+    def forced(backend: str) -> Callable[[tuple], Tensor]:
+        def step(item) -> Tensor:
+            previous = set_backends(backend)
+            try:
+                return ours_step(item)
+            finally:
+                set_backends(previous)
+
+        return step
 
     def bf16_step(item) -> Tensor:
         with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -159,6 +164,8 @@ def main() -> None:
             rel = float(((a - b).abs() / (b.abs() + 1)).max())
             bf16_error = float((a.sum() - c).abs() / a.sum().abs())
     model.train()
+    print(f"{cpu_linear_backend().describe()} -> ours runs {backends()}")
+    print(f"bf16: {cpu_bf16_support().describe()}")
     print(f"{len(proteins)} globins, {residues} residues, torch threads {args.threads}; outputs agree "
           f"(max rel. diff {rel:.1e}); graphs built in {graph_ms:.0f} ms (not timed below)")  # fmt: skip
 
@@ -172,8 +179,9 @@ def main() -> None:
 
     steps = {
         "reference (TorchDrug-style)": reference_step,
-        "ours": ours_step,
-        "ours, F.linear (MKL sgemm)": mkl_step,
+        "ours (measured kernels)": ours_step,
+        "ours, all oneDNN": forced("onednn"),
+        "ours, all MKL (F.linear)": forced("mkl"),
         "ours, bf16 autocast": bf16_step,
     }
     for step in steps.values():
@@ -199,7 +207,7 @@ def main() -> None:
     for name, (b1, bb, mem) in rows.items():
         print(f"{name:<30} {b1:9.0f} {ref1 / b1:6.2f}x {TORCHDRUG_MS_PER_1000 / b1:5.2f}x "
               f"{bb:9.0f} {refb / bb:6.2f}x {mem / 1024:11.1f}")  # fmt: skip
-    print(f"bf16 autocast: relative error of the summed protein features {bf16_error:.1e} (opt-in only)")
+    print(f'bf16 autocast: relative error of the summed protein features {bf16_error:.1e} (precision="bf16")')
 
     # the floor: the six layers' dense GEMMs alone (forward + both backward products), same row count
     n = single[0][0].num_residues
@@ -224,7 +232,11 @@ def main() -> None:
     flops = sum(2 * 3 * (wl.numel() + ws.numel()) for wl, ws in weights) - 2 * (
         weights[0][0].numel() + weights[0][1].numel()
     )
-    for label, mm in (("MKL sgemm", lambda a, b: a @ b.t()), ("oneDNN", lambda a, b: linear(a, b))):
+    onednn = torch.ops.mkldnn._linear_pointwise
+    for label, mm in (
+        ("MKL sgemm", lambda a, b: a @ b.t()),
+        ("oneDNN", lambda a, b: onednn(a, b, None, "none", [], "")),
+    ):
         floor = best_ms(gemms(mm), args.repeat) / (n * len(proteins)) * 1000
         print(f"GEMM floor, {label} (same shapes, batch 1): {floor:.0f} ms per 1,000 residues = "
               f"{flops / 1e6:.0f} MFLOP per residue at {flops / floor / 1e3:.0f} GFLOP/s")  # fmt: skip

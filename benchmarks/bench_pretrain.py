@@ -15,7 +15,11 @@ blocked on the DataLoader; reparse: time parsing + collating). A GPU section (sk
 seed-size GearNet (6 × 512) in bf16 through the engine and reports residues/s and model FLOP utilisation
 (MFU); the ESM-2 650M + GearNet fusion waits for protfusion's serial fusion model.
 
-    uv run python benchmarks/bench_pretrain.py [--steps 150] [--threads 1] [--workers 0] [--zero 0]
+A CPU bf16 section trains the default model and the seed-size GearNet (6 × 512) in fp32 and with
+``deepspeed.precision=bf16`` (bf16 autocast on the CPU) and prints residues/s and the bf16 / fp32 ratio, with the
+bf16 ISA detected and the float32 linear kernels chosen on this CPU.
+
+    uv run python benchmarks/bench_pretrain.py [--steps 150] [--threads 1] [--workers 0] [--zero 0] [--bf16-steps 40]
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from engine.trainer import Trainer, seed_micro_batch  # noqa: E402
 
 from protdata import ProteinBatch, load_chains  # noqa: E402
 from protdata.configfile import load_config  # noqa: E402
+from protdata.device import cpu_bf16_support  # noqa: E402
+from protdata.kernels import cpu_linear_backend  # noqa: E402
 from protdata.transforms import build_transform  # noqa: E402
 
 DEFAULT = ROOT / "apps" / "configs" / "default_pretrain.yaml"
@@ -108,6 +114,29 @@ def plain_run(config: PretrainConfig, steps: int, reparse: bool) -> tuple[float,
     return residues / total, data_time / total
 
 
+def cpu_bf16_section(args: argparse.Namespace, out: Path) -> None:
+    """fp32 vs bf16 (autocast on the CPU, ``engine.trainer.cpu_autocast``) through the engine: the default model
+    and the seed-size GearNet (6 × 512), alternating precisions round by round; best residues/s of each."""
+    print(f"CPU bf16: {cpu_bf16_support().describe()}; {cpu_linear_backend().describe()}")
+    models = {"default 6 x 128": [], "seed 6 x 512": ["encoder.hidden_dims=[512,512,512,512,512,512]"]}
+    for label, dims in models.items():
+        best = {"fp32": 0.0, "bf16": 0.0}
+        for round_ in range(args.rounds):
+            for prec in best:
+                overrides = [
+                    f"train.num_threads={args.threads}",
+                    "train.device=cpu",
+                    f"deepspeed.precision={prec}",
+                ]
+                config = load_config(PretrainConfig, DEFAULT, [*overrides, *dims])
+                rate, _ = engine_run(config, args.bf16_steps, 0, out / f"bf16-{label[:7]}-{prec}-{round_}")
+                best[prec] = max(best[prec], rate)
+        print(
+            f"  {label}: fp32 {best['fp32']:8,.0f}  bf16 {best['bf16']:8,.0f} residues/s   "
+            f"bf16 / fp32 = {best['bf16'] / best['fp32']:.2f}x (target >= 2x on a CPU with native bf16)"
+        )
+
+
 def gpu_section(args: argparse.Namespace, out: Path) -> None:
     if not torch.cuda.is_available():
         print("GPU: skipped (no CUDA device)")
@@ -141,6 +170,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--zero", type=int, default=0, choices=[0, 1, 2, 3])
+    parser.add_argument(
+        "--bf16-steps", type=int, default=40, help="steps per run of the CPU bf16 section (0: skip)"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="fp32 / bf16 rounds of the CPU bf16 section")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     overrides = [f"train.num_threads={args.threads}", f"deepspeed.zero_stage={args.zero}", "train.device=cpu"]
@@ -163,6 +196,8 @@ def main() -> None:
         )
         print(f"ratio engine / plain = {eng / plain:.2f}   engine / reparse = {eng / reparse:.2f}")
         print(f"data wait {100 * wait:.1f} % (target < 5 %): {'ok' if wait < 0.05 else 'ABOVE TARGET'}")
+        if args.bf16_steps:
+            cpu_bf16_section(args, out)
         gpu_section(args, out)
 
 

@@ -1,7 +1,8 @@
 """bf16 training keeps gradients and the export in fp32 (issue 13): the DeepSpeed config reduces and accumulates
 gradients in fp32, and the export holds the optimizer's fp32 master weights, not the module's bf16 copy. DeepSpeed's
-CPU accelerator trains bf16 here (the engine is built on CPU, gloo, one process); the app-level run in bf16 needs a
-GPU (the apps refuse bf16 on CPU) and is skipped without one."""
+CPU accelerator trains bf16 here (the engine is built on CPU, gloo, one process); the app-level run in DeepSpeed's
+bf16 mode needs a GPU and is skipped without one (on the CPU the apps train bf16 with autocast around fp32 DeepSpeed:
+tests/test_engine_cpu_bf16.py)."""
 
 from __future__ import annotations
 

@@ -175,7 +175,7 @@ def _bad(args: list[str], root: Path, capsys: pytest.CaptureFixture[str]) -> str
             ["optimizer.lr_ratios={{encoder.sequence: 0.1}}"],
             r"optimizer\.lr_ratios: no trainable parameter .*encoder\.sequence",
         ),
-        (["deepspeed.precision=bf16"], r"deepspeed\.precision: bf16 needs a GPU"),
+        (["deepspeed.precision=fp16"], r"deepspeed\.precision: Input should be .auto., .fp32. or .bf16."),
         (["init_from={root}/missing.safetensors"], r"missing\.safetensors: no such weights file"),
     ],
 )

@@ -40,7 +40,8 @@ class DeepSpeedConfig(Section):
     """The DeepSpeed engine: ZeRO stage, precision, gradient accumulation and clipping (+ raw DeepSpeed keys)."""
 
     zero_stage: Literal[0, 1, 2, 3] = 0
-    #: ``auto``: bf16 on a GPU that supports it, fp32 on CPU.
+    #: ``auto``: bf16 on a GPU that supports it, fp32 on CPU; ``bf16`` on CPU: bf16 autocast, fp32 weights
+    #: (``engine.trainer.cpu_autocast``).
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     gradient_accumulation_steps: int = Field(1, ge=1)  # FusionProt: gradient_interval 8
     gradient_clipping: float = Field(1.0, ge=0)  # 0 disables clipping

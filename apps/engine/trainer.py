@@ -41,6 +41,7 @@ from engine.errors import ConfigError, TrainingError
 from engine.stopping import Interrupted, StopRequest
 from engine.validation import Validation
 from protdata.configfile import merge_configs
+from protdata.device import resolve_precision
 from protdata.distributed import all_reduce_max, all_reduce_sum, average_buffers
 from protdata.loading import MicroBatch, TrainingData
 from protdata.seeding import seed_micro_batch
@@ -105,16 +106,31 @@ def preflight(
 
 
 def precision(deepspeed: DeepSpeedConfig, device_type: str) -> str:
-    """``bf16`` or ``fp32`` on ``device_type`` (``auto``: bf16 on a GPU that supports it).
-
-    Raises:
-        ConfigError: bf16 asked for without a GPU.
-    """
-    if deepspeed.precision == "bf16" and device_type != "cuda":
-        raise ConfigError("deepspeed.precision: bf16 needs a GPU here (use auto or fp32 on CPU)")
+    """``bf16`` or ``fp32`` on ``device_type``: ``auto`` is bf16 on a GPU that supports it and fp32 on the CPU (exact
+    by default); ``bf16`` on the CPU trains with bf16 autocast (:func:`cpu_autocast`), warning once on a CPU
+    without native bf16 arithmetic (``protdata.device.resolve_precision``)."""
     if deepspeed.precision == "auto":
         return "bf16" if device_type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    if deepspeed.precision == "bf16" and device_type == "cpu":
+        resolve_precision("cpu", "bf16")
     return deepspeed.precision
+
+
+def cpu_autocast(
+    deepspeed: DeepSpeedConfig, device_type: str
+) -> Callable[[], contextlib.AbstractContextManager]:
+    """The context every forward of the run enters: bf16 autocast for ``bf16`` on the CPU, else nothing.
+
+    On a GPU, DeepSpeed's bf16 mode holds a bf16 copy of the model and fp32 master weights in the optimizer. On the
+    CPU the same precision is automatic mixed precision instead: DeepSpeed runs fp32 (parameters, gradients,
+    optimizer, all-reduce) and ``torch.autocast("cpu", dtype=torch.bfloat16)`` runs the GEMMs in bf16 -- on AMX /
+    AVX512-BF16 tiles where the CPU has them -- while reductions, batch norm, losses and sparse aggregation stay
+    fp32 (autocast's CPU op lists; the structure encoders keep their sparse products out of autocast). A pure bf16
+    model would also round batch-norm statistics and scatter sums to bf16.
+    """
+    if device_type == "cpu" and precision(deepspeed, device_type) == "bf16":
+        return lambda: torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext
 
 
 def reduction_dtypes(bf16: bool, zero_stage: int) -> dict[str, Any]:
@@ -218,7 +234,8 @@ class Trainer:
             "train_batch_size": micro * g * self.dist.world_size,
             "gradient_clipping": self.ds.gradient_clipping,
             "zero_optimization": {"stage": self.ds.zero_stage},
-            "bf16": {"enabled": precision(self.ds, self.dist.device.type) == "bf16"},
+            # bf16 on the CPU is autocast around fp32 DeepSpeed (cpu_autocast), on a GPU DeepSpeed's bf16 mode
+            "bf16": {"enabled": self.dist.device.type == "cuda" and precision(self.ds, "cuda") == "bf16"},
             "steps_per_print": 10**9,
             "wall_clock_breakdown": False,
             "zero_allow_untested_optimizer": True,
@@ -241,6 +258,7 @@ class Trainer:
     def _fit(self, resume: dict[str, Any] | None) -> TrainResult:
         dist, g, w = self.dist, self.ds.gradient_accumulation_steps, self.dist.world_size
         total = self.total_steps()
+        autocast = cpu_autocast(self.ds, dist.device.type)
         model = self.model.to(dist.device)
         optimizer = build_optimizer(model, self.optimizer_config)
         scheduler = build_scheduler(optimizer, self.scheduler_config, total)
@@ -297,7 +315,8 @@ class Trainer:
                     kwargs: dict[str, Any] = {"generator": generator} if takes_generator else {}
                     if takes_targets and micro.targets is not None:
                         kwargs["targets"] = micro.targets.to(dist.device, non_blocking=True)
-                    output = engine(batch, **kwargs)
+                    with autocast():
+                        output = engine(batch, **kwargs)
                     loss, metrics = unpack_output(output)
                     value = float(loss.detach())
                     if self.train.stop_on_nonfinite and not math.isfinite(value):
@@ -338,6 +357,7 @@ class Trainer:
                             run_dir=self.run_dir,
                             export_config={**export, "step": done},
                             is_main=dist.is_main,
+                            autocast=autocast,
                         )
                     )
                     window.t0 += time.perf_counter() - t_v  # evaluating is not training time

@@ -13,6 +13,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -158,9 +159,17 @@ class Validation:
         return self.plateau
 
     def run(
-        self, engine: Any, step: int, *, run_dir: Path, export_config: dict[str, Any], is_main: bool
+        self,
+        engine: Any,
+        step: int,
+        *,
+        run_dir: Path,
+        export_config: dict[str, Any],
+        is_main: bool,
+        autocast: Callable[[], AbstractContextManager[Any]] = nullcontext,
     ) -> dict[str, Any]:
-        """Evaluate at optimizer ``step``; update the best model and the plateau; return the log record."""
+        """Evaluate at optimizer ``step``; update the best model and the plateau; return the log record.
+        ``autocast``: the training forward's context (bf16 autocast on the CPU; ``engine.trainer.cpu_autocast``)."""
         import torch
 
         from engine.checkpoint import consolidated_state_dict
@@ -170,7 +179,7 @@ class Validation:
         engine.eval()
 
         def forward(batch: Any, **kwargs: Any) -> Any:
-            with torch.no_grad():
+            with torch.no_grad(), autocast():
                 return engine(batch, **kwargs)
 
         try:
