@@ -144,7 +144,9 @@ def run(args: argparse.Namespace) -> None:
             monitor=metric,
             mode=mode,  # type: ignore[arg-type]
             plateau=config.plateau,
-            **config.evaluation.model_dump(include={"every_epochs", "every_steps", "export_best"}),
+            **config.evaluation.model_dump(
+                include={"every_epochs", "every_steps", "export_best", "patience", "min_delta"}
+            ),
         )
         run_config = config.model_dump(mode="json")
         export = {"app": "finetune", "run_config": run_config, TASK_KEY: export_task(config, checked.table)}
@@ -160,11 +162,17 @@ def run(args: argparse.Namespace) -> None:
         )
         result = trainer.fit(checked.state)
         where = f" -> {run_dir / BEST_DIR}/" if config.evaluation.export_best else ""
-        best = f"{validation.best or 0:.4f} at step {validation.best_step}{where}"
+        test_key = "test_" + metric.partition("_")[2]
+        test = validation.best_record.get(test_key) if metric.startswith("valid_") else None
+        at_best = f"; {test_key} {test:.4f} at that step" if test is not None else ""
+        best = f"{validation.best or 0:.4f} at step {validation.best_step}{at_best}{where}"
         never = f"was never finite: no best model (the last is in {run_dir}/)"
         if dist.is_main:
+            table = validation.best_table()
             print(
-                f"{result.summary()}\nbest: {metric} {never if validation.best is None else best}", flush=True
+                f"{result.summary()}\n{table + chr(10) if table else ''}"
+                f"best: {metric} {never if validation.best is None else best}",
+                flush=True,
             )
 
 

@@ -217,3 +217,48 @@ def test_resume_repeats_the_uninterrupted_run(run: Path, gb1, tmp_path: Path) ->
         for key in ("loss", "lr", "valid_spearman", "valid_loss", "best_valid_score", "plateau_lr"):
             if key in x:
                 assert y[key] == pytest.approx(x[key], rel=1e-6, abs=1e-9), (x["step"], key)
+
+
+@pytest.mark.parametrize(
+    ("scores", "patience", "min_delta", "stop"),
+    [
+        (
+            [0.3, 0.5, 0.4, 0.45, 0.9, 0.9, 0.9, 0.9],
+            2,
+            0.0,
+            8,
+        ),  # 0.4, 0.45: two evaluations without a new best
+        ([0.3, 0.5, 0.4, 0.45, 0.9, 0.9, 0.9, 0.9], 2, 0.25, 6),  # 0.5 beats 0.3 by less than min_delta
+        ([0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1], 1, 0.0, None),  # always improving: runs to the end
+    ],
+)
+def test_early_stopping_ends_the_run_after_patience_evaluations(
+    gb1, tmp_path: Path, scores: list[float], patience: int, min_delta: float, stop: int | None
+) -> None:
+    """Stops at the evaluation where ``patience`` evaluations in a row failed to improve the best by more than
+    ``min_delta`` (transformers' EarlyStoppingCallback rule), checkpoints and exports that step, and keeps the
+    metrics of the best step for the summary table."""
+    data = gb1[1]
+    dist = setup_distributed("cpu")
+    calls = iter(scores)
+    validation = Validation(
+        lambda forward: {"valid_score": next(calls), "test_score": 0.25},
+        monitor="valid_score", mode="max", every_steps=2, patience=patience, min_delta=min_delta,
+    )  # fmt: skip
+    run_dir = tmp_path / "run"
+    trainer = Trainer(
+        _model(data), data, optimizer=OptimizerConfig(type="adam", lr=LR), scheduler=SchedulerConfig(),
+        deepspeed=DeepSpeedConfig(), train=TrainConfig(max_steps=16, log_every=1, checkpoint_every=100, num_threads=1),
+        seed=3, run_dir=run_dir, dist=dist, export_config={"app": "test"}, progress=False, validation=validation,
+    )  # fmt: skip
+    result = trainer.fit()
+    end = stop or 16
+    assert result.stopped_early == stop
+    assert max(r["step"] for r in _records(run_dir)) == end
+    assert json.loads((run_dir / "config.json").read_text())["step"] == end
+    assert (run_dir / "checkpoints" / f"step_{end:07d}").is_dir()
+    best = max(scores[: end // 2])
+    assert validation.best == best and validation.best_step == 2 * (scores.index(best) + 1)
+    assert validation.best_record == {"valid_score": best, "test_score": 0.25}
+    assert validation.best_table().splitlines()[1].split() == ["score", f"{best:.4f}", "0.2500"]
+    assert ("stopped early" in result.summary()) == (stop is not None)

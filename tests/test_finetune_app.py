@@ -6,7 +6,9 @@ nothing written."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import os
 import re
@@ -113,9 +115,11 @@ def ec_run(tmp_path_factory, ec_files, ec_annotations) -> dict:
     splits = {"train": chains[:16], "valid": chains[16:26], "test": chains[26:30]}
     config = write_config(tmp, ec_files, splits)
     out = tmp / "runs"
-    assert finetune.main(["--config", str(config), f"output_root={out}", "--no-progress"]) == 0
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert finetune.main(["--config", str(config), f"output_root={out}", "--no-progress"]) == 0
     (run_dir,) = out.glob("ec-tiny-*")
-    return {"dir": run_dir, "config": config, "splits": splits, "tmp": tmp}
+    return {"dir": run_dir, "config": config, "splits": splits, "tmp": tmp, "stdout": printed.getvalue()}
 
 
 def _records(run_dir: Path) -> list[dict]:
@@ -146,6 +150,19 @@ def test_validation_logged_and_best_model_exported(ec_run, ec_annotations) -> No
         exported["selected"]["step"] == best["step"] and exported["selected"]["value"] == best["valid_fmax"]
     )
     assert exported["step"] == best["step"]
+    # the final lines: every metric at the best step per split, then the selection with the test score there
+    lines = ec_run["stdout"].strip().splitlines()
+    assert lines[-1] == (
+        f"best: valid_fmax {best['valid_fmax']:.4f} at step {best['step']}; test_fmax {best['test_fmax']:.4f} at "
+        f"that step -> {run_dir / 'best'}/"
+    )
+    table = {
+        line.split()[0]: line.split()[1:]
+        for line in lines[lines.index(next(x for x in lines if x.startswith("metric "))) : -1]
+    }
+    assert table["metric"] == ["valid", "test"]
+    assert table["fmax"] == [f"{best['valid_fmax']:.4f}", f"{best['test_fmax']:.4f}"]
+    assert table["auprc_micro"][0] == f"{best['valid_auprc_micro']:.4f}"
     weights = load_file(str(run_dir / "best" / "model.safetensors"))
     with restricted_torch_load():
         states = torch.load(

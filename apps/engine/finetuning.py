@@ -51,6 +51,10 @@ class EvaluationConfig(Section):
     every_steps: int | None = Field(None, ge=1)
     test: bool = True  # also evaluate the test split at every validation (the seed does)
     export_best: bool = True  # export the best model to <run>/best/
+    #: Early stopping: stop after this many evaluations without ``metric`` improving by more than ``min_delta``
+    #: (transformers' EarlyStoppingCallback); null: train to the end (the seeds do).
+    patience: int | None = Field(None, ge=1)
+    min_delta: float = Field(0.0, ge=0)
 
 
 class FinetuneConfig(Section):

@@ -66,6 +66,8 @@ class TrainResult:
     weights: Path | None = None
     config_json: Path | None = None
     plot: Path | None = None
+    #: The step early stopping ended the run at (``engine.validation.Validation.patience``), else None.
+    stopped_early: int | None = None
 
     def summary(self) -> str:
         """``done: 300 steps in 2m05s, loss 3.01 -> 2.60, 1,950 residues/s, data wait 0.8 % -> runs/x/ (…)``
@@ -77,6 +79,8 @@ class TrainResult:
         losses = [r["loss"] for r in self.history if "loss" in r]
         steps, start = self.steps, self.start_step
         what = f"steps {start + 1}-{steps} of {steps}" if start else f"{steps} steps"
+        if self.stopped_early is not None:
+            what = f"{self.stopped_early - start} of {steps} steps (stopped early: no improvement)"
         loss = f", loss {losses[0]:.4f} -> {losses[-1]:.4f}" if losses else ""
         return (
             f"done: {what} in {format_seconds(self.seconds)}{loss}, {self.residues_per_s:,.0f} residues/s, "
@@ -361,6 +365,8 @@ class Trainer:
                         )
                     )
                     window.t0 += time.perf_counter() - t_v  # evaluating is not training time
+                    if self.validation.should_stop and not last:  # the same metrics on every rank
+                        result.stopped_early, last = done, True
                 if (
                     (self.train.checkpoint_every and done % self.train.checkpoint_every == 0)
                     or last
@@ -378,6 +384,8 @@ class Trainer:
                     window.t0 += time.perf_counter() - t_ck  # saving is not training time
                 if signum and not last:
                     raise Interrupted(signum, done, checkpoint)
+                if result.stopped_early:
+                    break
         finally:
             stop.restore()
             del batches, loader
@@ -391,7 +399,11 @@ class Trainer:
         if dist.is_main:
             assert state is not None
             result.weights, result.config_json = export_model(
-                engine.module, state, self.run_dir, {**export, "step": total}, self.export_select
+                engine.module,
+                state,
+                self.run_dir,
+                {**export, "step": result.stopped_early or total},
+                self.export_select,
             )
             result.history = reporter.history
             result.plot = plot_curves(result.history, self.run_dir / PLOT_FILE, title=self.run_dir.name)

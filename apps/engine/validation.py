@@ -116,6 +116,9 @@ class Validation:
     ``evaluate(forward) -> {metric: value}`` runs on every rank and returns the same metrics there; ``monitor``
     (e.g. ``valid_fmax``, ``mode`` max / min) selects the best model and drives ``plateau``
     (:class:`prottasks.optim.PlateauConfig`, ``None``: off); ``every_steps`` overrides ``every_epochs``.
+    ``patience``: early stopping -- training stops after this many evaluations in a row without the monitored
+    metric improving by more than ``min_delta`` (transformers' ``EarlyStoppingCallback``:
+    ``early_stopping_patience`` / ``early_stopping_threshold``); ``None``: never.
     """
 
     def __init__(
@@ -129,8 +132,15 @@ class Validation:
         plateau: Any | None = None,
         export_best: bool = True,
         export_select: Callable[[Any], Any] | None = None,
+        patience: int | None = None,
+        min_delta: float = 0.0,
     ) -> None:
         self.evaluate, self.monitor, self.mode = evaluate, monitor, mode
+        self.patience, self.min_delta = patience, min_delta
+        #: Evaluations since the last improvement by more than ``min_delta`` (early stopping's counter).
+        self.waiting = 0
+        #: Every metric of the evaluation that selected the best model (``valid_*``, ``test_*``, ...).
+        self.best_record: dict[str, float] = {}
         self.every_epochs, self.every_steps, self.export_best = every_epochs, every_steps, export_best
         self.export_select = export_select  # the part exported (engine.checkpoint.export_model's select)
         self.split: str | None = None  # digest of the held-out ids (protdata.holdout.HoldOut.digest)
@@ -150,6 +160,32 @@ class Validation:
 
     def due(self, step: int, total: int) -> bool:
         return step % self.every == 0 or step == total
+
+    @property
+    def should_stop(self) -> bool:
+        """Early stopping: ``patience`` evaluations in a row without an improvement above ``min_delta``."""
+        return self.patience is not None and self.waiting >= self.patience
+
+    def best_table(self) -> str:
+        """The metrics at the best step as a table, one row per metric and one column per split::
+
+        metric        valid      test
+        fmax         0.6123    0.5870
+        """
+        splits: dict[str, dict[str, float]] = {}
+        for key, value in self.best_record.items():
+            split, _, name = key.partition("_")
+            if name and split in ("valid", "test", "val"):
+                splits.setdefault(split, {})[name] = value
+        if not splits:
+            return ""
+        names = list(dict.fromkeys(n for metrics in splits.values() for n in metrics))
+        width = max(len("metric"), *(len(n) for n in names))
+        lines = [f"{'metric':<{width}}" + "".join(f"{split:>10}" for split in splits)]
+        for name in names:
+            cells = "".join(f"{splits[s][name]:10.4f}" if name in splits[s] else f"{'-':>10}" for s in splits)
+            lines.append(f"{name:<{width}}{cells}")
+        return "\n".join(lines)
 
     def _plateau(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.ReduceLROnPlateau:
         if self.plateau is None:
@@ -191,8 +227,15 @@ class Validation:
         value = float(metrics[self.monitor])
         record: dict[str, Any] = {"step": step, **{k: float(v) for k, v in metrics.items()}}
         better = self.best is None or (value > self.best if self.mode == "max" else value < self.best)
+        gain = (
+            math.inf
+            if self.best is None
+            else (value - self.best if self.mode == "max" else self.best - value)
+        )
+        self.waiting = 0 if math.isfinite(value) and gain > self.min_delta else self.waiting + 1
         if math.isfinite(value) and better:
             self.best, self.best_step = value, step
+            self.best_record = {k: float(v) for k, v in metrics.items()}
             # every rank takes part (ZeRO-3 gathers)
             state = consolidated_state_dict(engine) if self.export_best else None
             if is_main and state is not None:
@@ -215,7 +258,17 @@ class Validation:
         return {
             **{
                 k: getattr(self, k)
-                for k in ("monitor", "mode", "best", "best_step", "every", "reductions", "split")
+                for k in (
+                    "monitor",
+                    "mode",
+                    "best",
+                    "best_step",
+                    "every",
+                    "reductions",
+                    "split",
+                    "waiting",
+                    "best_record",
+                )
             },
             "plateau": plateau,
         }
@@ -232,6 +285,8 @@ class Validation:
             return
         self.best = None if state.get("best") is None else float(state["best"])
         self.best_step, self.reductions = state.get("best_step"), int(state.get("reductions", 0))
+        self.waiting = int(state.get("waiting", 0))
+        self.best_record = {str(k): float(v) for k, v in dict(state.get("best_record") or {}).items()}
         self._plateau_state = state.get("plateau") if self.plateau_config is not None else None
         if self.plateau is not None and self._plateau_state:
             self.plateau.load_state_dict(self._plateau_state)

@@ -14,6 +14,7 @@ from prottasks.reporting import (
     METRICS_FILE,
     MetricsWindow,
     Reporter,
+    curve_panels,
     format_seconds,
     plot_curves,
     read_metrics,
@@ -65,3 +66,17 @@ def test_curves_and_seconds(tmp_path: Path) -> None:
     assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot_curves([], tmp_path / "none.png") is None
     assert [format_seconds(x) for x in (59.4, 125, 3 * 3600 + 61)] == ["59s", "2m05s", "3h01m"]
+
+
+def test_training_and_evaluation_values_share_a_panel() -> None:
+    """Fine-tuning logs ``loss`` per step and ``valid_loss`` / ``test_loss`` / ``valid_fmax`` per evaluation: the
+    losses are drawn in one panel; a metric without a training counterpart gets its own; best markers none."""
+    history = [{"step": s, "loss": 1.0 / s, "lr": 0.1, "accuracy": 0.5} for s in range(1, 4)]
+    history += [{"step": 3, "valid_loss": 0.4, "test_loss": 0.5, "valid_fmax": 0.6, "best_valid_fmax": 0.6}]
+    history += [{"step": 3, "val_accuracy": 0.55}]
+    assert curve_panels(history) == {
+        "loss": ["loss", "valid_loss", "test_loss"],
+        "lr": ["lr"],
+        "accuracy": ["accuracy", "val_accuracy"],
+        "valid_fmax": ["valid_fmax"],
+    }

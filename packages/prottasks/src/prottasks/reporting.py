@@ -228,17 +228,9 @@ def _panel(key: str, keys: Sequence[str]) -> str:
     return name if split in _SPLITS and name in keys else key
 
 
-def plot_curves(history: Sequence[Mapping[str, Any]], path: Path, title: str = "") -> Path | None:
-    """One panel per training scalar (loss first) against the step, its evaluation values (``val_loss``,
-    ``valid_…``) drawn in the same panel, the selected best (``best_<key>``) starred; saved as a PNG (atomically);
-    None without data."""
-    if not history:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def curve_panels(history: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """``{panel: [keys drawn in it]}`` of :func:`plot_curves`: one panel per logged scalar, an evaluation value
+    sharing its training value's panel (``loss``, ``val_loss``, ``valid_loss``, ``test_loss`` in ``loss``)."""
     keys = list(
         dict.fromkeys(
             k
@@ -250,6 +242,21 @@ def plot_curves(history: Sequence[Mapping[str, Any]], path: Path, title: str = "
     panels: dict[str, list[str]] = {}
     for key in keys:
         panels.setdefault(_panel(key, keys), []).append(key)
+    return panels
+
+
+def plot_curves(history: Sequence[Mapping[str, Any]], path: Path, title: str = "") -> Path | None:
+    """One panel per training scalar (loss first) against the step, its evaluation values (``val_loss``,
+    ``valid_…``) drawn in the same panel, the selected best (``best_<key>``) starred; saved as a PNG (atomically);
+    None without data."""
+    if not history:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = curve_panels(history)
     names = sorted(panels, key=lambda k: (k != "loss", k not in {"accuracy", "lr"}, k))
     cols = min(3, len(names))
     rows = math.ceil(len(names) / cols)
