@@ -167,25 +167,11 @@ class Validation:
         return self.patience is not None and self.waiting >= self.patience
 
     def best_table(self) -> str:
-        """The metrics at the best step as a table, one row per metric and one column per split::
+        """The metrics at the best step, one row per metric and a column per split
+        (:func:`prottasks.reporting.split_table`)."""
+        from prottasks.reporting import split_table
 
-        metric        valid      test
-        fmax         0.6123    0.5870
-        """
-        splits: dict[str, dict[str, float]] = {}
-        for key, value in self.best_record.items():
-            split, _, name = key.partition("_")
-            if name and split in ("valid", "test", "val"):
-                splits.setdefault(split, {})[name] = value
-        if not splits:
-            return ""
-        names = list(dict.fromkeys(n for metrics in splits.values() for n in metrics))
-        width = max(len("metric"), *(len(n) for n in names))
-        lines = [f"{'metric':<{width}}" + "".join(f"{split:>10}" for split in splits)]
-        for name in names:
-            cells = "".join(f"{splits[s][name]:10.4f}" if name in splits[s] else f"{'-':>10}" for s in splits)
-            lines.append(f"{name:<{width}}{cells}")
-        return "\n".join(lines)
+        return split_table(self.best_record)
 
     def _plateau(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.ReduceLROnPlateau:
         if self.plateau is None:

@@ -18,6 +18,7 @@ from prottasks.reporting import (
     format_seconds,
     plot_curves,
     read_metrics,
+    split_table,
 )
 
 
@@ -80,3 +81,13 @@ def test_training_and_evaluation_values_share_a_panel() -> None:
         "accuracy": ["accuracy", "val_accuracy"],
         "valid_fmax": ["valid_fmax"],
     }
+
+
+def test_split_table_has_a_row_per_metric_and_a_column_per_split() -> None:
+    record = {"step": 6, "valid_fmax": 0.61234, "valid_loss": 0.5, "test_fmax": 0.58, "lr": 1e-3}
+    assert split_table(record).splitlines() == [
+        "metric     valid      test",
+        "fmax      0.6123    0.5800",
+        "loss      0.5000         -",
+    ]
+    assert split_table({"loss": 1.0}) == ""

@@ -228,6 +228,29 @@ def _panel(key: str, keys: Sequence[str]) -> str:
     return name if split in _SPLITS and name in keys else key
 
 
+def split_table(record: Mapping[str, float]) -> str:
+    """Evaluation metrics ``<split>_<metric>`` (``valid_fmax``, ``test_fmax``, ...) as a table, one row per metric
+    and one column per split, in the order logged; other keys are left out; ``""`` when there are none::
+
+        metric        valid      test
+        fmax         0.6123    0.5870
+    """
+    splits: dict[str, dict[str, float]] = {}
+    for key, value in record.items():
+        split, _, name = key.partition("_")
+        if name and split in _SPLITS:
+            splits.setdefault(split, {})[name] = float(value)
+    if not splits:
+        return ""
+    names = list(dict.fromkeys(n for metrics in splits.values() for n in metrics))
+    width = max(len("metric"), *(len(n) for n in names))
+    lines = [f"{'metric':<{width}}" + "".join(f"{split:>10}" for split in splits)]
+    for name in names:
+        cells = "".join(f"{splits[s][name]:10.4f}" if name in splits[s] else f"{'-':>10}" for s in splits)
+        lines.append(f"{name:<{width}}{cells}")
+    return "\n".join(lines)
+
+
 def curve_panels(history: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
     """``{panel: [keys drawn in it]}`` of :func:`plot_curves`: one panel per logged scalar, an evaluation value
     sharing its training value's panel (``loss``, ``val_loss``, ``valid_loss``, ``test_loss`` in ``loss``)."""
