@@ -70,6 +70,13 @@ class EmbedConfig(Section):
     export: str | None = None
     pooling: Literal["mean", "cls", "readout"] = "mean"
     per_residue: bool = False
+    #: ``joint``: an align export's projected protein embedding, the space its retrieval compares with texts
+    #: (protalign.joint_space; pooling readout); ``encoder``: the encoder's own features.
+    space: Literal["encoder", "joint"] = "encoder"
+    #: ``space: joint``: texts to embed too (``id<TAB>text`` lines), written to ``text_output``
+    #: (.safetensors in protalign's retrieval layout, or .parquet).
+    texts: str | None = None
+    text_output: str | None = None
     #: Most proteins per batch.
     batch_size: int = Field(64, ge=1)
     #: Most padded residues per batch (fair-esm extract.py --toks_per_batch 4096); None: 4,096 CPU / 32,768 GPU.
@@ -145,6 +152,18 @@ def run(config: EmbedConfig) -> Path:
         raise ConfigError(
             "pooling: 'cls' needs an ESM-2 / SaProt encoder section (encoder.type esm2 or saprot)"
         )
+    if config.space == "joint" and (config.pooling == "cls" or config.per_residue):
+        raise ConfigError(
+            "space: 'joint' embeds proteins with the projection (pooling readout, per_residue false)"
+        )
+    if (config.texts is None) != (config.text_output is None) or (config.texts and config.space != "joint"):
+        raise ConfigError("texts: give texts and text_output together, with space: joint (an align export)")
+    if config.text_output and Path(config.text_output).suffix not in (".safetensors", ".parquet"):
+        raise ConfigError(f"text_output: {config.text_output}: use .safetensors or .parquet")
+    if config.texts:  # a bad text file is an error before any model is loaded
+        from protalign.joint_space import read_texts
+
+        texts = read_texts(resolve_path(config.texts, "texts"))
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     sources = [resolve_path(s, "inputs") for s in config.inputs]
@@ -161,8 +180,9 @@ def run(config: EmbedConfig) -> Path:
             output, rank=rank, world_size=world, resume=config.resume, part_rows=config.part_rows
         )
     cls = config.pooling == "cls"
+    joint = config.space == "joint"
     loaded = load_inference_encoder(
-        config.encoder, config.export, device=device, precision=config.precision, cls_output=cls
+        config.encoder, config.export, device=device, precision=config.precision, cls_output=cls, joint=joint
     )
     if cls and loaded.config.type not in sequence_types:
         raise ConfigError(
@@ -171,8 +191,9 @@ def run(config: EmbedConfig) -> Path:
     reading = {"needs_structures": needs_structures(loaded.config)}
     reading["structure_tokens"] = vocabulary(loaded.config) == "saprot"
     max_tokens = config.max_tokens or (GPU_MAX_TOKENS if device.type == "cuda" else CPU_MAX_TOKENS)
-    options = {"precision": config.precision, "pooling": config.pooling, "per_residue": config.per_residue}
-    meta = {"encoder": loaded.description, "pooling": config.pooling, "app": "embed"}
+    pooling = "readout" if joint else config.pooling
+    options = {"precision": config.precision, "pooling": pooling, "per_residue": config.per_residue}
+    meta = {"encoder": loaded.description, "pooling": pooling, "app": "embed", "space": config.space}
     meta["per_residue"] = str(config.per_residue).lower()
     notices = Notices()
     with notices.capture():  # the encoders' per-batch notes (e.g. crops): counted, reported once at the end
@@ -183,6 +204,13 @@ def run(config: EmbedConfig) -> Path:
         )  # fmt: skip
     for note in inputs.notes:
         notices.note(note)
+    if config.texts:
+        from protalign.joint_space import write_text_embeddings
+
+        text_path = write_text_embeddings(
+            loaded.module.model, texts, expand_path(config.text_output), metadata=meta
+        )
+        print(f"{len(texts)} texts embedded in the joint space -> {text_path}", file=sys.stderr)
     _report(config, inputs, report, notices, writer, output, time.perf_counter() - start)
     return output
 

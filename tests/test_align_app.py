@@ -346,3 +346,54 @@ def test_validation_on_held_out_pairs(env: dict[str, str], tmp_path: Path) -> No
     events.Reload()
     assert [e.step for e in events.Scalars("val/protein_to_text_R@1")] == [3, 6]
     assert (run_dir / "curves.png").stat().st_size > 10_000
+
+
+def test_embed_writes_the_joint_space_of_an_align_run(
+    learn_run: Path, env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``apps/embed.py space=joint`` on an align export: protein rows and text rows equal protalign's own
+    ``embed_proteins`` / ``embed_texts`` of the trained model (the space retrieval compares), in both layouts."""
+    import embed
+    import pyarrow.parquet as pq
+
+    from protalign import load_embeddings
+    from protdata import Protein
+    from protdata.fasta import read_fasta_records
+    from protdata.pretrained import load_pretrained
+
+    records = [
+        r
+        for r in read_fasta_records(shared_data("function", "cafa_like_sequences.fasta"))
+        if len(r.sequence) <= 120
+    ]
+    records = records[:6]
+    fasta = tmp_path / "short.fasta"
+    fasta.write_text("".join(f">{r.id}\n{r.sequence}\n" for r in records))
+    texts = [("t1", "ATP binding"), ("t2", "Catalyzes the hydrolysis of beta-lactams."), ("t3", "membrane")]
+    (tmp_path / "texts.tsv").write_text("".join(f"{k}\t{t}\n" for k, t in texts))
+    model = load_pretrained(learn_run).eval()
+    proteins = [Protein.from_sequence(r.id, r.sequence) for r in records]
+    want_p, want_t = embed_proteins(model, proteins), embed_texts(model, [t for _, t in texts])
+    for suffix in (".safetensors", ".parquet"):
+        out, text_out = tmp_path / f"p{suffix}", tmp_path / f"t{suffix}"
+        argv = [f"export={learn_run}", "space=joint", f"texts={tmp_path / 'texts.tsv'}", f"text_output={text_out}",
+                f"--input={fasta}", "-o", str(out), "--device", "cpu"]  # fmt: skip
+        assert embed.main(argv) == 0, capsys.readouterr().err
+        if suffix == ".safetensors":
+            got_t = load_embeddings(text_out)
+            assert got_t.text_ids == ["t1", "t2", "t3"] and got_t.metadata["space"] == "joint"
+            got_p = load_file(str(out))["protein"]
+            text = got_t.text
+        else:
+            got_p = torch.tensor(pq.read_table(out).column("embedding").to_pylist())
+            table = pq.read_table(text_out)
+            assert table.column("id").to_pylist() == ["t1", "t2", "t3"]
+            text = torch.tensor(table.column("embedding").to_pylist())
+        torch.testing.assert_close(got_p, want_p, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(text, want_t, rtol=1e-5, atol=1e-5)
+    # texts need the joint space (and a text output): one error line, exit status 2
+    from app_testing import run_main
+
+    bad = ["texts=x.tsv", "text_output=t.parquet", f"--input={fasta}", "-o", str(tmp_path / "x.parquet")]
+    status, _, err = run_main(embed.main, [f"export={learn_run}", *bad], capsys)
+    assert status == 2 and "texts: give texts and text_output together, with space: joint" in err

@@ -65,22 +65,35 @@ def load_inference_encoder(
     device: torch.device,
     precision: str = "auto",
     cls_output: bool = False,
+    joint: bool = False,
 ) -> LoadedEncoder:
     """The encoder of an ``encoder:`` section or of a protstack export (exactly one), in eval mode on ``device``,
-    with its sequence encoder's ``precision`` (``auto``: as configured) and ``<cls>`` output set."""
+    with its sequence encoder's ``precision`` (``auto``: as configured) and ``<cls>`` output set; ``joint``: a
+    ProtCLIP export's protein tower and projection (:class:`protalign.joint_space.JointProteinEncoder`)."""
     from protenc_seq import ESM2Encoder
 
     if (encoder is None) == (export is None):
         both = "both" if encoder is not None else "neither"
         raise ConfigError(f"give one of encoder (a section) or export (a model directory), not {both}")
+    if joint and (export is None or read_export(export)[2]["type"] != "protclip"):
+        raise ConfigError(
+            "space: 'joint' is the projected space of a ProtCLIP model: give export: <an align run>"
+        )
     if export is not None:
         config, directory, header = read_export(export)  # one-line errors for a bad config first
         try:
             module, _ = load_encoder(directory)
+            if joint:
+                from protalign.joint_space import JointProteinEncoder
+                from protdata.pretrained import load_pretrained
+
+                module = JointProteinEncoder(load_pretrained(directory))
         except PretrainedFormatError as exc:
             raise CheckpointError(f"export: {one_line(str(exc))}") from None
         what = f"{header.get('app', 'protstack')} export ({header['type']} model loaded from {directory})"
-        description = f"{config.type} encoder of a {what}"
+        description = f"{config.type} encoder of a {what}" + (
+            ", projected to its joint space" if joint else ""
+        )
     else:
         config, seq = encoder, sequence_config(encoder)
         try:

@@ -16,6 +16,7 @@ __all__ = [
     "TEXT_ENCODER_DIR",
     "EmbeddingFileError",
     "Embeddings",
+    "JointProteinEncoder",
     "LabelTableError",
     "LossWeights",
     "PairDataConfig",
@@ -46,13 +47,18 @@ __all__ = [
     "load_embeddings",
     "load_pairs",
     "prepare_pair_data",
+    "read_texts",
     "retrieval_metrics",
     "save_embeddings",
     "vector_scalars",
+    "write_text_embeddings",
 ]
 
 # public name -> defining module, imported on first use (protdata._lazy)
 _EXPORTS = {
+    "JointProteinEncoder": "protalign.joint_space",
+    "read_texts": "protalign.joint_space",
+    "write_text_embeddings": "protalign.joint_space",
     "LossWeights": "protalign.config",
     "ProtCLIPConfig": "protalign.config",
     "TextEncoderConfig": "protalign.config",
