@@ -22,6 +22,7 @@ BAD_CONFIG = {
     "preprocess": ["bogus_key=1"],
     "pretrain": ["bogus_key=1"],
     "score": ["bogus_key=1"],
+    "semantic_similarity": ["bogus_key=1"],
 }
 
 

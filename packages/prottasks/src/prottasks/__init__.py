@@ -18,6 +18,7 @@ from protdata._lazy import lazy_exports
 __version__ = "0.1.0"
 
 __all__ = [
+    "InformationContent",
     "LabelError",
     "MetricInputError",
     "OntologyError",
@@ -29,6 +30,7 @@ __all__ = [
     "TaskInputError",
     "TaskModel",
     "TaskModelConfig",
+    "best_match_average",
     "build_optimizer",
     "build_scheduler",
     "check_schedule",
@@ -42,6 +44,7 @@ __all__ = [
     "parameter_groups",
     "predict_scores",
     "protocols",
+    "semantic_similarity_spearman",
 ]
 
 # public name -> defining module, imported on first use (protdata._lazy)
@@ -70,5 +73,8 @@ _EXPORTS = {
     "TaskModel": "prottasks.task_model",
     "TaskModelConfig": "prottasks.task_model",
     "predict_scores": "prottasks.predictions",
+    "InformationContent": "prottasks.go_similarity",
+    "best_match_average": "prottasks.go_similarity",
+    "semantic_similarity_spearman": "prottasks.go_similarity",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
