@@ -7,6 +7,10 @@ regression: ``protein, prediction``). GO scores are made DAG-consistent with the
 (:class:`prottasks.go.GoPropagation`) and named from it; other names come from ``names`` (e.g. ProtST's
 ``reaction_description.tsv``).
 
+``--interactive`` asks for sequences and prints each one's top labels as ``0.6195: cellular anatomical entity`` (the
+ESM2 Function Caller's predict-rank.py; :class:`prottasks.predictor.Predictor`); ``-i -`` reads FASTA from stdin,
+``--sequence`` ranks one raw sequence, ``-o -`` writes the table to stdout (the summary line then goes to stderr).
+
 Bad files, FASTA records and proteins the model rejects are skipped and listed with reasons (``--strict``: an
 error, exit 2, nothing written); notices (crops) are reported once; the output is written atomically.
 """
@@ -16,19 +20,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from engine.app import inference_parser, run_config_main
 from engine.config import Section, expand_path
-from engine.errors import CheckpointError, ConfigError, DataError
-from pydantic import Field
+from pydantic import Field, model_validator
 
 EXAMPLES = """\
 examples:
   uv run apps/predict.py -m runs/go-bp-20250101-120000/best -i proteins.fasta -o go_bp.tsv
   uv run apps/predict.py -m runs/ec/best -i structures/ -o ec.csv --top-k 5 --names reaction_description.tsv
   uv run apps/predict.py -m runs/go-mf/best -i a.pdb -i b.cif --threshold 0.4 --top-k 0 batch_size=32
+  uv run apps/predict.py -m runs/go-cc/best --interactive -k 5      # Enter a sequence: … (empty line ends)
+  cat proteins.fasta | uv run apps/predict.py -m runs/go-cc/best -i - -o - > go.tsv
+  uv run apps/predict.py -m runs/go-cc/best --sequence MASMAGVGGG… -o -
 """
 
 
@@ -37,8 +42,14 @@ class PredictConfig(Section):
 
     #: The export: a model directory (``<run>/best`` = the selected model), or its config.json.
     model: str
-    inputs: list[str] = Field(min_length=1)  # FASTA / structure files, directories, globs, tar archives
-    output: str = "predictions.tsv"  # the table (``.csv``: comma-separated, anything else tab-separated)
+    inputs: list[str] = Field(
+        default_factory=list
+    )  # FASTA / structure files, directories, globs, tar archives; ["-"]: FASTA on stdin
+    sequence: str | None = None  # one raw sequence instead of inputs
+    interactive: bool = False  # ask for sequences, print each one's top_k labels (seed predict-rank.py)
+    output: str = (
+        "predictions.tsv"  # the table (``.csv``: comma-separated, else tab-separated; ``-``: stdout)
+    )
     #: Labels per protein scoring at least ``threshold``, best first (0: all; seed predict-rank.py: --top_k 10).
     top_k: int = Field(10, ge=0)
     threshold: float = Field(0.0, ge=0.0, le=1.0)
@@ -52,6 +63,14 @@ class PredictConfig(Section):
     #: Any skipped input (file, FASTA record, protein the model rejects) is an error instead of a warning.
     strict: bool = False
 
+    @model_validator(mode="after")
+    def _one_source(self) -> PredictConfig:
+        if sum((bool(self.inputs), self.sequence is not None, self.interactive)) != 1:
+            raise ValueError(
+                "give one of inputs (-i FILE, -i - for FASTA on stdin), --sequence or --interactive"
+            )
+        return self
+
 
 #: Predict's own flags: config key -> (flags, type, help); each becomes a ``key=value`` override.
 FLAGS: dict[str, tuple[tuple[str, ...], type, str]] = {
@@ -61,6 +80,7 @@ FLAGS: dict[str, tuple[tuple[str, ...], type, str]] = {
     "obo": (("--obo",), str, "GO OBO file (names, DAG-consistent scores)"),
     "names": (("--names",), str, "label names table (e.g. EC_number / name)"),
     "batch_size": (("--batch-size",), int, "proteins per forward pass (8)"),
+    "sequence": (("--sequence",), str, "one raw amino-acid sequence instead of -i"),
 }
 
 
@@ -79,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(*flags, dest=key, type=kind, help=text)
     off = {"action": "store_false", "dest": "propagate", "default": None}  # given: propagate=false
     parser.add_argument("--no-propagate", **off, help="do not max-propagate GO scores")
+    ask = "ask for sequences, print each one's top-k labels (empty line or EOF ends)"
+    parser.add_argument("--interactive", action="store_const", const=True, help=ask)
     return parser
 
 
@@ -86,95 +108,56 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (bad input: one ``error:`` line and status 2)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_intermixed_args(argv)
-    flags = [f"{k}={json.dumps(v)}" for k in [*FLAGS, "propagate"] if (v := getattr(args, k)) is not None]
+    keys = [*FLAGS, "propagate", "interactive"]
+    flags = [f"{k}={json.dumps(v)}" for k in keys if (v := getattr(args, k)) is not None]
     return run_config_main(build_parser(), [*flags, *argv], PredictConfig, run)
 
 
 def run(config: PredictConfig) -> str:
-    """Predict, write ``config.output``, print the summary line and return it."""
+    """Predict, write ``config.output`` (``-``: stdout) or answer ``--interactive``; print the summary line."""
     from engine.inference import choose_device
     from engine.notices import report_skipped
 
-    from protdata.errors import ProtdataError
-    from protdata.inputs import SkippedInputsError, read_inputs
+    from protdata.inputs import SkippedInputsError
     from protenc_seq.notices import Notices
-    from prottasks import predictions as pred
+    from prottasks.predictions import check_output, write_table
+    from prottasks.predictor import Predictor
 
     device = choose_device(config.device)  # before anything is loaded: names --device, not a training key
-    output = expand_path(config.output)
-    if output.is_dir():
-        raise ConfigError(f"output: {output} is a directory (give a file name, e.g. predictions.tsv)")
-    if not output.parent.is_dir():
-        raise ConfigError(f"output: {output.parent}: no such directory")
-    try:
-        model, directory, meta = pred.load_task_model(expand_path(config.model))
-    except ProtdataError as exc:  # not a fine-tuned model, or weights that do not fit: name the key
-        raise CheckpointError(f"model: {' '.join(str(exc).split())}") from None
-    task = meta.get("task") or {}
-    names = pred.read_label_names(expand_path(config.names)) if config.names else {}  # bad settings fail fast
-    go = model.kind == "multi_label" and task.get("label_kind") == "go"
-    propagation = _go(config, task) if go else None
-    inputs = read_inputs(
-        [expand_path(s) for s in config.inputs],
-        needs_structures=bool(task.get("needs_structures")),
-        structure_tokens=task.get("vocabulary") == "saprot",
-        strict=config.strict,
-        strict_option="--strict",
+    output = None if config.output == "-" else check_output(expand_path(config.output))
+    paths = {k: expand_path(v) if v else None for k, v in config.model_dump(include={"obo", "names"}).items()}
+    settings = config.model_dump(include={"top_k", "threshold", "batch_size", "propagate"})
+    predictor = Predictor.load(expand_path(config.model), **paths, **settings, device=device)
+    for message in predictor.warnings():
+        warn(message)
+    if config.interactive:
+        return f"ranked {predictor.interactive()} sequences with {predictor.directory}"
+    sources = [s if s == "-" else expand_path(s) for s in config.inputs]
+    proteins, skipped, notes = predictor.read_proteins(
+        sources, sequence=config.sequence, strict=config.strict
     )
-    proteins, skipped, notices = inputs.proteins, inputs.report.items(), Notices()
+    notices = Notices()
     with notices.capture():  # the encoder's per-batch warnings (e.g. crops): counted, reported once below
-        found = pred.predict_scores(
-            model, proteins, batch_size=config.batch_size, device=device, skipped=skipped
-        )
-    notices.cropped(found.cropped, model.config.max_length or 0)
+        found = predictor.scores(proteins, skipped)
+    notices.cropped(found.cropped, predictor.model.config.max_length or 0)
     if config.strict and skipped:
         raise SkippedInputsError(skipped, "inputs", "--strict")
-    ids, scores = [proteins[i].id for i in found.kept], found.scores
-    if model.kind == "regression":
-        rows = [(pid, float(v)) for pid, v in zip(ids, scores)]
-        what = f"{pred.write_table(output, ('protein', 'prediction'), rows)} predictions"
-    else:
-        dag = propagation is not None and config.propagate
-        scores = propagation(scores) if dag else scores
-        go_names = propagation.names(model.labels) if propagation else {}
-        named = {**(task.get("label_names") or {}), **go_names, **names}  # table, else OBO, else export
-        rows = pred.ranked_rows(
-            ids, scores, model.labels, named, top_k=config.top_k, threshold=config.threshold
-        )
-        n = pred.write_table(output, ("protein", "rank", "label", "name", "score"), rows)
-        limit = f"top {config.top_k}" if config.top_k else "all labels"
-        limit += f", score >= {config.threshold:g}" + (", DAG-consistent GO scores" if dag else "")
-        what = f"{n} rows ({limit})"
-    summary = f"predicted {len(ids)} proteins with {directory}: {what} -> {output}"
+    ids = [proteins[i].id for i in found.kept]
+    n = write_table(output or "-", *predictor.table(ids, found.scores))
+    what = f"{n} predictions" if predictor.kind == "regression" else f"{n} rows ({predictor.describe()})"
+    summary = f"predicted {len(ids)} proteins with {predictor.directory}: {what} -> {output or 'stdout'}"
     notices.report()
+    print("".join(f"note: {note}\n" for note in notes), end="", file=sys.stderr)
     if skipped:
         report_skipped(skipped)
         warn(f"{len(skipped)} inputs skipped (first: {skipped[0][0]}: {skipped[0][1]}); --strict: an error")
         summary += f" ({len(skipped)} inputs skipped)"
-    if propagation is not None and propagation.unresolved:
-        bad, obo = propagation.unresolved, propagation.ontology.source
-        warn(f"{len(bad)} GO labels are not in {obo} (e.g. {bad[0]}): their scores are not propagated")
-    print(summary, flush=True)
+    print(summary, file=sys.stdout if output else sys.stderr, flush=True)
     return summary
 
 
 def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
-
-
-def _go(config: PredictConfig, task: dict[str, Any]) -> Any:
-    """The ontology of ``obo`` (or the model's own) and the propagation over the model's labels (or None)."""
-    from prottasks.go import GeneOntology, GoPropagation
-
-    if not (config.propagate or config.obo):
-        return None
-    path = expand_path(config.obo) if config.obo else (Path(task["obo"]) if task.get("obo") else None)
-    if path is None:
-        hint = "to make its scores DAG-consistent and name them, or --no-propagate"
-        raise ConfigError(f"obo: this model predicts GO terms; give the ontology (--obo go-basic.obo) {hint}")
-    if not path.is_file():
-        raise DataError(f"obo: {path}: no such file")
-    return GoPropagation(GeneOntology.from_obo(path), task["labels"])
 
 
 if __name__ == "__main__":

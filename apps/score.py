@@ -11,6 +11,10 @@ plus ``score``) and ``scores.json`` (method, counts, skipped rows, and Spearman'
 (``data.mutant_column``, or derived from ``data.sequence_column``) that does not match ``wild_type`` (or the
 structure's sequence) is an error naming the CSV line, or with ``data.on_mismatch: skip`` an empty score listed in
 the JSON (``--strict``: an error). Nothing is written unless every check passed; both files are written atomically.
+
+``assays=FOLDER`` instead of ``data``: every ProteinGym substitution CSV of the folder (wild type read off each
+file), one summary row per assay (Spearman, NDCG@10%, top-10% recall, AUC, number of mutants) and the average
+(:mod:`prottasks.data.proteingym`); a bad assay is skipped and listed (``--strict``: an error).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from engine.builders import resolve_path
 from engine.config import Section, expand_path
 from engine.errors import ConfigError, DataError
 from engine.notices import report_skipped
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from protdata.atomic import write_json_atomic, write_text_atomic
 from protenc_seq.config import SequenceEncoderConfig
@@ -44,6 +48,8 @@ examples:
     --config apps/configs/score/saprot_zero_shot.yaml structure=AF-P62593-F1-model_v4.pdb data.csv=dms.csv \\
     --output saprot_scores.csv
   uv run apps/score.py --config my.yaml data.sequence_column=x data.label_column=y wild_type=MTYKLILNGK…
+  ESM2_650M=~/weights/esm2_t33_650M_UR50D.pt uv run apps/score.py --config \
+    apps/configs/score/proteingym_esm2.yaml assays=DMS_ProteinGym_substitutions/ --output proteingym.csv
 """
 
 
@@ -64,7 +70,9 @@ class ScoreConfig(Section):
     #: The structure's chain (author chain id; None: the first protein chain).
     chain: str | None = None
     #: The scan: CSV / TSV, mutant or sequence column, label column, numbering offset, mismatch policy.
-    data: DMSTableConfig
+    data: DMSTableConfig | None = None
+    #: Instead of data: a folder of ProteinGym substitution CSVs (mutant, mutated_sequence, DMS_score[, _bin]).
+    assays: str | None = None
     #: Output CSV; the summary goes to the same name with ``.json``.
     output: str
     score_column: str = "score"
@@ -75,6 +83,14 @@ class ScoreConfig(Section):
     num_threads: int | None = Field(None, ge=1)
     #: Any skipped row (``data.on_mismatch: skip``) is an error instead of a warning.
     strict: bool = False
+
+    @model_validator(mode="after")
+    def _one_table(self) -> ScoreConfig:
+        if (self.data is None) == (self.assays is None):
+            raise ValueError(
+                "give data (one scan: data.csv=…) or assays (a folder of ProteinGym CSVs), not both"
+            )
+        return self
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,11 +129,12 @@ def run(config: ScoreConfig) -> Path:
 
     from protdata.device import choose_device
     from protenc_seq import check_mutants, score_mutants
-    from prottasks.data.dms import read_dms_table
-    from prottasks.metrics.zero_shot import zero_shot_spearman
+    from prottasks.data.dms import check_mismatched_rows, read_dms_table, scan_summary, summary_line
 
     start, data = time.perf_counter(), config.data
     device = choose_device(config.device, name="--device")  # before any file is read
+    if data is None:
+        return run_assays(config, device)
     output = expand_path(config.output)
     if output.suffix.lower() == ".json":
         raise ConfigError(f"output: {output}: the scores are a CSV (the summary goes next to it as .json)")
@@ -132,7 +149,8 @@ def run(config: ScoreConfig) -> Path:
     wild_type, structure, notes = _wild_type(config)
     mutants = check_mutants(cells, wild_type, data.offset, full_sequences=data.sequence_column is not None)
     skipped = [(table.lines[r], reason) for r, reason in mutants.bad]
-    _check_rows(config, table.path, skipped, len(mutants.strings))
+    options = {"on_mismatch": data.on_mismatch, "offset": data.offset, "strict": config.strict}
+    check_mismatched_rows(table.path, skipped, len(mutants.strings), **options)
     loaded = load_inference_encoder(config.encoder, config.export, device=device, precision=config.precision)
     notices = Notices()
     with notices.capture():  # the model's per-batch warnings: counted, reported once
@@ -140,19 +158,16 @@ def run(config: ScoreConfig) -> Path:
         options.update(offset=data.offset, structure=structure)
         found = score_mutants(loaded.module, wild_type, mutants.distinct, **options)
     scores = mutants.row_scores(found)
-    summary: dict[str, Any] = {"method": config.method, "multi": config.multi, "encoder": loaded.description}
-    summary.update(csv=str(table.path), rows=len(table.rows), rows_in_file=table.total_rows)
-    summary["scored"] = sum(s is not None for s in scores)
-    summary["skipped"] = [{"line": line, "reason": reason} for line, reason in skipped]
-    summary.update(offset=data.offset, notes=notes + notices.lines())
-    if labels is not None:
-        rho = zero_shot_spearman(scores, labels)
-        summary.update(label_column=data.label_column, labelled=rho.n, spearman=rho.as_json())
+    info = {"method": config.method, "multi": config.multi, "encoder": loaded.description}
+    info["notes"] = notes + notices.lines()
+    summary = scan_summary(table, scores, skipped, labels, data, info)
     extra = {"derived_mutant": [s or "" for s in mutants.strings]} if data.sequence_column else {}
     extra[config.score_column] = ["" if s is None else repr(s) for s in scores]
     write_text_atomic(output, table.to_csv(extra))
     write_json_atomic(output.with_suffix(".json"), summary)
-    _print(summary, output, time.perf_counter() - start)
+    report_skipped([(f"line {item['line']}", item["reason"]) for item in summary["skipped"]])
+    print("".join(f"note: {note}\n" for note in summary["notes"]), end="", file=sys.stderr)
+    print(summary_line(summary, output, time.perf_counter() - start), flush=True)
     return output
 
 
@@ -188,33 +203,35 @@ def _wild_type(config: ScoreConfig) -> tuple[str, str | None, list[str]]:
     return found.sequence, found.tokens, [f"structure {found.describe()}"]
 
 
-def _check_rows(config: ScoreConfig, path: Path, skipped: list[tuple[int, str]], rows: int) -> None:
-    """A mismatched row is an error (``on_mismatch: error``, or any with ``--strict``); so is no usable row."""
-    first = f"line {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
-    if skipped and config.data.on_mismatch == "error":
-        more = f" ({len(skipped) - 1} more rows fail like this)" if len(skipped) > 1 else ""
-        hint = f"check data.offset ({config.data.offset}) and the wild type, or set data.on_mismatch=skip"
-        raise DataError(f"{path}: {first}{more}; {hint} to score the other rows")
-    if len(skipped) == rows:
-        raise DataError(f"{path}: no row could be scored: all {rows} rows were skipped (first: {first})")
-    if config.strict and skipped:
-        from protdata.inputs import SkippedInputsError
+def run_assays(config: ScoreConfig, device: str) -> Path:
+    """ProteinGym style: score every assay of the ``assays`` folder, write the summary CSV (one row per assay and
+    the average), its JSON and each assay's scores (``<output stem>_scores/<DMS_id>.csv``); return the CSV."""
+    from engine.inference import load_inference_encoder
 
-        raise SkippedInputsError(
-            [(f"{path}, line {line}", reason) for line, reason in skipped], option="--strict"
-        )
+    from protenc_seq import check_mutants, score_mutants
+    from prottasks.data.proteingym import benchmark_assays, benchmark_line, list_assays, write_benchmark
 
+    start, output = time.perf_counter(), expand_path(config.output)
+    if config.structure is not None or config.wild_type is not None:
+        raise ConfigError("assays: each assay's wild type comes from its file (no structure / wild_type)")
+    with _named("assays"):
+        paths = list_assays(resolve_path(config.assays, "assays"))
+    loaded = load_inference_encoder(config.encoder, config.export, device=device, precision=config.precision)
+    options = {**config.model_dump(include={"multi", "max_tokens", "method"}), "offset": 1, "structure": None}
 
-def _print(summary: dict[str, Any], output: Path, seconds: float) -> None:
-    report_skipped([(f"line {item['line']}", item["reason"]) for item in summary["skipped"]])
-    print("".join(f"note: {note}\n" for note in summary["notes"]), end="", file=sys.stderr)
-    line = f"scored {summary['scored']} of {summary['rows']} rows ({summary['method']}"
-    line += f", {summary['multi']})" if summary["method"] == "masked_marginal" else ")"
-    line += f" in {seconds:.1f} s; skipped {len(summary['skipped'])}"
-    if "label_column" in summary:
-        rho = "undefined" if summary["spearman"] is None else f"{summary['spearman']:.4f}"
-        line += f"; Spearman rho {rho} vs {summary['label_column']!r} (n={summary['labelled']})"
-    print(f"{line} -> {output} (+ {output.with_suffix('.json').name})", flush=True)
+    def score(assay: Any) -> list[float | None]:  # None: a row check_mutants rejects (an error there)
+        mutants = check_mutants(assay.mutants, assay.wild_type, 1)
+        return mutants.row_scores(score_mutants(loaded.module, assay.wild_type, mutants.distinct, **options))
+
+    with (notices := Notices()).capture():  # the model's per-batch warnings: counted, reported once
+        result = benchmark_assays(paths, score, strict=config.strict)
+    info = {**config.model_dump(include={"method", "multi"}), "encoder": loaded.description}
+    table = write_benchmark(result, output, info, config.score_column)
+    report_skipped(result.skipped)
+    print(table + "".join(f"note: {note}\n" for note in notices.lines()), end="", flush=True)
+    what = f"{config.method}, {config.multi}" if config.method == "masked_marginal" else config.method
+    print(benchmark_line(result, what, time.perf_counter() - start, output), flush=True)
+    return output
 
 
 if __name__ == "__main__":

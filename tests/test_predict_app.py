@@ -36,6 +36,7 @@ from protdata.testing import shared_data  # noqa: E402
 from prottasks.data import LabelTable  # noqa: E402
 
 TINY_ESM = "{num_layers: 2, embed_dim: 16, attention_heads: 2}"
+TINY_SAPROT = "{num_layers: 2, embed_dim: 16, attention_heads: 2, vocab: saprot}"
 #: nrPDB-EC chains with structures in the shared data (train 5 / valid 2 / test 1 here).
 EC_FILES = [
     ("structures", "experimental_mdanalysis_dssp", "1bvyF.pdb.gz"),
@@ -480,3 +481,142 @@ def test_bad_input_is_one_line_and_writes_nothing(
     (broken / "config.json").write_text(json.dumps(old))
     line = _bad(["-m", str(broken), "-i", str(inputs), "-o", out], tmp_path, capsys)
     assert "prottasks.convert_finetune_export(old_dir, new_dir)" in line, line
+
+
+# ------------------------------------------------- predict-rank: --interactive, -i -, --sequence, -o - (issue 16)
+def _api_top(export: Path, sequences: list[str], k: int) -> list[list[tuple[float, str]]]:
+    """Per sequence the ``k`` best (raw sigmoid score, label), best first, from the model rebuilt with the
+    fine-tuning app's builder (the prefix of 550 residues, as trained)."""
+    model, meta = api_model(export)
+    labels = meta["task"]["labels"]
+    batch = ProteinBatch.collate([Protein.from_sequence(f"s{i}", s[:550]) for i, s in enumerate(sequences)])
+    with torch.no_grad():
+        scores = torch.sigmoid(model(batch).output.double()).numpy()
+    return [[(float(row[j]), labels[j]) for j in np.argsort(-row, kind="stable")[:k]] for row in scores]
+
+
+def _cafa_records(n: int) -> list[tuple[str, str]]:
+    from protdata import read_fasta
+
+    return [(p.id, p.sequence) for p in read_fasta(shared_data("function", "cafa_like_sequences.fasta"))[:n]]
+
+
+def test_interactive_ranks_each_sequence_like_predict_rank(go_model: Path, obo) -> None:
+    """The seed's predict-rank.py dialogue in a real process: ``Enter a sequence:`` per sequence, then the top-k
+    lines ``0.1234: name`` (4 decimals, OBO names; a term without a name: its id), equal to the API's ranking; a
+    bad sequence is an ``error:`` line and the next prompt; an empty line ends it, and so does EOF."""
+    records = _cafa_records(2)
+    obo_path = shared_data("go", "go-basic_2021-12-15.obo")
+    args = [sys.executable, str(APPS / "predict.py"), "-m", str(go_model), "--interactive", "-k", "4",
+            "--obo", str(obo_path), "--no-propagate"]  # fmt: skip
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    text = f"{records[0][1]}\nMK1V\n{records[1][1].lower()}\n\nnever read\n"
+    proc = subprocess.run(args, input=text, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("Enter a sequence: ") == 4  # 2 answered, 1 bad, then the empty line
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "digit '1'" in errors[0], proc.stderr
+    answers = [
+        re.findall(r"^(\d\.\d{4}): (.+)$", block, flags=re.M)
+        for block in proc.stdout.split("Top 4 GO Terms:")[1:]
+    ]
+    want = _api_top(go_model, [records[0][1], records[1][1].upper()], 4)
+    assert [len(a) for a in answers] == [4, 4]
+    for got, expected in zip(answers, want):
+        np.testing.assert_allclose([float(s) for s, _ in got], [s for s, _ in expected], atol=6e-5)
+        names = []
+        for _, label in expected:
+            term = obo.current(label)
+            names.append(obo.names[term] if term else label)
+        assert [name for _, name in got] == names
+    # EOF instead of an empty line also ends the dialogue (exit 0, one answer)
+    proc = subprocess.run(
+        args, input=records[0][1], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env
+    )
+    assert proc.returncode == 0 and proc.stdout.count("Top 4 GO Terms:") == 1, proc.stderr
+
+
+def test_stdin_fasta_and_raw_sequence_to_stdout(
+    go_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-i -`` reads FASTA from stdin and ``-o -`` writes the table to stdout (the summary goes to stderr): the
+    same table as a file of the same records; ``--sequence`` ranks one raw sequence like the API."""
+    import io
+
+    records = _cafa_records(3)
+    fasta = tmp_path / "three.fasta"
+    fasta.write_text("".join(f">{pid}\n{seq}\n" for pid, seq in records))
+    common = ["-m", str(go_model), "--no-propagate", "-k", "3"]
+    assert predict.main([*common, "-i", str(fasta), "-o", str(tmp_path / "file.tsv")]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdin", io.StringIO(fasta.read_text()))
+    status, stdout, stderr = run_main(predict.main, [*common, "-i", "-", "-o", "-"], capsys)
+    assert status == 0, stderr
+    assert stdout == (tmp_path / "file.tsv").read_text()
+    assert "predicted 3 proteins" in stderr and "-> stdout" in stderr
+    status, stdout, stderr = run_main(predict.main, [*common, "--sequence", records[1][1], "-o", "-"], capsys)
+    assert status == 0, stderr
+    rows = list(csv.DictReader(io.StringIO(stdout), delimiter="\t"))
+    (want,) = _api_top(go_model, [records[1][1]], 3)
+    assert [r["label"] for r in rows] == [label for _, label in want]
+    assert {r["protein"] for r in rows} == {"sequence"}
+    np.testing.assert_allclose([float(r["score"]) for r in rows], [s for s, _ in want], atol=1e-5)
+
+
+def test_names_matching_no_label_and_missing_source_are_errors(
+    ec_model: Path, go_model: Path, inputs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A names table whose ids are none of the model's labels (ProtST's EC table for a GO model) is one error line;
+    so is a structure model given a raw sequence, and no proteins at all."""
+    ec_names = shared_data("function", "protst_text", "reaction_description.tsv")
+    out = str(tmp_path / "o.tsv")
+    line = _bad(
+        ["-m", str(go_model), "--sequence", "MKV", "--names", str(ec_names), "-o", out], tmp_path, capsys
+    )
+    assert "reaction_description.tsv: names table: none of its" in line and "like 'GO:" in line, line
+    line = _bad(["-m", str(ec_model), "--sequence", "MKVLA", "-o", out], tmp_path, capsys)
+    assert "reads 3D structures" in line, line
+    line = _bad(["-m", str(go_model), "-o", out], tmp_path, capsys)
+    assert "give one of inputs" in line, line
+
+
+@pytest.fixture(scope="module")
+def saprot_model(tmp_path_factory) -> Path:
+    """A tiny SaProt fine-tuned on the CAFA-like sequences (no structures: '#' 3Di tokens)."""
+    tmp = tmp_path_factory.mktemp("saprot")
+    return _finetune(
+        tmp,
+        f"""
+name: go-saprot
+encoder: {{type: saprot, architecture: {TINY_SAPROT}}}
+head: {{type: multi_label}}
+data:
+  labels: {{type: cafa_terms, terms: {shared_data("function", "cafa_like_terms.tsv")}, aspect: MFO, propagate: false}}
+  sequences: [{shared_data("function", "cafa_like_sequences.fasta")}]
+  splits: {{valid_fraction: 0.2}}
+  batch_size: 8
+train: {{max_steps: 1, log_every: 1, num_threads: 1}}
+""",
+    )
+
+
+def test_saprot_without_structure_says_so_once(
+    saprot_model: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A SaProt model given sequences (stdin FASTA, interactive) notes once which 3Di tokens it reads ('#')."""
+    import io
+
+    records = _cafa_records(3)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("".join(f">{p}\n{s}\n" for p, s in records)))
+    args = ["-m", str(saprot_model), "--no-propagate", "-o", "-"]
+    status, stdout, stderr = run_main(predict.main, [*args, "-i", "-"], capsys)
+    assert status == 0, stderr
+    notes = [line for line in stderr.splitlines() if "without structure" in line]
+    assert len(notes) == 1 and "3 protein(s)" in notes[0] and "'#'" in notes[0], stderr
+    seq = records[0][1][:6]
+    assert f"{seq}… -> {''.join(c + '#' for c in seq)}…" in notes[0]
+    monkeypatch.setattr(sys, "stdin", io.StringIO(f"{records[0][1]}\n{records[1][1]}\n"))
+    status, stdout, stderr = run_main(predict.main, [*args, "--interactive"], capsys)
+    assert status == 0, stderr
+    assert stdout.count("Top 10 GO Terms:") == 2
+    assert sum("without structure" in line for line in stderr.splitlines()) == 1, stderr

@@ -438,3 +438,93 @@ def test_presets_hold_the_seed_settings() -> None:
     assert (arch.num_layers, arch.embed_dim, arch.vocab_size) == (33, 1280, 446)
     assert (sa.method, sa.multi, sa.encoder.plddt_threshold) == ("masked_marginal", "joint", 70.0)
     assert sa.encoder.checkpoint == "${SAPROT_650M_AF2}"
+
+
+# ------------------------------------------------------------------------- many assays, ProteinGym (issue 16)
+def _proteingym_file(path: Path, mutants: list[str], wild_type: str, scores: list[float]) -> None:
+    """A ProteinGym substitution CSV: BLAT mutants (numbered from 24) renumbered from 1 on the wild type."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["mutant", "mutated_sequence", "DMS_score", "DMS_score_bin"])
+        cut = float(np.median(scores))
+        for mutant, score in zip(mutants, scores):
+            seq, parts = list(wild_type), []
+            for part in mutant.split(":"):
+                pos = int(part[1:-1]) - 23
+                assert seq[pos - 1] == part[0]
+                seq[pos - 1] = part[-1]
+                parts.append(f"{part[0]}{pos}{part[-1]}")
+            writer.writerow([":".join(parts), "".join(seq), repr(score), int(score > cut)])
+
+
+def _ndcg_by_hand(y: list[float], s: list[float]) -> float:
+    """ProteinGym's calc_ndcg written out (min-max gains, top floor(n / 10) by descending score)."""
+    k, lo, hi = len(y) // 10, min(y), max(y)
+    gains = [(v - lo) / (hi - lo) for v in y]
+    order = sorted(range(len(y)), key=lambda i: -s[i])[:k]
+    dcg = sum(gains[i] / np.log2(rank + 2) for rank, i in enumerate(order))
+    return dcg / sum(g / np.log2(rank + 2) for rank, g in enumerate(sorted(gains, reverse=True)[:k]))
+
+
+@pytest.mark.numerics
+def test_proteingym_folder_one_row_per_assay(fair_esm, tmp_path, monkeypatch, capsys) -> None:
+    """A folder of ProteinGym CSVs (BLAT singles; doubles built from them; a broken file): each assay's scores =
+    fair-esm's masked-marginals (multi-mutants: the sum of the per-mutation log-ratios, ProteinGym's rule); the
+    summary's Spearman = scipy's and NDCG@10% = ProteinGym's formula by hand on the written scores; the Average row
+    is their mean; the broken assay is skipped and listed; ``--strict`` makes it an error."""
+    from scipy.stats import spearmanr
+
+    model, alphabet, checkpoint = fair_esm
+    csv_path, _, wild_type = blat()
+    with open(csv_path, newline="", encoding="utf-8-sig") as handle:
+        blat_rows = list(csv.DictReader(handle))[:240]
+    singles = [r["mutant"] for r in blat_rows]
+    fitness = [float(r["2500"]) for r in blat_rows]
+    pairs = [
+        (i, j) for i in range(0, 240, 5) for j in range(2, 240, 13) if singles[i][1:-1] != singles[j][1:-1]
+    ]
+    pairs = pairs[:120]
+    folder = tmp_path / "assays"
+    folder.mkdir()
+    _proteingym_file(folder / "BLAT_singles.csv", singles, wild_type, fitness)
+    doubles = [f"{singles[i]}:{singles[j]}" for i, j in pairs]
+    _proteingym_file(
+        folder / "BLAT_doubles.csv", doubles, wild_type, [fitness[i] + fitness[j] for i, j in pairs]
+    )
+    (folder / "broken.csv").write_text("mutant,mutated_sequence,DMS_score\nA1P,MK,0.5\n")
+    monkeypatch.setenv("ESM2_650M", str(checkpoint))
+    argv = ["--config", str(PRESETS / "proteingym_esm2.yaml"), "encoder.preset=null", f"encoder.architecture={TINY}",
+            "device=cpu", f"assays={folder}"]  # fmt: skip
+    out = tmp_path / "summary.csv"
+    status, stdout, stderr = run_app([*argv, "--output", str(out)], capsys)
+    assert status == 0, stderr
+    assert "scored 2 assays (masked_marginal, independent)" in stdout and "skipped 1" in stdout
+    assert "skipped " in stderr and "broken.csv" in stderr
+
+    positions = sorted({1 + int(m[1:-1]) - 24 for m in singles})  # token positions (after <cls>)
+    table = fair_masked_marginals(model, alphabet, wild_type, positions)
+    summary = {r["DMS_id"]: r for r in read_scores(out)}
+    assert list(summary) == ["BLAT_doubles", "BLAT_singles", "Average"]
+    for dms_id, mutants in (("BLAT_singles", singles), ("BLAT_doubles", doubles)):
+        rows = read_scores(tmp_path / "summary_scores" / f"{dms_id}.csv")
+        expected = [label_row(m, wild_type, table, alphabet, 24) for m in mutants]
+        got = [float(r["score"]) for r in rows]
+        np.testing.assert_allclose(got, expected, atol=TOL, rtol=0)
+        y = [float(r["DMS_score"]) for r in rows]
+        assert int(summary[dms_id]["number_mutants"]) == len(mutants)
+        assert float(summary[dms_id]["Spearman"]) == pytest.approx(spearmanr(got, y).statistic, abs=1e-5)
+        assert float(summary[dms_id]["NDCG"]) == pytest.approx(_ndcg_by_hand(y, got), abs=1e-5)
+    for column in ("Spearman", "NDCG", "Top_recall", "AUC"):
+        mean = (float(summary["BLAT_singles"][column]) + float(summary["BLAT_doubles"][column])) / 2
+        assert float(summary["Average"][column]) == pytest.approx(mean, abs=1e-5)
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["multi"] == "independent" and len(report["skipped"]) == 1
+    assert "broken.csv" in report["skipped"][0]["assay"]
+
+    strict = tmp_path / "strict" / "summary.csv"
+    strict.parent.mkdir()
+    _bad(
+        capsys, [*argv, "--strict"], strict, "broken.csv", "mutant 'A1P' does not match its mutated_sequence"
+    )
+    _bad(capsys, [*argv, f"data.csv={csv_path}"], strict, "give data", "or assays")
+    _bad(capsys, [*argv, "wild_type=MKV"], strict, "assays:", "wild type comes from its file")

@@ -9,7 +9,7 @@
   ESM2 Function Caller's ``predict-rank.py``, ``--top_k 10``), with names.
 * :func:`read_label_names` — label → name from a CSV / TSV (e.g. ProtST's ``reaction_description.tsv``, whose
   hierarchy columns also name the EC classes ``1.-.-.-``, ``1.14.-.-``, ``1.14.14.-``).
-* :func:`write_table` — a TSV / CSV written atomically.
+* :func:`check_output`, :func:`write_table` — a TSV / CSV written atomically (``-``: a TSV on standard output).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ import csv
 import gzip
 import io
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import torch
@@ -35,6 +36,7 @@ from prottasks.task_model import TaskModel
 
 __all__ = [
     "Predictions",
+    "check_output",
     "load_task_model",
     "predict_scores",
     "ranked_rows",
@@ -184,17 +186,41 @@ def read_label_names(path: str | os.PathLike[str]) -> dict[str, str]:
     return names
 
 
+def check_output(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a table to write: not a directory, in a directory that exists.
+
+    Raises:
+        TaskInputError: ``output: …`` naming what is wrong.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise TaskInputError("output", f"{path} is a directory (give a file name, e.g. predictions.tsv)")
+    if not path.parent.is_dir():
+        raise TaskInputError("output", f"{path.parent}: no such directory")
+    return path
+
+
 def write_table(path: str | os.PathLike[str], header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-    """Write a TSV (``.csv``: comma-separated) atomically, floats as ``%.6g``; returns the number of rows."""
+    """Write a TSV (``.csv``: comma-separated) atomically, floats as ``%.6g``; ``"-"``: a TSV on standard output.
+    Returns the number of rows."""
+    if os.fspath(path) == "-":
+        n = _write_rows(sys.stdout, "\t", header, rows)
+        sys.stdout.flush()
+        return n
     path = Path(path)
     delimiter = "," if path.name.lower().endswith(".csv") else "\t"
-    n = 0
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, delimiter=delimiter, lineterminator="\n")
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in row])
-            n += 1
+        n = _write_rows(handle, delimiter, header, rows)
         handle.flush()
         os.fsync(handle.fileno())
+    return n
+
+
+def _write_rows(handle: TextIO, delimiter: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    writer = csv.writer(handle, delimiter=delimiter, lineterminator="\n")
+    writer.writerow(header)
+    n = 0
+    for row in rows:
+        writer.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in row])
+        n += 1
     return n

@@ -1,11 +1,13 @@
 """Benchmark and task data: label vocabularies and label tables (nrPDB-EC, nrPDB-GO, CAFA terms, CSV / TSV
-tables; :func:`read_labels` reads any label source config), the nrPDB-GO splits, deep-mutational-scan tables, and
-the labelled splits and datasets of a fine-tuning task (:mod:`prottasks.data.splits`,
-:mod:`prottasks.data.labelled`). Names are imported on first use (only the datasets need torch)."""
+tables; :func:`read_labels` reads any label source config), the nrPDB-GO splits, deep-mutational-scan tables,
+folders of ProteinGym assays (:mod:`prottasks.data.proteingym`), and the labelled splits and datasets of a
+fine-tuning task (:mod:`prottasks.data.splits`, :mod:`prottasks.data.labelled`). Names are imported on first
+use (only the datasets need torch)."""
 
 from protdata._lazy import lazy_exports
 
 __all__ = [
+    "AssayBenchmark",
     "CafaTermsLabels",
     "CsvTable",
     "DMSTableConfig",
@@ -21,14 +23,17 @@ __all__ = [
     "LabelsConfig",
     "NrpdbECLabels",
     "NrpdbGOLabels",
+    "ProteinGymAssay",
     "SplitConfig",
     "TableLabels",
     "assign_splits",
+    "benchmark_assays",
     "cafa_table",
     "chain_key",
     "column_table",
     "eval_batches",
     "evaluate_splits",
+    "list_assays",
     "load_nrpdb_ec",
     "load_nrpdb_go_splits",
     "nrpdb_ec_table",
@@ -38,6 +43,7 @@ __all__ = [
     "read_dms_table",
     "read_labels",
     "read_nrpdb_go_annotations",
+    "read_proteingym_assay",
     "read_table",
     "read_wild_type",
     "split_outputs",
@@ -50,6 +56,11 @@ _EXPORTS = {
     "DMSTableConfig": "prottasks.data.dms",
     "read_dms_table": "prottasks.data.dms",
     "read_wild_type": "prottasks.data.dms",
+    "AssayBenchmark": "prottasks.data.proteingym",
+    "ProteinGymAssay": "prottasks.data.proteingym",
+    "benchmark_assays": "prottasks.data.proteingym",
+    "list_assays": "prottasks.data.proteingym",
+    "read_proteingym_assay": "prottasks.data.proteingym",
     "ECBenchmark": "prottasks.data.ec",
     "load_nrpdb_ec": "prottasks.data.ec",
     "GOSplits": "prottasks.data.go_splits",

@@ -104,3 +104,60 @@ def read_wild_type(value: str | os.PathLike[str]) -> str:
         what = f"character {bad!r}" if bad else "no sequence"
         raise TableError(path, f"not a protein sequence ({what}; '#' lines are comments)")
     return sequence
+
+
+def check_mismatched_rows(
+    path: Path, skipped: list[tuple[int, str]], rows: int, *, on_mismatch: str, offset: int, strict: bool
+) -> None:
+    """The rows whose mutant does not match the wild type (``(line, reason)``): an error with ``on_mismatch:
+    error`` (or any with ``strict``); so is a table where no row is usable.
+
+    Raises:
+        TableError: names the first bad line and how many more fail. SkippedInputsError: ``strict``.
+    """
+    first = f"line {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
+    if skipped and on_mismatch == "error":
+        more = f" ({len(skipped) - 1} more rows fail like this)" if len(skipped) > 1 else ""
+        hint = f"check data.offset ({offset}) and the wild type, or set data.on_mismatch=skip"
+        raise TableError(path, f"{first}{more}; {hint} to score the other rows")
+    if len(skipped) == rows:
+        raise TableError(path, f"no row could be scored: all {rows} rows were skipped (first: {first})")
+    if strict and skipped:
+        from protdata.inputs import SkippedInputsError
+
+        raise SkippedInputsError(
+            [(f"{path}, line {line}", reason) for line, reason in skipped], option="--strict"
+        )
+
+
+def summary_line(summary: dict[str, Any], output: Path, seconds: float) -> str:
+    """apps/score.py's last line: rows scored, method, time, skipped rows, Spearman's rho, where it was written."""
+    line = f"scored {summary['scored']} of {summary['rows']} rows ({summary['method']}"
+    line += f", {summary['multi']})" if summary["method"] == "masked_marginal" else ")"
+    line += f" in {seconds:.1f} s; skipped {len(summary['skipped'])}"
+    if "label_column" in summary:
+        rho = "undefined" if summary["spearman"] is None else f"{summary['spearman']:.4f}"
+        line += f"; Spearman rho {rho} vs {summary['label_column']!r} (n={summary['labelled']})"
+    return f"{line} -> {output} (+ {output.with_suffix('.json').name})"
+
+
+def scan_summary(
+    table: CsvTable,
+    scores: list[float | None],
+    skipped: list[tuple[int, str]],
+    labels: list[float] | None,
+    config: DMSTableConfig,
+    info: dict[str, Any],
+) -> dict[str, Any]:
+    """apps/score.py's JSON for one scan: ``info`` (method, encoder, notes…), the table, rows scored and skipped
+    and, with labels, Spearman's rho over the rows with both (:func:`prottasks.metrics.zero_shot_spearman`)."""
+    from prottasks.metrics.zero_shot import zero_shot_spearman
+
+    summary = {**info, "csv": str(table.path), "rows": len(table.rows), "rows_in_file": table.total_rows}
+    summary["scored"] = sum(s is not None for s in scores)
+    summary["skipped"] = [{"line": line, "reason": reason} for line, reason in skipped]
+    summary["offset"] = config.offset
+    if labels is not None:
+        rho = zero_shot_spearman(scores, labels)
+        summary.update(label_column=config.label_column, labelled=rho.n, spearman=rho.as_json())
+    return summary

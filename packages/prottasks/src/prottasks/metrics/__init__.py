@@ -2,13 +2,21 @@
 
 Protein-centric Fmax (CAFA-exact, :mod:`prottasks.metrics.fmax`), AUPR micro, AUROC, accuracy, MCC
 (:mod:`~prottasks.metrics.classification`), Spearman, Pearson, MAE, RMSE, R² (:mod:`~prottasks.metrics.regression`)
-contact precision P@L (:mod:`~prottasks.metrics.contact`) and zero-shot mutation-effect Spearman
-(:mod:`~prottasks.metrics.zero_shot`); a fine-tuning task's metrics by kind (:func:`task_metrics`).
+contact precision P@L (:mod:`~prottasks.metrics.contact`), zero-shot mutation-effect Spearman
+(:mod:`~prottasks.metrics.zero_shot`) and ProteinGym's per-assay NDCG@10% / top-10% recall
+(:mod:`~prottasks.metrics.proteingym`); a fine-tuning task's metrics by kind (:func:`task_metrics`).
 """
 
 from prottasks.metrics.classification import accuracy, auprc_micro, auroc, mcc
 from prottasks.metrics.contact import contact_map, mean_precision_at_l, precision_at_l, precision_at_l_counts
 from prottasks.metrics.fmax import CAFA_THRESHOLDS, FmaxResult, fmax, fmax_curve
+from prottasks.metrics.proteingym import (
+    AssayMetrics,
+    average_metrics,
+    proteingym_metrics,
+    proteingym_ndcg,
+    top_recall,
+)
 from prottasks.metrics.regression import mae, pearson, r2, rmse, spearman
 from prottasks.metrics.task import MINIMISED, TASK_METRICS, task_metrics
 from prottasks.metrics.zero_shot import ZeroShotSpearman, zero_shot_spearman
@@ -17,11 +25,13 @@ __all__ = [
     "CAFA_THRESHOLDS",
     "MINIMISED",
     "TASK_METRICS",
+    "AssayMetrics",
     "FmaxResult",
     "ZeroShotSpearman",
     "accuracy",
     "auprc_micro",
     "auroc",
+    "average_metrics",
     "contact_map",
     "fmax",
     "fmax_curve",
@@ -31,9 +41,12 @@ __all__ = [
     "pearson",
     "precision_at_l",
     "precision_at_l_counts",
+    "proteingym_metrics",
+    "proteingym_ndcg",
     "r2",
     "rmse",
     "spearman",
     "task_metrics",
+    "top_recall",
     "zero_shot_spearman",
 ]
