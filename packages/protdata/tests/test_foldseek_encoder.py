@@ -8,6 +8,8 @@ chains (spec §1-2); between the CPU (NumPy) and torch paths, bit-identical inte
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -15,7 +17,8 @@ import torch
 from protdata import Protein, ProteinBatch, load_chains
 from protdata.constants import ATOM_C, ATOM_N
 from protdata.errors import InvalidCoordinatesError, MissingAtomsError
-from protdata.foldseek import LETTERS, encode_3di, encode_3di_states, encode_backbone, with_3di
+from protdata.foldseek import LETTERS, encode_3di, encode_3di_states, encode_backbone, encoder_numpy, with_3di
+from protdata.foldseek.encoder_numpy import split_for_threads
 from protdata.foldseek.partners_numpy import DENSE_MAX_RESIDUES
 from protdata.testing import shared_data
 
@@ -55,6 +58,30 @@ def test_cpu_result_is_deterministic(proteins: list[Protein]) -> None:
             assert torch.equal(encode_3di_states(batch), first)
         finally:
             torch.set_num_threads(old)
+
+
+def test_worker_threads_change_nothing(proteins: list[Protein], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``threads`` > 1 splits a batch into groups of whole proteins of about equal residue counts; the strings
+    equal the single-threaded ones (and the torch path's), for every split, including more threads than
+    proteins."""
+    reference = encode_3di(proteins)
+    assert encode_3di(proteins, backend="torch") == reference
+    for threads in (2, 3, len(proteins) + 2):
+        assert encode_3di(proteins, threads=threads) == reference  # default size floor: maybe one group
+        monkeypatch.setattr(encoder_numpy, "THREAD_MIN_RESIDUES", 0)
+        assert encode_3di(proteins, threads=threads) == reference
+        monkeypatch.undo()
+    lengths = np.array([len(p) for p in proteins])
+    monkeypatch.setattr(encoder_numpy, "THREAD_MIN_RESIDUES", 0)
+    for threads in (1, 2, 3, 100):
+        parts = split_for_threads(lengths, threads)
+        assert parts[0][0] == 0 and parts[-1][1] == lengths.size  # consecutive, non-empty, covering
+        assert all(b0 < b1 for b0, b1 in parts)
+        assert all(left[1] == right[0] for left, right in itertools.pairwise(parts))
+        assert 1 <= len(parts) <= min(threads, lengths.size)
+    sizes = [int(lengths[b0:b1].sum()) for b0, b1 in split_for_threads(lengths, 2)]
+    assert len(sizes) == 2 and max(sizes) - min(sizes) <= 2 * lengths.max()  # about equal halves
+    assert split_for_threads(lengths[:1], 4) == [(0, 1)]
 
 
 def test_states_tensor_and_with_3di(proteins: list[Protein]) -> None:

@@ -10,6 +10,7 @@ long chains built from them (up to ~6,000 residues), superposed copies (exact di
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 
 import numpy as np
@@ -18,7 +19,7 @@ import torch
 
 from protdata import Protein, ProteinBatch, load_chains
 from protdata.foldseek import encode_backbone, find_partners, find_partners_bruteforce
-from protdata.foldseek.partners import _neighbour_bound
+from protdata.foldseek.partners import _neighbour_bound, pair_chunks
 from protdata.foldseek.partners_numpy import find_partners_numpy, neighbour_bound
 from protdata.testing import shared_data
 
@@ -236,6 +237,39 @@ def test_huge_coordinates_and_tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> No
     assert torch.equal(numpy_partners(centers, candidate, query, batch, chunk_pairs=64), expected)
     monkeypatch.setattr(partners, "_CHUNK_PAIRS", 64)
     assert torch.equal(find_partners(centers, candidate, query, batch), expected)
+
+
+def test_wide_protein_float32_tolerance() -> None:
+    """Six chains as the pieces of one protein ~50,000 Å apart: a float32 first stage with a wide rounding
+    tolerance (where a query's lone float32 survivor settles it only through an upper bound on its distance),
+    grown cells and repeated rounds; the partners still equal the brute force, ties included."""
+    proteins = list(real_proteins())[:6]
+    centers, candidate, query, batch = batch_inputs(proteins)
+    direction = torch.tensor([1.0, 0.5, -0.25], dtype=torch.float64)
+    wide = centers + (batch.double() * 4e4)[:, None] * direction  # (N, 3) pieces far apart
+    one = torch.zeros_like(batch)  # all pieces one protein
+    twin = torch.cat([wide, wide[:50]])  # plus exact duplicates of the first 50 centres (distance-0 ties)
+    twin_mask = torch.cat([candidate, candidate[:50]])
+    twin_query = torch.cat([query, query[:50]])
+    twin_batch = torch.zeros(twin.shape[0], dtype=torch.long)
+    for args in ((wide, candidate, query, one), (twin, twin_mask, twin_query, twin_batch)):
+        expected = find_partners_bruteforce(*args)
+        assert torch.equal(numpy_partners(*args), expected)
+        assert torch.equal(numpy_partners(*args, cell_size=9.0), expected)
+        assert torch.equal(find_partners(*args), expected)
+
+
+def test_pair_chunks_cover_every_query_once() -> None:
+    """The shared chunking helper: consecutive, non-empty ranges covering every query, at most ``chunk_pairs``
+    pairs each unless one query alone has more; the same ranges for NumPy and torch input."""
+    counts = np.array([3, 0, 7, 1, 20, 2, 2, 0, 5])
+    ends = np.cumsum(counts)
+    for chunk in (1, 4, 8, 25, 1000):
+        ranges = list(pair_chunks(ends, chunk))
+        assert ranges == list(pair_chunks(torch.from_numpy(ends), chunk))
+        assert ranges[0][0] == 0 and ranges[-1][1] == counts.size
+        assert all(a < b for a, b in ranges) and all(x[1] == y[0] for x, y in itertools.pairwise(ranges))
+        assert all(counts[a:b].sum() <= chunk or b - a == 1 for a, b in ranges)
 
 
 @pytest.mark.parametrize("seed", range(3))

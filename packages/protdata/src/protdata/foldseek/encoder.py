@@ -122,9 +122,13 @@ def encode_backbone(
     return _encode(coords, atom_mask, lengths, network, partner_search, cell_size, keep_trace=True)
 
 
-def _use_numpy(coords: Tensor, backend: str, partner_search: str = "grid") -> bool:
+def _check_backend(backend: str) -> None:
     if backend not in ("auto", "numpy", "torch"):
         raise ValueError(f"backend must be 'auto', 'numpy' or 'torch', not {backend!r}")
+
+
+def _use_numpy(coords: Tensor, backend: str, partner_search: str = "grid") -> bool:
+    _check_backend(backend)
     on_cpu = coords.device.type == "cpu"
     if backend == "numpy" and (not on_cpu or partner_search != "grid"):
         raise ValueError("backend='numpy' takes CPU tensors and the grid partner search")
@@ -218,13 +222,15 @@ def encode_3di(
     ca_only: CaOnlyPolicy = "raise",
     max_residues: int = DEFAULT_MAX_RESIDUES,
     backend: Backend = "auto",
+    threads: int = 1,
 ) -> list[str]:
     """Foldseek 3Di strings (upper case, one letter per residue) of ``proteins``, in order.
 
     Proteins are packed into flat tensors and encoded together (groups of at most ``max_residues`` residues,
     to bound memory) on ``device`` (default CPU; there, in NumPy unless ``backend="torch"``). Every input problem
     is checked before any work and raises a :class:`~protdata.errors.ProtdataError` naming the protein (see
-    :func:`encode_3di_states`).
+    :func:`encode_3di_states`). ``threads`` > 1 splits a large batch of the NumPy path into that many groups of
+    whole proteins encoded on worker threads (same result; faster only where that many cores are idle).
     """
     proteins = list(proteins)
     for p in proteins:
@@ -232,10 +238,10 @@ def encode_3di(
             raise MissingAtomsError(p.source or p.id, f"{p.id}: sequence-only protein has no coordinates")
     out: list[str] = []
     if backend != "torch" and (device is None or torch.device(device).type == "cpu"):
-        _use_numpy(torch.empty(0), backend)  # validates ``backend``
+        _check_backend(backend)
         network = default_network()
         for group in _groups(proteins, max_residues):
-            out.extend(_encode_group_numpy(group, network, ca_only))
+            out.extend(_encode_group_numpy(group, network, ca_only, threads))
         return out
     for group in _groups(proteins, max_residues):
         batch = ProteinBatch.collate(group)
@@ -249,7 +255,9 @@ def encode_3di(
 _LETTER_CODES = np.frombuffer(LETTERS.encode("ascii"), dtype=np.uint8)
 
 
-def _encode_group_numpy(group: list[Protein], network: EncoderNetwork, ca_only: CaOnlyPolicy) -> list[str]:
+def _encode_group_numpy(
+    group: list[Protein], network: EncoderNetwork, ca_only: CaOnlyPolicy, threads: int = 1
+) -> list[str]:
     """3Di strings of ``group`` through the NumPy path (flat arrays packed straight from the proteins)."""
     lengths = np.fromiter((len(p) for p in group), dtype=np.int64, count=len(group))
     if len(group) == 1:
@@ -258,7 +266,9 @@ def _encode_group_numpy(group: list[Protein], network: EncoderNetwork, ca_only: 
         coords = np.concatenate([p.coords for p in group])  # (N, 5, 3) float32
         atom_mask = np.concatenate([p.atom_mask for p in group])  # (N, 5) bool
     check_backbone_numpy(coords, atom_mask, lengths, [p.id for p in group], ca_only=ca_only)
-    states = encode_numpy(coords, atom_mask, lengths, network, NUMPY_CELL_SIZE, keep_trace=False)
+    states = encode_numpy(
+        coords, atom_mask, lengths, network, NUMPY_CELL_SIZE, keep_trace=False, threads=threads
+    )
     codes = _LETTER_CODES[states].tobytes().decode("ascii")
     ends = np.cumsum(lengths).tolist()
     return [codes[end - n : end] for end, n in zip(ends, lengths.tolist())]

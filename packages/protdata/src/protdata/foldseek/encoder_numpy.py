@@ -6,12 +6,17 @@ geometry, descriptor and network functions are shared (they take either array ty
 and the partner search (:mod:`.partners_numpy`) are written for NumPy here. On the CPU this path is faster than
 torch for this workload: every array is small (one value per residue or per residue pair), so torch's per-call
 dispatch and its OpenMP parallel regions (which stall when the cores are shared) cost more than the arithmetic;
-NumPy runs every kernel on the calling thread.
+NumPy runs every kernel on the calling thread. ``threads`` > 1 (opt-in) splits a large batch into groups of
+whole proteins on worker threads: NumPy releases the GIL in its kernels, so that helps only where the cores are
+idle (measured on 2 shared cores: slower than one thread while another process keeps one core busy).
 """
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -33,11 +38,69 @@ def encode_numpy(
     cell_size: float,
     *,
     keep_trace: bool,
+    threads: int = 1,
 ) -> np.ndarray | dict[str, np.ndarray]:
     """States ``(N,)`` int64 of flat backbone arrays (``(N, 5, 3)`` float, ``(N, 5)`` bool, ``(B,)`` int), or
-    with ``keep_trace`` every intermediate, keyed as the fields of :class:`~.encoder.ThreeDiTrace`."""
+    with ``keep_trace`` every intermediate, keyed as the fields of :class:`~.encoder.ThreeDiTrace`.
+
+    ``threads`` > 1 encodes that many consecutive groups of whole proteins (about equal residue counts) on
+    worker threads (states only; proteins are independent, so the result is the same). NumPy releases the GIL
+    inside its kernels, so this only helps when that many cores are free: see :func:`split_for_threads`."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    parts = split_for_threads(lengths, threads) if not keep_trace else []
+    if len(parts) > 1:
+        return _encode_threaded(coords, atom_mask, lengths, network, cell_size, parts)
     with np.errstate(all="ignore"):  # NaN for missing atoms propagates as in Foldseek's C++
-        return _encode(coords, atom_mask, np.asarray(lengths, dtype=np.int64), network, cell_size, keep_trace)
+        return _encode(coords, atom_mask, lengths, network, cell_size, keep_trace)
+
+
+#: Batches with fewer residues than this are never split across threads (per-call overhead dominates).
+THREAD_MIN_RESIDUES: int = 4096
+
+
+def split_for_threads(lengths: np.ndarray, threads: int) -> list[tuple[int, int]]:
+    """Protein ranges ``[(b0, b1), …]`` of about equal residue counts, one per thread (at most ``threads``);
+    a single range when the batch is small (``THREAD_MIN_RESIDUES``) or has one protein."""
+    total = int(lengths.sum())
+    if threads <= 1 or lengths.size < 2 or total < THREAD_MIN_RESIDUES:
+        return [(0, int(lengths.size))]
+    ends = np.cumsum(lengths)
+    cuts = np.searchsorted(ends, total * np.arange(1, threads) / threads, side="left") + 1  # (threads-1,)
+    bounds = sorted({0, int(lengths.size), *(int(c) for c in cuts if 0 < c < lengths.size)})
+    return list(itertools.pairwise(bounds))
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """A process-wide pool of ``workers`` threads (created once per size; idle threads cost nothing)."""
+    with _POOLS_LOCK:
+        if workers not in _POOLS:
+            _POOLS[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="protdata-3di")
+        return _POOLS[workers]
+
+
+def _encode_threaded(
+    coords: np.ndarray,
+    atom_mask: np.ndarray,
+    lengths: np.ndarray,
+    network: EncoderNetwork,
+    cell_size: float,
+    parts: list[tuple[int, int]],
+) -> np.ndarray:
+    ends = np.concatenate([[0], np.cumsum(lengths)])
+
+    def run(b0: int, b1: int) -> np.ndarray:
+        r0, r1 = int(ends[b0]), int(ends[b1])
+        with np.errstate(all="ignore"):  # (per thread)
+            return _encode(coords[r0:r1], atom_mask[r0:r1], lengths[b0:b1], network, cell_size, False)
+
+    pool = _pool(len(parts) - 1)
+    futures = [pool.submit(run, b0, b1) for b0, b1 in parts[1:]]
+    first = run(*parts[0])  # the calling thread takes the first part
+    return np.concatenate([first, *(f.result() for f in futures)])
 
 
 def _encode(
@@ -54,10 +117,15 @@ def _encode(
     position = np.arange(n_res) - offsets[batch]  # (N,)
     interior = (position > 0) & (position < lengths[batch] - 1)  # positions 1 … L-2
 
+    xyz = np.empty((coords.shape[1], 3, n_res))  # (5, 3, N) float64: one widening copy of every atom
+    np.copyto(xyz, coords.transpose(1, 2, 0))
+
     def atom(k: int) -> np.ndarray:  # (N, 3) float64 column-major, NaN where the atom is absent
-        x = np.empty((3, n_res)).T
-        x[...] = coords[:, k]
-        x[~atom_mask[:, k]] = np.nan
+        x = xyz[k].T
+        if k != ATOM_CB:  # (rows without CB are all rebuilt below)
+            absent = np.flatnonzero(~atom_mask[:, k])
+            if absent.size:
+                x[absent] = np.nan
         return x
 
     n, ca, c, cb = atom(ATOM_N), atom(ATOM_CA), atom(ATOM_C), atom(ATOM_CB)

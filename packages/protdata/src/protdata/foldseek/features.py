@@ -89,8 +89,8 @@ def pair_features(ca: Array, i: Array, j: Array) -> Array:
 def gate(valid: Array, i: Array, j: Array) -> Array:
     """Foldseek's six-residue gate: residue i is encoded only if i−1, i, i+1, j−1, j, j+1 are all valid.
 
-    ``valid`` is the mask after the partner search (residues without a partner are invalid).
-    ``(N,), (M,), (M,) -> (M,)`` bool.
+    ``valid`` is the mask after the partner search (residues without a partner are invalid); ``i`` and ``j``
+    are interior positions (``i ± 1`` and ``j ± 1`` exist). ``(N,), (M,), (M,) -> (M,)`` bool.
     """
-    ok = take_rows(valid, i - 1) & take_rows(valid, i) & take_rows(valid, i + 1)
-    return ok & take_rows(valid, j - 1) & take_rows(valid, j) & take_rows(valid, j + 1)
+    triple = valid[:-2] & valid[1:-1] & valid[2:]  # (N-2,) triple[r-1]: r-1, r and r+1 all valid
+    return take_rows(triple, i - 1) & take_rows(triple, j - 1)

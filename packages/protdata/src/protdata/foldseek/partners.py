@@ -28,7 +28,9 @@ memory linear in the number of residues for real structures:
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -86,6 +88,23 @@ def find_partners(
         partner[qidx[settled]] = best_j[settled]
         qidx, radius = qidx[~settled], 2 * radius[~settled]
     return partner
+
+
+def pair_chunks(ends: Tensor | np.ndarray, chunk_pairs: int) -> Iterator[tuple[int, int]]:
+    """Consecutive query ranges ``(start, stop)`` of at most about ``chunk_pairs`` pairs each (at least one query
+    each), from ``ends``, the running total of pairs per query ``(Q,)`` (a torch tensor or a NumPy array): how
+    both searches bound the memory of one pass."""
+    n = ends.shape[0]
+    cut = 0
+    while cut < n:
+        limit = (ends[cut - 1] if cut else 0) + chunk_pairs
+        if isinstance(ends, Tensor):
+            found = int(torch.searchsorted(ends, limit, right=True))
+        else:
+            found = int(np.searchsorted(ends, limit, side="right"))
+        stop = max(cut + 1, found)
+        yield cut, stop
+        cut = stop
 
 
 def find_partners_bruteforce(centers: Tensor, candidate: Tensor, query: Tensor, batch: Tensor) -> Tensor:
@@ -195,11 +214,7 @@ class _CellTable:
             part = slice(s, s + rows)
             r_start, r_count = self._runs(qb[part], lo[part], span[part], dims[part], k)
             count = r_count.sum(dim=1)  # (Q,) candidates in each query's box
-            ends = count.cumsum(0)
-            cut = 0
-            while cut < count.numel():  # sub-chunks of at most ~_CHUNK_PAIRS pairs (>= 1 query)
-                limit = (ends[cut - 1] if cut else 0) + _CHUNK_PAIRS
-                stop = max(cut + 1, int(torch.searchsorted(ends, limit, right=True)))
+            for cut, stop in pair_chunks(count.cumsum(0), _CHUNK_PAIRS):
                 sub = slice(s + cut, s + stop)
                 best[sub], dmin[sub] = self._nearest(
                     q[sub],
@@ -209,7 +224,6 @@ class _CellTable:
                     count[cut:stop],
                     float(radius.max()),
                 )
-                cut = stop
         return best, (dmin <= radius - self.margin) | covers_all
 
     def _runs(self, qb: Tensor, lo: Tensor, span: Tensor, dims: Tensor, k: int) -> tuple[Tensor, Tensor]:
