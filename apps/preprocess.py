@@ -18,10 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from engine.config import Section, expand_path
-from engine.errors import error_boundary
 from pydantic import Field
-
-from protdata.configfile import dump_yaml, load_config
 
 EXAMPLES = """\
 examples:
@@ -113,13 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append("append=true")
     if args.encode_3di:
         overrides.append("encode_3di=true")
-    with error_boundary():
-        config = load_config(PreprocessConfig, args.config, overrides)
-        if args.print_config:
-            print(dump_yaml(config), end="")
-            return 0
-        run(config)
-    return 0
+    from engine.app import load_and_run
+
+    return load_and_run(PreprocessConfig, args.config, overrides, args.print_config, run)
 
 
 if __name__ == "__main__":

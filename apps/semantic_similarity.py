@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Literal
 
 from engine.config import Section
-from engine.errors import ConfigError, DataError, error_boundary
+from engine.errors import ConfigError, DataError
 from pydantic import Field
 
 from protdata.atomic import write_json_atomic
-from protdata.configfile import dump_yaml, load_config
 
 EXAMPLES = """\
 example:
@@ -79,13 +78,9 @@ def main(argv: list[str] | None = None) -> int:
             overrides.append(f"{key}={json.dumps(getattr(args, key))}")
     if args.strict:
         overrides.append("strict=true")
-    with error_boundary():
-        config = load_config(SemanticSimilarityConfig, args.config, overrides)
-        if args.print_config:
-            print(dump_yaml(config), end="")
-            return 0
-        run(config)
-    return 0
+    from engine.app import load_and_run
+
+    return load_and_run(SemanticSimilarityConfig, args.config, overrides, args.print_config, run)
 
 
 if __name__ == "__main__":

@@ -390,9 +390,15 @@ def run_config_main(
         overrides.append(f"device={args.device}")
     if getattr(args, "strict", False):
         overrides.append("strict=true")
+    return load_and_run(config_cls, args.config, overrides, args.print_config, run)
+
+
+def load_and_run(config_cls: Any, path: Any, overrides: list[str], print_config: bool, run: Any) -> int:
+    """The one-shot apps' tail: validate the config (one ``error:`` line on bad input), print it with
+    ``--print-config``, else ``run(config)``; returns the exit status."""
     with error_boundary():
-        config = load_config(config_cls, args.config, overrides)
-        if args.print_config:
+        config = load_config(config_cls, path, overrides)
+        if print_config:
             print(dump_yaml(config), end="")
             return 0
         run(config)
