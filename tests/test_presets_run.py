@@ -460,7 +460,29 @@ def run_embed(preset: Path, env: dict[str, Any], tmp: Path, capsys: pytest.Captu
 
 def run_score(preset: Path, env: dict[str, Any], tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--config", str(preset), "device=cpu", "--output", str(tmp / "scores.csv")]
-    argv += tiny_overrides(load_config(score.ScoreConfig, preset, ["data.csv=x.csv", "output=x.csv"]))
+    source = ["assays=x"] if preset.stem.startswith("proteingym") else ["data.csv=x.csv"]
+    argv += tiny_overrides(load_config(score.ScoreConfig, preset, [*source, "output=x.csv"]))
+    if preset.stem.startswith("proteingym"):  # one ProteinGym CSV: TEM-1's first 40 singles renumbered from 1
+        blat = shared_data("dms", "BLAT_ECOLX_Ranganathan2015.csv")
+        wild = shared_data("dms", "BLAT_ECOLX_wildtype.txt").read_text().split()[-1].strip()
+        with blat.open(newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))[:40]
+        folder = tmp / "assays"
+        folder.mkdir()
+        with (folder / "BLAT.csv").open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["mutant", "mutated_sequence", "DMS_score"])
+            for r in rows:
+                m, pos = r["mutant"], int(r["mutant"][1:-1]) - 23
+                assert wild[pos - 1] == m[0]
+                writer.writerow([f"{m[0]}{pos}{m[-1]}", wild[: pos - 1] + m[-1] + wild[pos:], r["2500"]])
+        status, out, err = run_main(score.main, [*argv, f"assays={folder}"], capsys)
+        assert status == 0, err
+        assert "scored 1 assays" in out, out
+        with (tmp / "scores_scores" / "BLAT.csv").open() as f:
+            scores = [r["score"] for r in csv.DictReader(f)]
+        assert len(scores) == 40 and all(math.isfinite(float(s)) for s in scores)
+        return
     if preset.stem.startswith("esm2"):  # TEM-1 beta-lactamase, the first 40 single mutants
         blat = shared_data("dms", "BLAT_ECOLX_Ranganathan2015.csv")
         wild = shared_data("dms", "BLAT_ECOLX_wildtype.txt")
@@ -511,12 +533,12 @@ def family(preset: Path) -> str:
 
 # ----------------------------------------------------------------------------------------------------- tests
 def test_every_runnable_preset_is_listed() -> None:
-    """57 runnable presets (91 YAML files less the ``_`` fragments), each of a known app."""
-    assert len(list(CONFIGS.rglob("*.yaml"))) == 91
+    """58 runnable presets (92 YAML files less the ``_`` fragments), each of a known app."""
+    assert len(list(CONFIGS.rglob("*.yaml"))) == 92
     counts: dict[str, int] = {}
     for p in PRESETS:
         counts[family(p)] = counts.get(family(p), 0) + 1
-    assert counts == {"align": 1, "embed": 3, "finetune": 23, "pretrain": 28, "score": 2}
+    assert counts == {"align": 1, "embed": 3, "finetune": 23, "pretrain": 28, "score": 3}
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=_rel)
