@@ -18,32 +18,50 @@ checked (>= 0.999) in the same run. The header prints the CPU model, which bf16 
 (``protdata.device.cpu_bf16_support``), the measured bf16/fp32 GEMM speed-up and the load average (the machine is
 shared: compare ratios from one run, not absolute numbers across runs).
 
+``--esm-cpp-python PATH`` adds esm.cpp (PyPI ``esm-cpp``, a C++ ESM-2 engine reading Hugging Face safetensors)
+as a third reference. It pins numpy < 2, so it lives in its own environment, e.g.
+``uv venv /tmp/esmcpp-env && uv pip install --python /tmp/esmcpp-env/bin/python esm-cpp``; PATH is that
+environment's python. It runs in a subprocess on the same saved HF weights and the same tokens, batch by batch
+with ``Model.forward_scheduled`` (its packed, length-bucketed entry point) and ``ESM_NUM_THREADS`` = torch's
+thread count, after the in-process rounds (not interleaved: compare under similar load). Its logits are checked
+against ours; esm.cpp returns per-residue hidden states only one sequence at a time
+(``forward_with_hidden_states``), checked for the first sequence of every batch.
+
+The header prints which CPU kernels ran (:func:`protdata.kernels.cpu_linear_backend` ``.describe()`` and the
+per-epilogue choice of ``esm2/linear.py``).
+
 With CUDA, a GPU section measures the 650M model in bf16: inference tokens/s (vs fair-esm fp32 as
 ``esm-extract`` runs it, and fp16) and a masked-LM training step's tokens/s and model-FLOPs utilisation.
 
     uv run python benchmarks/bench_esm.py                  # CPU: 8M and 35M
     uv run python benchmarks/bench_esm.py --sizes 8M --rounds 5
+    uv run python benchmarks/bench_esm.py --esm-cpp-python /tmp/esmcpp-env/bin/python
     uv run python benchmarks/bench_esm.py --gpu-only       # on a GPU machine
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from protdata.device import bf16_gemm_speedup, cpu_bf16_support
 from protdata.fasta import read_fasta_records
+from protdata.kernels import cpu_linear_backend
 from protenc_seq import ESM2, ESM2Config, ESM2Encoder, embed, save_huggingface
-from protenc_seq.esm2.linear import onednn_enabled
+from protenc_seq.esm2.linear import describe_kernels
+from protenc_seq.esm2.packing import PackedBatch
 from protenc_seq.loading.checkpoint import RawCheckpoint, build_model
 from protenc_seq.loading.convert import fair_to_ours
 
@@ -120,7 +138,66 @@ def load_average() -> str:
         return "n/a"
 
 
-def cpu_section(sizes: list[str], rounds: int, max_tokens: int, stride: int, bf16: bool) -> None:
+#: Runs inside the esm-cpp environment: ``python -c ESM_CPP_RUNNER request.json``; writes the reply's npz + json.
+ESM_CPP_RUNNER = r"""
+import json, statistics, sys, time
+import numpy as np
+import esm_cpp
+
+req = json.load(open(sys.argv[1]))
+model = esm_cpp.Model.load_from_safetensors(req["weights"])
+batches = [[np.asarray(t, dtype=np.int32) for t in b] for b in req["batches"]]
+logits, hidden = {}, {}
+for b, batch in enumerate(batches):  # warm-up, and the outputs for parity
+    for j, out in enumerate(model.forward_scheduled(batch)):
+        logits[f"{b}_{j}"] = out
+    hidden[f"{b}"] = model.forward_with_hidden_states(batch[0])[1][-1]
+times = [[] for _ in batches]
+for _ in range(req["rounds"]):
+    for b, batch in enumerate(batches):
+        start = time.perf_counter()
+        model.forward_scheduled(batch)
+        times[b].append(time.perf_counter() - start)
+arrays = {"logits_" + k: v for k, v in logits.items()}
+arrays.update({"hidden_" + k: v for k, v in hidden.items()})
+np.savez(req["out"] + ".npz", **arrays)
+json.dump({"best": sum(min(t) for t in times), "median": sum(statistics.median(t) for t in times),
+           "version": esm_cpp.__version__, "isa": esm_cpp.current_isa(), "threads": esm_cpp.Model.num_threads},
+          open(req["out"] + ".json", "w"))
+"""
+
+
+def run_esm_cpp(
+    python: str, weights: Path, batches: list[list[np.ndarray]], rounds: int, workdir: Path
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """Time esm.cpp on ``batches`` (token arrays, ``<cls>`` … ``<eos>``) in its own environment; returns its
+    timing summary and its outputs (``logits_{batch}_{i}`` ``(L, V)``, ``hidden_{batch}`` ``(L, D)``)."""
+    request = workdir / "esm_cpp_request.json"
+    out = workdir / "esm_cpp_reply"
+    request.write_text(
+        json.dumps(
+            {
+                "weights": str(weights / "model.safetensors"),
+                "batches": [[t.tolist() for t in b] for b in batches],
+                "rounds": rounds,
+                "out": str(out),
+            }
+        )
+    )
+    env = {**os.environ, "ESM_NUM_THREADS": str(torch.get_num_threads())}
+    done = subprocess.run(
+        [python, "-c", ESM_CPP_RUNNER, str(request)], env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"esm-cpp ({python}) failed:\n{done.stderr[-2000:]}")
+    with np.load(f"{out}.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    return json.loads(Path(f"{out}.json").read_text()), arrays
+
+
+def cpu_section(
+    sizes: list[str], rounds: int, max_tokens: int, stride: int, bf16: bool, esm_cpp: str | None = None
+) -> None:
     from esm.data import FastaBatchedDataset
 
     # esm-extract --truncation_seq_length 1022
@@ -137,12 +214,15 @@ def cpu_section(sizes: list[str], rounds: int, max_tokens: int, stride: int, bf1
         f"{torch.backends.cpu.get_cpu_capability()}; {support.describe()}; "
         f"bf16/fp32 GEMM speed-up measured: {bf16_gemm_speedup():.1f}x; load average {load_average()}"
     )
-    path = "oneDNN _linear_pointwise (fused GELU / residual)" if onednn_enabled() else "F.linear"
-    print(f"protenc-seq kernels: linear {path}, fp32 and bf16; attention SDPA (flash, CPU)")
+    print(cpu_linear_backend().describe())
+    print(
+        f"protenc-seq kernels: linear {describe_kernels()}; attention SDPA (flash, CPU); "
+        "rotary as one complex multiply (interleaved q/k)"
+    )
     dataset = FastaBatchedDataset([n for n, _ in records], seqs)
     batches = dataset.get_batch_indices(4096, extra_toks_per_seq=1)  # esm-extract defaults
     for size in sizes:
-        bench_size(size, records, batches, rounds, max_tokens, bf16)
+        bench_size(size, records, batches, rounds, max_tokens, bf16, esm_cpp)
     print(f"load average after: {load_average()}")
 
 
@@ -153,13 +233,27 @@ def bench_size(
     rounds: int,
     max_tokens: int,
     bf16: bool = True,
+    esm_cpp: str | None = None,
 ) -> None:
     """Parity and interleaved timing of fair-esm, transformers and protenc-seq (fp32, and bf16 with transformers
-    under CPU bf16 autocast as its reference) for one model size."""
+    under CPU bf16 autocast as its reference) for one model size; esm.cpp after them when ``esm_cpp`` is given."""
+    with tempfile.TemporaryDirectory() as tmp:
+        _bench_size(size, records, batches, rounds, max_tokens, bf16, esm_cpp, Path(tmp))
+
+
+def _bench_size(
+    size: str,
+    records: list[tuple[str, str]],
+    batches: list[list[int]],
+    rounds: int,
+    max_tokens: int,
+    bf16: bool,
+    esm_cpp: str | None,
+    tmp: Path,
+) -> None:
     seqs = [s for _, s in records]
     n_res = sum(len(s) for s in seqs)
-    with tempfile.TemporaryDirectory() as tmp:
-        fair, ours, hf, alphabet = build_trio(size, Path(tmp))
+    fair, ours, hf, alphabet = build_trio(size, tmp)
     converter = alphabet.get_batch_converter(1022)
     encoder = ESM2Encoder(ours, nonstandard="keep")  # B/Z/U/O as fair-esm's own tokens
     encoder_bf16 = ESM2Encoder(ours, nonstandard="keep", precision="bf16")  # same weights
@@ -236,6 +330,53 @@ def bench_size(
         print(
             f"  {size} ratio {a} / {b}: {best[b] / best[a]:.2f}x (best), {median[b] / median[a]:.2f}x (median)"
         )
+    if esm_cpp:
+        bench_esm_cpp(size, esm_cpp, encoder, ours, seqs, batches, rounds, tmp, best, median, n_res)
+
+
+def bench_esm_cpp(
+    size: str,
+    python: str,
+    encoder: ESM2Encoder,
+    ours: ESM2,
+    seqs: list[str],
+    batches: list[list[int]],
+    rounds: int,
+    tmp: Path,
+    best: dict[str, float],
+    median: dict[str, float],
+    n_res: int,
+) -> None:
+    """esm.cpp on the saved HF weights and our tokens: parity of its logits (all) and final hidden states (first
+    sequence of each batch) with ours, its tokens/s, and our ratio to it."""
+    tokens = encoder.tokenizer.encode(seqs)
+    token_batches = [[np.asarray(tokens[i], dtype=np.int64) for i in batch] for batch in batches]
+    print(f"  {size} esm-cpp: running {python} after the rounds above (load average {load_average()})")
+    info, arrays = run_esm_cpp(python, tmp / size, token_batches, rounds, tmp)
+    worst_logit, worst_hidden, scale = 0.0, 0.0, 0.0
+    with torch.no_grad():
+        for b, batch in enumerate(token_batches):
+            packed = PackedBatch.from_token_arrays(batch)
+            out = ours.eval().forward_packed(packed, return_logits=True)
+            for j, (logit, hidden) in enumerate(zip(packed.split(out.logits), packed.split(out.hidden))):
+                theirs = torch.from_numpy(arrays[f"logits_{b}_{j}"]).double()
+                worst_logit = max(worst_logit, float((logit.double() - theirs).abs().max()))
+                scale = max(scale, float(logit.abs().max()))
+                if j == 0:
+                    theirs_h = torch.from_numpy(arrays[f"hidden_{b}"]).double()
+                    worst_hidden = max(worst_hidden, float((hidden.double() - theirs_h).abs().max()))
+    print(
+        f"  {size}: parity vs esm-cpp {info['version']} ({info['isa']}, {info['threads']} threads): logits max |Δ| "
+        f"= {worst_logit:.1e} (max |logit| {scale:.1f}), final hidden max |Δ| = {worst_hidden:.1e}"
+    )
+    print(
+        f"  {size} {'esm-cpp':>17}: {n_res / info['best']:9.0f} tok/s (best), {n_res / info['median']:9.0f} "
+        "(median)"
+    )
+    print(
+        f"  {size} ratio protenc-seq / esm-cpp: {info['best'] / best['protenc-seq']:.2f}x (best), "
+        f"{info['median'] / median['protenc-seq']:.2f}x (median)"
+    )
 
 
 def model_flops_per_step(config: ESM2Config, lengths: list[int], training: bool) -> float:
@@ -349,6 +490,11 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=4096, help="protenc-seq token budget per batch")
     parser.add_argument("--stride", type=int, default=1, help="use every k-th sequence (quicker runs)")
     parser.add_argument("--no-bf16", action="store_true", help="skip the CPU bf16 columns")
+    parser.add_argument(
+        "--esm-cpp-python",
+        default=None,
+        help="python of an environment with esm-cpp installed: adds esm.cpp as a reference (module docstring)",
+    )
     parser.add_argument("--gpu-only", action="store_true")
     parser.add_argument("--gpu-size", default="650M")
     parser.add_argument(
@@ -359,7 +505,9 @@ def main() -> None:
     if not FASTA.is_file():
         sys.exit(f"missing real data: {FASTA}")
     if not args.gpu_only and not args.gpu_dry_run:
-        cpu_section(args.sizes, args.rounds, args.max_tokens, args.stride, not args.no_bf16)
+        cpu_section(
+            args.sizes, args.rounds, args.max_tokens, args.stride, not args.no_bf16, args.esm_cpp_python
+        )
     if args.gpu_dry_run:
         gpu_section("8M", 1, None, device="cpu", stride=10)
     elif torch.cuda.is_available():

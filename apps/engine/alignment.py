@@ -102,7 +102,7 @@ def check_config(config: AlignConfig) -> None:
             f"only; use one of {', '.join(SEQUENCE_TYPES)}"
         )
     seq = sequence_config(config.encoder)
-    window = seq.esm2_config().max_residues if seq is not None else None
+    window = seq.resolved_architecture().max_residues if seq is not None else None
     if window is not None and seq.on_long == "error" and config.model.max_protein_length > window:
         raise ConfigError(
             f"model.max_protein_length: {config.model.max_protein_length} residues exceed the encoder's window "

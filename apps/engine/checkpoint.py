@@ -309,6 +309,8 @@ def master_weights(engine: Any) -> dict[str, torch.Tensor]:
     for name, p in params.items():  # one collective per distinct parameter, in module order on every rank
         if id(p) not in by_id:
             hp = safe_get_full_fp32_param(p)
+            if hp is None and not p.requires_grad and not hasattr(p, "ds_id"):
+                hp = p.detach()  # frozen (a LoRA base weight): no master copy, its own value
             if hp is None:
                 raise CheckpointError(f"{name}: the optimizer keeps no fp32 master copy of this parameter")
             by_id[id(p)] = hp

@@ -20,6 +20,7 @@ from prottasks.heads import (
     RegressionHeadConfig,
     SingleLabelHeadConfig,
 )
+from prottasks.lora import LoraConfig
 from prottasks.metrics.task import MINIMISED, TASK_METRICS
 from prottasks.optim import OptimizerConfig, PlateauConfig, SchedulerConfig
 
@@ -70,6 +71,10 @@ class FinetuneConfig(Section):
     init_target: str = "encoder"
     encoder: EncoderConfig
     head: HeadSection = Field(default_factory=MultiLabelHeadSection)
+    #: LoRA adapters on the sequence encoder (:mod:`prottasks.lora`: r, alpha, dropout, target_modules,
+    #: layers): only adapters + head train; exports hold them + the base checkpoint's path and sha256.
+    #: null: full fine-tuning.
+    lora: LoraConfig | None = None
     data: LabelledDataConfig
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     plateau: PlateauConfig | None = Field(default_factory=PlateauConfig)  # null: off
@@ -135,7 +140,16 @@ def build_task_model(config: FinetuneConfig, table: LabelTable, *, load_checkpoi
     truncate = inference_transform(config.data.transform)
     labels = list(table.labels) if table.kind != "regression" else None
     data = {"encoder": encoder.config_dict(), "head": head.model_dump(mode="json"), "labels": labels}
-    return TaskModel({**data, "max_length": getattr(truncate, "max_length", None)}, encoder)
+    model = TaskModel({**data, "max_length": getattr(truncate, "max_length", None)}, encoder)
+    if config.lora is not None:  # exports reference the sequence checkpoint instead of holding it
+        from engine.builders import resolve_checkpoint
+        from prottasks.lora import apply_lora
+
+        if config.init_from:
+            raise ConfigError("lora: not supported with init_from (the base must be encoder.checkpoint)")
+        seq = sequence_config(resolve_checkpoint(config.encoder))
+        apply_lora(model, config.lora, base=None if seq is None else seq.checkpoint)
+    return model
 
 
 #: ``config.json`` key of what ``apps/predict.py`` needs (:func:`export_task`).

@@ -1,33 +1,80 @@
-"""The fused CPU linear (oneDNN) against plain ``F.linear`` + ``F.gelu`` + add."""
+"""The CPU linear (oneDNN fused epilogues or F.linear, chosen by measurement) against plain ``F.linear`` + ops."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from protenc_seq.esm2.linear import linear, onednn_enabled, set_onednn
+from protdata.kernels import ROLES, LinearChoice
+from protenc_seq.esm2 import linear as linear_module
+from protenc_seq.esm2.linear import (
+    EPILOGUE_PASS,
+    describe_kernels,
+    linear,
+    onednn_enabled,
+    onednn_override,
+    set_onednn,
+)
 
 
-def test_fused_epilogues_match_plain_ops() -> None:
+@pytest.mark.parametrize("enabled", [True, False, None])
+def test_fused_epilogues_match_plain_ops(enabled: bool | None) -> None:
     torch.manual_seed(0)
     layer = nn.Linear(48, 96)
     x, residual = torch.randn(37, 48), torch.randn(37, 96)
     with torch.no_grad():
-        want = F.linear(x, layer.weight, layer.bias)
-        for enabled in (True, False):
-            previous = onednn_enabled()
-            set_onednn(enabled)
-            try:
-                assert (linear(x, layer) - want).abs().max() < 1e-5
-                assert (linear(x, layer, gelu=True) - F.gelu(want)).abs().max() < 1e-5
-                assert (linear(x, layer, residual=residual) - (residual + want)).abs().max() < 1e-5
-            finally:
-                set_onednn(previous)
+        want = F.linear(x.double(), layer.weight.double(), layer.bias.double())
+        previous = onednn_override()
+        set_onednn(enabled)
+        try:
+            assert (linear(x, layer).double() - want).abs().max() < 1e-5
+            assert (linear(x, layer, gelu=True).double() - F.gelu(want)).abs().max() < 1e-5
+            kept = residual.clone()
+            got = linear(x, layer, residual=residual).double()
+            assert (got - (residual.double() + want)).abs().max() < 1e-5
+            assert torch.equal(residual, kept)  # the in-place add never writes into the residual stream
+        finally:
+            set_onednn(previous)
 
 
 def test_autograd_path_keeps_gradients() -> None:
     layer = nn.Linear(8, 4)
     x = torch.randn(5, 8, requires_grad=True)
-    linear(x, layer, gelu=True).sum().backward()
-    assert x.grad is not None and layer.weight.grad is not None
+    r = torch.randn(5, 4, requires_grad=True)
+    (linear(x, layer, gelu=True).sum() + linear(x, layer, residual=r).sum()).backward()
+    assert x.grad is not None and layer.weight.grad is not None and r.grad is not None
+
+
+def _choice(forward: str, mkl: float, onednn: float) -> LinearChoice:
+    backends = dict.fromkeys(ROLES, "mkl")
+    backends["forward"] = forward  # type: ignore[assignment]
+    return LinearChoice(backends, "measured", {"forward": {"mkl": mkl, "onednn": onednn}}, 2)  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(not linear_module._AVAILABLE, reason="this torch has no oneDNN linear")
+def test_backend_follows_measurement(monkeypatch: pytest.MonkeyPatch) -> None:
+    previous = onednn_override()
+    set_onednn(None)
+    try:
+        # oneDNN measured faster: every epilogue on oneDNN
+        monkeypatch.setattr(linear_module, "cpu_linear_backend", lambda: _choice("onednn", 100.0, 150.0))
+        assert onednn_enabled() and linear_module._onednn_for("add") and linear_module._onednn_for("gelu")
+        # MKL a little faster: plain GEMMs on MKL, fused epilogues stay on oneDNN (a separate pass costs more)
+        monkeypatch.setattr(linear_module, "cpu_linear_backend", lambda: _choice("mkl", 105.0, 100.0))
+        assert not onednn_enabled() and linear_module._onednn_for("add") and linear_module._onednn_for("gelu")
+        # MKL faster than the add pass costs but not the GELU pass
+        between = 100.0 * (1 + (EPILOGUE_PASS["add"] + EPILOGUE_PASS["gelu"]) / 2)
+        monkeypatch.setattr(linear_module, "cpu_linear_backend", lambda: _choice("mkl", between, 100.0))
+        assert not linear_module._onednn_for("add") and linear_module._onednn_for("gelu")
+        # MKL faster by more than the GELU pass: MKL everywhere
+        fast = 100.0 * (1 + EPILOGUE_PASS["gelu"]) * 1.01
+        monkeypatch.setattr(linear_module, "cpu_linear_backend", lambda: _choice("mkl", fast, 100.0))
+        assert not linear_module._onednn_for("gelu")
+        assert "+GELU F.linear" in describe_kernels()
+        # a manual override wins over the measurement
+        set_onednn(True)
+        assert onednn_enabled() and "plain oneDNN" in describe_kernels()
+    finally:
+        set_onednn(previous)

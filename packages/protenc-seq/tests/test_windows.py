@@ -98,3 +98,76 @@ def test_saprot_windows_slice_the_3di_string_with_the_residues() -> None:
         assert windows.structure_tokens[w] == proteins[i].structure_tokens[s : s + WINDOW]
         assert windows.sequences[w] == proteins[i].sequence[s : s + WINDOW]
     _check(encoder, proteins)
+
+
+def _proteingym_window(position: int, length: int, window: int) -> tuple[int, int]:
+    """ProteinGym's get_optimal_window, written out case by case from its published definition."""
+    if length <= window:
+        return 0, length
+    if position < window // 2:
+        return 0, window
+    if position >= length - window // 2:
+        return length - window, length
+    return position - window // 2, position + window // 2
+
+
+def test_long_wild_type_scores_each_site_in_its_centred_window(real_sequences) -> None:
+    """masked_marginals / score_mutants with on_long="window" equal scoring the centred window's substring
+    with the plain (in-window) path."""
+    from protenc_seq.scoring import masked_marginals, score_mutants
+
+    torch.manual_seed(2)
+    model_args = {"num_layers": 2, "embed_dim": 32, "attention_heads": 4}
+    windowed = ESM2Encoder(ESM2Config(**model_args), on_long="window").eval()
+    windowed.tokenizer.max_residues = WINDOW
+    plain = ESM2Encoder(windowed.model).eval()  # same weights, the default window of 1,022
+    sequence = real_sequences[-1][1]  # the longest of six real sequences (> 2 windows)
+    positions = [0, 5, 29, 30, len(sequence) // 2, len(sequence) - 31, len(sequence) - 1]
+    got = masked_marginals(windowed, sequence, positions)
+    for row, p in zip(got, positions, strict=True):
+        a, b = _proteingym_window(p, len(sequence), WINDOW)
+        np.testing.assert_allclose(
+            row, masked_marginals(plain, sequence[a:b], [p - a])[0], rtol=1e-6, atol=1e-6
+        )
+    mutants = [f"{sequence[p]}{p + 1}{'A' if sequence[p] != 'A' else 'G'}" for p in positions]
+    want = [got[k][list("ACDEFGHIKLMNPQRSTVWY").index(m[-1])] - got[k][list("ACDEFGHIKLMNPQRSTVWY").index(m[0])]
+            for k, m in enumerate(mutants)]  # fmt: skip
+    np.testing.assert_allclose(score_mutants(windowed, sequence, mutants), want, rtol=1e-9, atol=1e-9)
+    with pytest.raises(Exception, match="span more than the model's window"):
+        score_mutants(windowed, sequence, [f"{mutants[0]}:{mutants[-1]}"])  # farther apart than the window, joint
+
+
+def test_a_3000_residue_protein_embeds_and_scores_with_the_default_window(cafa_records) -> None:
+    """The longest real Swiss-Prot sequence (3,148 residues) through the encoder config's on_long="window":
+    embedding equal to the loop over 1,022-residue windows, and scores from centred windows."""
+    from protenc_seq import build_sequence_encoder
+    from protenc_seq.scoring import score_mutants
+
+    name, sequence = max(cafa_records, key=lambda r: len(r[1]))
+    sequence = "".join(c if c in "ACDEFGHIKLMNPQRSTVWY" else "X" for c in sequence)
+    assert len(sequence) > 3000
+    torch.manual_seed(3)
+    config = {"type": "esm2", "architecture": model_args_tiny(), "on_long": "window", "window_stride": 700}
+    encoder = build_sequence_encoder(config).eval()
+    assert encoder.config.on_long == "window" and encoder.config.window_stride == 700
+    protein = Protein.from_sequence(name, sequence)
+    with torch.no_grad():
+        out = encoder(ProteinBatch.collate([protein]))
+    total, count = np.zeros((len(sequence), encoder.output_dim)), np.zeros((len(sequence), 1))
+    for s in window_starts(len(sequence), 1022, 700):
+        with torch.no_grad():
+            res = (
+                encoder(ProteinBatch.collate([protein.select(slice(s, s + 1022))]))
+                .residue[0]
+                .double()
+                .numpy()
+            )
+        total[s : s + 1022] += res
+        count[s : s + 1022] += 1
+    np.testing.assert_allclose(out.residue[0].double().numpy(), total / count, rtol=1e-5, atol=1e-5)
+    scores = score_mutants(encoder, sequence, [f"{sequence[9]}10A", f"{sequence[3000]}3001G"])
+    assert np.isfinite(scores).all()
+
+
+def model_args_tiny() -> dict:
+    return {"num_layers": 2, "embed_dim": 32, "attention_heads": 4}

@@ -20,6 +20,7 @@ SEQ = {"type": "esm2", "architecture": {"num_layers": 4, "embed_dim": 16, "atten
 SECTIONS = {
     "esm2": SEQ,
     "saprot": {"type": "saprot", "preset": "SaProt_35M_AF2"},
+    "esmc": {"type": "esmc", "architecture": {"num_layers": 2, "embed_dim": 16, "attention_heads": 2}},
     "gearnet": {"type": "gearnet", "hidden_dims": [8, 8]},
     "gearnet_edge": {"type": "gearnet_edge", "hidden_dims": [8]},
     "gvp": {"type": "gvp", "node_h_dim": [8, 2], "edge_h_dim": [4, 1], "num_layers": 1},
@@ -38,7 +39,7 @@ SECTIONS = {
 
 def reference(section: dict) -> torch.nn.Module:
     kind = section["type"]
-    if kind in ("esm2", "saprot"):
+    if kind in ("esm2", "saprot", "esmc"):
         return protenc_seq.build_sequence_encoder(section)
     if kind in ("serial", "parallel", "cross", "token"):
         return protfusion.build(section)
@@ -64,7 +65,7 @@ def test_every_type_builds_as_its_package_does(kind: str) -> None:
 @pytest.mark.parametrize(
     "section, message",
     [
-        ({"hidden_dims": [8]}, r"^encoder\.type: missing; one of esm2, saprot, gearnet"),
+        ({"hidden_dims": [8]}, r"^encoder\.type: missing; one of esm2, saprot, esmc, gearnet"),
         ({"type": "esm3"}, r"^encoder\.type: unknown encoder type 'esm3'; one of esm2"),
         ({"type": "gearnet", "hidden_dim": [8]}, r"^encoder\.hidden_dim: Extra inputs are not permitted$"),
         (

@@ -97,6 +97,13 @@ class Pretrained(nn.Module):
         encoder's tokenizer), before ``config.json`` is written; paths in :meth:`config_dict` that name them are
         relative to the model directory (resolve them with :func:`loading_directory`). Default: none."""
 
+    def external_state(self) -> set[str]:
+        """State-dict names whose values this model takes from elsewhere when it is built from its config (e.g. a
+        LoRA task model's frozen base weights, read from the checkpoint its config references): left out of
+        ``model.safetensors`` by :func:`save_pretrained` and not expected there by :func:`load_pretrained`.
+        Default: none."""
+        return set()
+
     @classmethod
     def from_pretrained(
         cls: type[T], directory: str | os.PathLike[str], *, map_location: str | torch.device = "cpu"
@@ -207,7 +214,10 @@ def _owned_state(model: Any) -> dict[str, Any]:
     """
     kept: dict[tuple[Any, ...], str] = {}
     state: dict[str, Any] = {}
+    external = model.external_state()
     for name, tensor in sorted(model.state_dict().items()):
+        if name in external:
+            continue
         key = (tensor.device, tensor.data_ptr(), tuple(tensor.shape), tensor.stride(), tensor.dtype)
         if tensor.numel() and key in kept:
             continue
@@ -323,6 +333,7 @@ def load_pretrained(
         raise PretrainedFormatError(
             weights, f"weights do not fit the model its config builds: {detail}"
         ) from None
+    missing = set(missing) - model.external_state()
     if missing or unexpected:
         what = f"missing {sorted(missing)[:3]}" if missing else f"unexpected {sorted(unexpected)[:3]}"
         raise PretrainedFormatError(

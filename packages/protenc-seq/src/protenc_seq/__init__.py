@@ -1,4 +1,4 @@
-"""protenc_seq: ESM-2 and SaProt sequence encoders (our own implementation), checkpoint loading, MLM scoring.
+"""protenc_seq: ESM-2, SaProt and ESM C sequence encoders (our own implementation), checkpoint loading, MLM scoring.
 
 Entry points:
 
@@ -12,6 +12,8 @@ Entry points:
   ``ESM2Encoder.from_pretrained`` / ``protdata.load_pretrained``).
 * :class:`MaskedLMAdapter` -- an encoder as prottasks' ``MaskedLanguageModel`` (MLM pre-training).
 * :class:`ESM2` / :class:`ESM2Config` -- the network (tokens in: ``forward(tokens)``, ``forward_packed``).
+* :class:`ESMC` / :class:`ESMCConfig` / :class:`ESMCEncoder` / :func:`load_esmc` -- ESM C (300M / 600M / 6B;
+  ``type: esmc``), from transformers ``esmc`` directories or ``esm``-package state dicts.
 
 Runtime dependencies: protdata, numpy, torch, safetensors, pydantic (fair-esm and transformers are only used
 by the tests and benchmarks, as references).
@@ -25,6 +27,7 @@ __all__ = [
     "AMINO_ACIDS",
     "DEFAULT_PRESETS",
     "ESM2",
+    "ESMC",
     "ESM_ALPHABET",
     "PRESETS",
     "SAPROT_ALPHABET",
@@ -33,6 +36,8 @@ __all__ = [
     "ESM2Config",
     "ESM2Encoder",
     "ESM2Output",
+    "ESMCConfig",
+    "ESMCEncoder",
     "InputSequenceError",
     "MaskedLMAdapter",
     "MutantRows",
@@ -57,6 +62,7 @@ __all__ = [
     "is_protstack_directory",
     "length_buckets",
     "load_encoder",
+    "load_esmc",
     "load_model",
     "masked_marginals",
     "parse_mutant",
@@ -94,6 +100,10 @@ _EXPORTS = {
     "PackedBatch": "protenc_seq.esm2",
     "PackedOutput": "protenc_seq.esm2",
     "length_buckets": "protenc_seq.esm2",
+    "ESMC": "protenc_seq.esmc",
+    "ESMCConfig": "protenc_seq.esmc",
+    "ESMCEncoder": "protenc_seq.esmc",
+    "load_esmc": "protenc_seq.esmc",
     "detect_format": "protenc_seq.loading",
     "load_encoder": "protenc_seq.loading",
     "load_model": "protenc_seq.loading",

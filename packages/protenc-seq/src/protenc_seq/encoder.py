@@ -36,6 +36,7 @@ from protenc_seq.esm2.config import ESM2Config
 from protenc_seq.esm2.model import ESM2
 from protenc_seq.esm2.packing import PackedBatch, pack
 from protenc_seq.tokenize import NonStandard, OnLong, SequenceTokenizer
+from protenc_seq.windows import windowed_forward
 
 Precision = Literal["auto", "fp32", "bf16"]
 
@@ -45,9 +46,11 @@ class ESM2Encoder(ProteinEncoder, Pretrained):
 
     Args:
         model: Our :class:`ESM2` (e.g. from :func:`protenc_seq.load_model`) or a config for a fresh one.
-        on_long: Sequences longer than the window: ``"error"`` (default), ``"crop"`` or ``"full"``
+        on_long: Sequences longer than the window: ``"error"`` (default), ``"crop"``, ``"full"`` or ``"window"``
             (``tokenize.py``). With ``"crop"``, residues past the window get zero features and are left out of
-            the protein mean; ``extras["covered"]`` marks the residues the model saw.
+            the protein mean; ``extras["covered"]`` marks the residues the model saw. With ``"window"``, overlapping
+            windows of the model's length every ``window_stride`` residues (default half the window), each
+            residue's features averaged over the windows covering it (:mod:`protenc_seq.windows`).
         nonstandard: B/Z/U/O letters in string input: ``"error"`` (default), ``"x"`` or ``"keep"``.
         precision: ``"auto"`` = bf16 autocast on CUDA, fp32 on the CPU (exact by default); ``"fp32"``;
             ``"bf16"`` = bf16 autocast on CUDA or the CPU (:meth:`autocast`).
@@ -70,8 +73,10 @@ class ESM2Encoder(ProteinEncoder, Pretrained):
         plddt_threshold: float | None = 70.0,
         cls_output: bool = False,
         preset: str | None = None,
+        window_stride: int | None = None,
     ) -> None:
         super().__init__()
+        self.window_stride = window_stride
         self.model = ESM2(model) if isinstance(model, ESM2Config) else model
         self.output_dim = self.model.config.embed_dim
         self.precision = precision
@@ -103,6 +108,7 @@ class ESM2Encoder(ProteinEncoder, Pretrained):
             preset=preset,
             architecture=None if preset is not None else architecture,
             on_long=tok.on_long,
+            window_stride=self.window_stride,
             nonstandard=tok.nonstandard,
             precision=self.precision,
             plddt_threshold=tok.plddt_threshold,
@@ -179,6 +185,12 @@ class ESM2Encoder(ProteinEncoder, Pretrained):
         ``extras["logits"]`` ``(B, L_max, V)`` at residues when ``return_logits``; ``extras["cls"]`` ``(B, D)``
         the final-layer ``<cls>`` embedding when :attr:`cls_output`.
         """
+        tok = self.tokenizer
+        if tok.on_long == "window" and tok.max_residues is not None and batch.max_length > tok.max_residues:
+            stride = self.window_stride or max(1, tok.max_residues // 2)
+            return windowed_forward(
+                lambda part: self.forward(part, return_logits=return_logits), batch, tok.max_residues, stride
+            )
         tokens = self.tokenizer.encode_batch(batch)
         packed, order = self.pack(tokens)
         with self.autocast():
@@ -307,7 +319,11 @@ class SaProtEncoder(ESM2Encoder):
 
 
 def encoder_for(model: ESM2, **options: Any) -> ESM2Encoder:
-    """The encoder class matching ``model``'s vocabulary."""
+    """The encoder class matching ``model``'s vocabulary (an ESM C network: :class:`~protenc_seq.esmc.ESMCEncoder`)."""
+    if model.config.vocab == "esmc":
+        from protenc_seq.esmc.encoder import ESMCEncoder
+
+        return ESMCEncoder(model, **options)  # type: ignore[arg-type]
     cls = SaProtEncoder if model.config.vocab == "saprot" else ESM2Encoder
     return cls(model, **options)
 

@@ -14,7 +14,9 @@ Policy (README "Input policy"):
   length ``esm-extract`` truncates to): ``on_long="error"`` (default) raises; ``"crop"`` keeps the first
   ``max_residues`` residues (as ``esm-extract`` and TorchDrug do) and warns, naming the cropped sequences;
   ``"full"`` runs the whole sequence (rotary positions have no hard limit, but the model never saw them in
-  training) and warns.
+  training) and warns; ``"window"`` runs overlapping windows of the model's length and averages each residue's
+  features over the windows covering it (:mod:`protenc_seq.windows`: the encoders split a long protein before
+  tokenising; scoring takes ProteinGym's window centred on each site), so the tokenizer itself never sees one.
 
 Token arrays always carry ``<cls>`` first and ``<eos>`` last (fair-esm ``BatchConverter``,
 facebookresearch/esm; SaProt likewise).
@@ -32,7 +34,7 @@ from protdata import Protein, ProteinBatch, saprot
 from protenc_seq.alphabet import ESM_ALPHABET, Alphabet
 from protenc_seq.errors import CroppedSequencesWarning, InputSequenceError, LongSequencesWarning
 
-OnLong = Literal["error", "crop", "full"]
+OnLong = Literal["error", "crop", "full", "window"]
 NonStandard = Literal["error", "x", "keep"]
 #: An SA input: a plain amino-acid string, an interleaved SA string (``"M#EvVp"``) or an ``(aa, 3Di)`` pair.
 SequenceInput = str | tuple[str, str]
@@ -88,7 +90,8 @@ class SequenceTokenizer:
     Args:
         alphabet: The model's vocabulary.
         max_residues: Window in residues (``None``: unlimited).
-        on_long: What to do with longer sequences: ``"error"``, ``"crop"`` or ``"full"`` (module docstring).
+        on_long: What to do with longer sequences: ``"error"``, ``"crop"``, ``"full"`` or ``"window"`` (module
+            docstring).
         nonstandard: What to do with B/Z/U/O: ``"error"``, ``"x"`` or ``"keep"``.
         plddt_threshold: SaProt only: 3Di letters of residues with pLDDT below this become ``#`` (SaProt's
             ``plddt_threshold`` 70; ``None`` disables it). Only applies to ``ProteinBatch`` input with pLDDT.
@@ -103,8 +106,8 @@ class SequenceTokenizer:
         nonstandard: NonStandard = "error",
         plddt_threshold: float | None = saprot.DEFAULT_PLDDT_THRESHOLD,
     ) -> None:
-        if on_long not in ("error", "crop", "full"):
-            raise ValueError(f"on_long must be 'error', 'crop' or 'full', not {on_long!r}")
+        if on_long not in ("error", "crop", "full", "window"):
+            raise ValueError(f"on_long must be 'error', 'crop', 'full' or 'window', not {on_long!r}")
         if nonstandard not in ("error", "x", "keep"):
             raise ValueError(f"nonstandard must be 'error', 'x' or 'keep', not {nonstandard!r}")
         self.alphabet = alphabet
@@ -243,11 +246,12 @@ class SequenceTokenizer:
             if len(r) == 0:
                 raise InputSequenceError(name, "empty sequence")
             if self.max_residues is not None and len(r) > self.max_residues:
-                if self.on_long == "error":
+                if self.on_long in ("error", "window"):  # window: split by the encoder before tokenising
                     raise InputSequenceError(
                         name,
                         f"{len(r)} residues exceed the model's window of {self.max_residues} "
-                        "(pass on_long='crop' to keep the first residues, or on_long='full' to run it anyway)",
+                        "(pass on_long='window' for overlapping windows, 'crop' to keep the first residues, "
+                        "or 'full' to run it anyway)",
                     )
                 if self.on_long == "crop":
                     cropped.append(name)

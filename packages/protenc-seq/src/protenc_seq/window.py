@@ -35,7 +35,7 @@ def check_sequence_window(
     seq = config if isinstance(config, SequenceEncoderConfig) else getattr(config, "sequence", None)
     if not isinstance(seq, SequenceEncoderConfig) or seq.on_long != "error":
         return
-    window = seq.esm2_config().max_residues
+    window = seq.resolved_architecture().max_residues
     truncate = inference_transform(transform) if transform is not None else None
     if window is None or truncate is None or truncate.max_length <= window:
         return
@@ -44,5 +44,5 @@ def check_sequence_window(
         f"{key}.max_length",
         f"{truncate.max_length} residues exceed the {seq.type} encoder's window of {window} residues "
         f"({window + 2} tokens with <cls> / <eos>) and {at}.on_long is 'error'; set {key}.max_length={window}, "
-        f"or {at}.on_long=crop (keep the first {window}) or full",
+        f"or {at}.on_long=crop (keep the first {window}), window (overlapping windows, features averaged) or full",
     )

@@ -152,9 +152,7 @@ class TokenFusionConfig(_FusionConfig):
                 f"structure: token fusion runs a layer-wise structure encoder (type 'gearnet' or 'gearnet_edge'), "
                 f"not {self.structure.type!r}; use serial, parallel or cross fusion for it"
             )
-        injection_layers(
-            self.sequence.esm2_config().num_layers, len(self.structure.hidden_dims), self.inject_every
-        )
+        injection_layers(self.sequence.num_layers, len(self.structure.hidden_dims), self.inject_every)
         return self
 
 

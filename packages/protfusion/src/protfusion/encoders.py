@@ -1,7 +1,7 @@
 """Build any protstack encoder -- sequence, structure or fused -- from one config section.
 
-``EncoderConfig`` is the union of every encoder config, discriminated by ``type``: ``esm2`` / ``saprot``
-(:class:`protenc_seq.SequenceEncoderConfig`), ``gearnet`` / ``gearnet_edge`` / ``gvp`` / ``cdconv``
+``EncoderConfig`` is the union of every encoder config, discriminated by ``type``: ``esm2`` / ``saprot`` /
+``esmc`` (:class:`protenc_seq.SequenceEncoderConfig`), ``gearnet`` / ``gearnet_edge`` / ``gvp`` / ``cdconv``
 (protenc-struct) and ``serial`` / ``parallel`` / ``cross`` / ``token`` (this package). :func:`build_encoder`
 validates a section (a mapping, e.g. from YAML, or a config object) and builds the encoder; a bad section is a
 one-line :class:`~protfusion.errors.EncoderConfigError` naming the key.
@@ -37,7 +37,7 @@ EncoderConfig = Annotated[
     Field(discriminator="type"),
 ]
 
-SEQUENCE_TYPES = ("esm2", "saprot")
+SEQUENCE_TYPES = ("esm2", "saprot", "esmc")
 STRUCTURE_TYPES = ("gearnet", "gearnet_edge", "gvp", "cdconv")
 FUSION_TYPES = ("serial", "parallel", "cross", "token")
 ENCODER_TYPES = SEQUENCE_TYPES + STRUCTURE_TYPES + FUSION_TYPES
@@ -137,7 +137,7 @@ def needs_structures(config: Any) -> bool:
 
 
 def vocabulary(config: Any) -> str | None:
-    """``"saprot"`` / ``"esm2"`` for encoders with a sequence part, else ``None``."""
+    """``"saprot"`` / ``"esm2"`` / ``"esmc"`` for encoders with a sequence part, else ``None``."""
     seq = sequence_config(config)
     return None if seq is None else seq.type
 

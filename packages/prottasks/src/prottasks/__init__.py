@@ -11,6 +11,7 @@ objectives need beyond it is stated as protocols in :mod:`prottasks.protocols`. 
 * :mod:`prottasks.data` — label vocabularies, nrPDB-EC and nrPDB-GO benchmark files.
 * :class:`TaskModel` — encoder + head as one saved model (``save_pretrained`` / ``load_pretrained``, type
   ``"task"``) with ``predict``; :func:`convert_finetune_export` converts an older ``apps/finetune.py`` export.
+* :mod:`prottasks.lora` — LoRA fine-tuning with PEFT: :func:`apply_lora`, :func:`merge_lora` (extra ``lora``).
 """
 
 from protdata._lazy import lazy_exports
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 __all__ = [
     "InformationContent",
     "LabelError",
+    "LoraConfig",
     "MetricInputError",
     "OntologyError",
     "OptimizerConfig",
@@ -30,6 +32,7 @@ __all__ = [
     "TaskInputError",
     "TaskModel",
     "TaskModelConfig",
+    "apply_lora",
     "best_match_average",
     "build_optimizer",
     "build_scheduler",
@@ -39,6 +42,7 @@ __all__ = [
     "go",
     "heads",
     "lr_multiplier",
+    "merge_lora",
     "metrics",
     "objectives",
     "parameter_groups",
@@ -76,5 +80,8 @@ _EXPORTS = {
     "InformationContent": "prottasks.go_similarity",
     "best_match_average": "prottasks.go_similarity",
     "semantic_similarity_spearman": "prottasks.go_similarity",
+    "LoraConfig": "prottasks.lora",
+    "apply_lora": "prottasks.lora",
+    "merge_lora": "prottasks.lora",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -32,6 +32,7 @@ from prottasks.config import TaskConfig
 from prottasks.errors import TaskInputError
 from prottasks.heads.base import HeadOutput
 from prottasks.heads.build import HeadConfig, build_head
+from prottasks.lora import BaseWeights, LoraConfig
 
 Kind = Literal["multi_label", "single_label", "regression", "pair", "msp"]
 #: The config key holding a head's number of outputs, by head type.
@@ -72,6 +73,10 @@ class TaskModelConfig(TaskConfig):
     #: :meth:`TaskModel.predict` keeps the first ``max_length`` residues of each protein (the truncation the model
     #: was validated with, e.g. ESM-GearNet's 550; the apps' inference transform); ``None``: whole proteins.
     max_length: int | None = Field(default=None, ge=1)
+    #: LoRA adapters on the encoder (:mod:`prottasks.lora`; ``modules`` resolved); ``None``: a plain model.
+    lora: LoraConfig | None = None
+    #: The checkpoint the frozen encoder weights of a LoRA model come from (not saved with the model).
+    base_weights: BaseWeights | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -136,7 +141,7 @@ class TaskModel(Pretrained):
         super().__init__()
         config = self.parse_config(config)
         if encoder is None:
-            encoder = _build_encoder(config.encoder)
+            encoder = _build_encoder(_with_base(config))
         _check_cls_output(config, encoder)
         head = build_head(config.head, encoder)
         # the encoder is registered here (tensor names "encoder.*"); the head keeps a plain reference to it
@@ -145,6 +150,16 @@ class TaskModel(Pretrained):
         self.config = config
         self.encoder = encoder
         self.head = head
+        if config.lora is not None:  # a saved LoRA model: the same adapters on the same modules
+            from prottasks.lora import inject_lora
+
+            self.config = config.model_copy(update={"lora": inject_lora(self, config.lora)})
+
+    def external_state(self) -> set[str]:
+        """The frozen base weights of a LoRA model with ``base_weights`` (read from that checkpoint, not saved)."""
+        from prottasks.lora import external_names
+
+        return external_names(self, self.config.base_weights)
 
     @classmethod
     def from_encoder(
@@ -278,6 +293,18 @@ class TaskModel(Pretrained):
         device = self.device
         output = self.forward(*(b.to(device) for b in batches)).output
         return self.to_scores(output).cpu().numpy().astype(np.float64)
+
+
+def _with_base(config: TaskModelConfig) -> dict[str, Any]:
+    """The encoder section, with a LoRA model's base checkpoint (checked) where ``base_weights`` puts it."""
+    if config.base_weights is None:
+        return config.encoder
+    from prottasks.lora import with_base_checkpoint
+
+    directory = loading_directory()
+    return with_base_checkpoint(
+        config.encoder, config.base_weights, None if directory is None else directory / CONFIG_NAME
+    )
 
 
 def _build_encoder(section: dict[str, Any]) -> nn.Module:

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from protenc_seq.esm2.packing import PackedBatch
+from protenc_seq.esm2.rotary import rotation_table
 
 try:  # torch >= 2.9
     from torch.nn.attention.varlen import varlen_attn as _varlen_attn
@@ -72,6 +73,14 @@ class AttentionContext:
         self.backend = backend
         self.pad_slack = pad_slack
         self._groups: list[_Group] | None = None
+        self._rotation: Tensor | None = None
+
+    @property
+    def rotation(self) -> Tensor:
+        """``e^{iθ}`` ``(R, 1, 1, head_dim / 2)`` complex64 (interleaved rotary form, ``rotary.py``), made once."""
+        if self._rotation is None:
+            self._rotation = rotation_table(self.cos, self.sin)
+        return self._rotation
 
     def use_varlen(self, q: Tensor) -> bool:
         if self.backend == "varlen":

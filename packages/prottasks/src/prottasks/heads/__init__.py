@@ -1,10 +1,13 @@
 """Task heads of the seeds: multi-label (EC, GO), single-label, regression with target normalisation, pair
-classification (PPI), mutation stability (MSP) and the ESM2 Function Caller's ``<cls>`` head. Their configs are in
-the torch-free :mod:`prottasks.heads.configs`; names are imported on first use."""
+classification (PPI), mutation stability (MSP), residue-pair contacts and the ESM2 Function Caller's ``<cls>``
+head. Their configs are in the torch-free :mod:`prottasks.heads.configs`; names are imported on first use."""
 
 from protdata._lazy import lazy_exports
 
 __all__ = [
+    "ContactHead",
+    "ContactHeadConfig",
+    "ContactTargets",
     "FunctionCallerHead",
     "FunctionCallerHeadConfig",
     "HeadConfig",
@@ -20,6 +23,7 @@ __all__ = [
     "SingleLabelHead",
     "SingleLabelHeadConfig",
     "build_head",
+    "contact_targets",
     "mutated_positions",
     "parse_head_config",
 ]
@@ -29,6 +33,7 @@ _EXPORTS = {
     "HeadOutput": "prottasks.heads.base",
     "build_head": "prottasks.heads.build",
     "parse_head_config": "prottasks.heads.build",
+    "ContactHeadConfig": "prottasks.heads.configs",
     "FunctionCallerHeadConfig": "prottasks.heads.configs",
     "HeadConfig": "prottasks.heads.configs",
     "MSPHeadConfig": "prottasks.heads.configs",
@@ -36,6 +41,9 @@ _EXPORTS = {
     "PairHeadConfig": "prottasks.heads.configs",
     "RegressionHeadConfig": "prottasks.heads.configs",
     "SingleLabelHeadConfig": "prottasks.heads.configs",
+    "ContactHead": "prottasks.heads.contact",
+    "ContactTargets": "prottasks.heads.contact",
+    "contact_targets": "prottasks.heads.contact",
     "FunctionCallerHead": "prottasks.heads.function_caller",
     "MSPHead": "prottasks.heads.msp",
     "mutated_positions": "prottasks.heads.msp",

@@ -8,6 +8,7 @@ from pydantic import TypeAdapter
 from torch import nn
 
 from prottasks.heads.configs import HeadConfig
+from prottasks.heads.contact import ContactHead, ContactHeadConfig
 from prottasks.heads.function_caller import FunctionCallerHead, FunctionCallerHeadConfig
 from prottasks.heads.msp import MSPHead, MSPHeadConfig
 from prottasks.heads.multilabel import MultiLabelHead, MultiLabelHeadConfig
@@ -23,6 +24,7 @@ _BUILDERS: dict[type, type[nn.Module]] = {
     PairHeadConfig: PairHead,
     MSPHeadConfig: MSPHead,
     FunctionCallerHeadConfig: FunctionCallerHead,
+    ContactHeadConfig: ContactHead,
 }
 
 

@@ -65,12 +65,26 @@ class FunctionCallerHeadConfig(TaskConfig):
     pooling: Literal["cls", "protein"] = "cls"
 
 
+class ContactHeadConfig(TaskConfig):
+    type: Literal["contact"] = "contact"
+    #: Width of the per-residue projection whose pairwise product and difference feed the MLP (TAPE).
+    projection_dim: int = Field(default=64, ge=1)
+    num_mlp_layer: int = Field(default=2, ge=1)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    #: Train the head on frozen encoder features (no gradient, encoder in eval mode).
+    freeze_encoder: bool = True
+    #: Contact distance (Å) between Cβ atoms (Cα for Gly), and the smallest ``|i − j|`` trained on (CASP, ESM).
+    threshold: float = Field(default=8.0, gt=0.0)
+    min_separation: int = Field(default=6, ge=1)
+
+
 HeadConfig = Annotated[
     MultiLabelHeadConfig
     | SingleLabelHeadConfig
     | RegressionHeadConfig
     | PairHeadConfig
     | MSPHeadConfig
-    | FunctionCallerHeadConfig,
+    | FunctionCallerHeadConfig
+    | ContactHeadConfig,
     Field(discriminator="type"),
 ]

@@ -8,7 +8,17 @@ contact precision P@L (:mod:`~prottasks.metrics.contact`), zero-shot mutation-ef
 """
 
 from prottasks.metrics.classification import accuracy, auprc_micro, auroc, mcc
-from prottasks.metrics.contact import contact_map, mean_precision_at_l, precision_at_l, precision_at_l_counts
+from prottasks.metrics.contact import (
+    contact_coords,
+    contact_labels,
+    contact_map,
+    contact_pair_mask,
+    contact_precisions,
+    mean_precision_at_l,
+    precision_at_l,
+    precision_at_l_counts,
+    sequence_separation_scores,
+)
 from prottasks.metrics.fmax import CAFA_THRESHOLDS, FmaxResult, fmax, fmax_curve
 from prottasks.metrics.proteingym import (
     AssayMetrics,
@@ -32,7 +42,11 @@ __all__ = [
     "auprc_micro",
     "auroc",
     "average_metrics",
+    "contact_coords",
+    "contact_labels",
     "contact_map",
+    "contact_pair_mask",
+    "contact_precisions",
     "fmax",
     "fmax_curve",
     "mae",
@@ -45,6 +59,7 @@ __all__ = [
     "proteingym_ndcg",
     "r2",
     "rmse",
+    "sequence_separation_scores",
     "spearman",
     "task_metrics",
     "top_recall",

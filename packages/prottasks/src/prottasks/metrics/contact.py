@@ -1,13 +1,17 @@
-"""Contact prediction precision: P@L, P@L/2, P@L/5 by sequence-separation range (SaProt ``Contact`` task;
-westlake-repl/SaProt ``model/saprot/saprot_contact_model.py``, ``dataset/saprot/saprot_contact_dataset.py``).
+"""Contact prediction labels and precision: P@L, P@L/2, P@L/5 by sequence-separation range (SaProt ``Contact``
+task; westlake-repl/SaProt ``model/saprot/saprot_contact_model.py``, ``dataset/saprot/saprot_contact_dataset.py``).
 
-A contact is a residue pair closer than 8 Å (:func:`contact_map`). For a protein of length ``L``, the candidate
-pairs are ``i < j`` with ``|i − j|`` in the range — short 6–11, medium 12–23, long ≥ 24, all ≥ 6 — and both
-residues valid; the ``k = ⌈L / fraction⌉`` most probable candidates are predicted and P@L/fraction is the fraction
-of them that are contacts. SaProt additionally caps ``k`` at the number of true contacts in the range
-(``cap_at_positives=True``) and pools all proteins' top-k pairs into one accuracy (``reduction="micro"``); the
-usual convention (ESM, TAPE) averages per-protein precisions (``"macro"``). Ties in probability keep the
-row-major pair order.
+Labels (:func:`contact_labels`): a contact is a residue pair whose Cβ atoms (Cα for glycine) are closer than 8 Å
+(:func:`contact_map`), the CASP definition (Monastyrskyy et al. 2014, "Evaluation of residue-residue contact
+predictions in CASP10", Proteins) used by the ESM-1b paper (Rives et al. 2021, PNAS) and fair-esm's contact
+evaluation; a residue without that atom is invalid. For a protein of length ``L``, the candidate pairs are
+``i < j`` with ``|i − j|`` in the range — the CASP / ESM ranges short 6–11, medium 12–23, long ≥ 24, and all ≥ 6
+(pairs closer in sequence are never scored, :func:`contact_pair_mask`) — and both residues valid; the
+``k = ⌈L / fraction⌉`` most probable candidates are predicted and P@L/fraction is the fraction of them that are
+contacts (:func:`contact_precisions`: every range × P@L, P@L/2, P@L/5). SaProt additionally caps ``k`` at the
+number of true contacts in the range (``cap_at_positives=True``) and pools all proteins' top-k pairs into one
+accuracy (``reduction="micro"``); the usual convention (ESM, TAPE) averages per-protein precisions (``"macro"``).
+Ties in probability keep the row-major pair order.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from protdata.constants import ATOM_CA, ATOM_CB
 from prottasks.errors import MetricInputError
 from prottasks.metrics._inputs import as_array, binary_array, scores_array
 
@@ -38,6 +43,72 @@ def contact_map(coords: Any, threshold: float = 8.0) -> np.ndarray:
         raise MetricInputError("coords", f"expected (L, 3), got {x.shape}")
     d = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
     return d < threshold
+
+
+#: Minimum ``|i − j|`` of a scored pair (CASP, ESM).
+MIN_SEPARATION = 6
+#: The precisions :func:`contact_precisions` reports: range × fraction (P@L, P@L/2, P@L/5).
+PRECISION_RANGES: tuple[str, ...] = ("short", "medium", "long")
+PRECISION_FRACTIONS: tuple[int, ...] = (1, 2, 5)
+
+
+def contact_coords(coords: Any, sequence: str, atom_mask: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """The atom that defines contacts: Cβ, Cα for glycine.
+
+    Args:
+        coords: ``(L, 5, 3)`` N, CA, C, O, CB (``protdata.constants.ATOM_NAMES``; NaN where missing).
+        sequence: ``L`` one-letter codes.
+        atom_mask: ``(L, 5)`` bool, True where the atom is present (default: where ``coords`` is finite).
+
+    Returns:
+        ``(L, 3)`` float64 coordinates (NaN where invalid) and ``(L,)`` bool valid residues.
+    """
+    x = as_array(coords, "coords", ndim=3)
+    length = x.shape[0]
+    if x.shape[1:] != (5, 3):
+        raise MetricInputError("coords", f"expected (L, 5, 3) N, CA, C, O, CB coordinates, got {x.shape}")
+    if len(sequence) != length:
+        raise MetricInputError("sequence", f"{len(sequence)} residues but coords has {length}")
+    present = np.isfinite(x).all(-1)  # (L, 5)
+    if atom_mask is not None:
+        mask = as_array(atom_mask, "atom_mask", ndim=2, dtype=bool)
+        if mask.shape != (length, 5):
+            raise MetricInputError("atom_mask", f"expected ({length}, 5), got {mask.shape}")
+        present &= mask
+    gly = np.frombuffer(sequence.encode("ascii"), dtype=np.uint8) == ord("G")  # (L,)
+    atom = np.where(gly, ATOM_CA, ATOM_CB)  # (L,)
+    rows = np.arange(length)
+    valid = present[rows, atom]
+    out = np.where(valid[:, None], x[rows, atom], np.nan)  # (L, 3)
+    return out, valid
+
+
+def contact_labels(protein: Any, threshold: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
+    """``(L, L)`` bool contacts (Cβ, Cα for Gly, closer than ``threshold`` Å; False where a residue is invalid)
+    and ``(L,)`` bool valid residues of a ``protdata.Protein`` with coordinates."""
+    if getattr(protein, "coords", None) is None:
+        raise MetricInputError(getattr(protein, "id", "protein"), "has no coordinates: no contact labels")
+    try:
+        x, valid = contact_coords(protein.coords, protein.sequence, protein.atom_mask)
+    except MetricInputError as exc:
+        raise MetricInputError(protein.id, str(exc)) from None
+    contacts = contact_map(np.where(valid[:, None], x, 0.0), threshold) & valid[:, None] & valid[None, :]
+    return contacts, valid
+
+
+def contact_pair_mask(valid: Any, min_separation: int = MIN_SEPARATION) -> np.ndarray:
+    """``(L, L)`` bool: the pairs a contact model is trained and scored on, both residues valid and
+    ``|i − j| ≥ min_separation``."""
+    ok = as_array(valid, "valid", ndim=1, dtype=bool)
+    pos = np.arange(len(ok))
+    return ok[:, None] & ok[None, :] & (np.abs(pos[:, None] - pos[None, :]) >= min_separation)
+
+
+def sequence_separation_scores(length: int) -> np.ndarray:
+    """``(L, L)`` scores of the sequence-separation baseline: ``−|i − j|`` (the nearest pairs in sequence are the
+    most probable contacts in every range)."""
+    pos = np.arange(length, dtype=np.float64)
+    return -np.abs(pos[:, None] - pos[None, :])
 
 
 def precision_at_l_counts(
@@ -69,6 +140,8 @@ def precision_at_l_counts(
     if fraction < 1:
         raise MetricInputError("fraction", f"must be >= 1, got {fraction}")
     ok = np.ones(length, dtype=bool) if valid is None else as_array(valid, "valid", ndim=1, dtype=bool)
+    if ok.shape != (length,):
+        raise MetricInputError("valid", f"expected ({length},), got {ok.shape}")
     lo, hi = RANGES[seq_range]
     i, j = np.triu_indices(length, k=1)
     sep = j - i
@@ -91,12 +164,24 @@ def precision_at_l(probs: Any, contacts: Any, **kwargs: Any) -> float:
     return correct / predicted if predicted else float("nan")
 
 
+def _protein_counts(item: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[int, int]:
+    if len(item) == 3:
+        probs, contacts, valid = item
+        return precision_at_l_counts(probs, contacts, valid=valid, **kwargs)
+    if len(item) != 2:
+        raise MetricInputError(
+            "proteins", f"expected (probs, contacts[, valid]) items, got {len(item)} values"
+        )
+    return precision_at_l_counts(item[0], item[1], **kwargs)
+
+
 def mean_precision_at_l(
-    proteins: Iterable[tuple[Any, Any]], *, reduction: Literal["macro", "micro"] = "macro", **kwargs: Any
+    proteins: Iterable[tuple[Any, ...]], *, reduction: Literal["macro", "micro"] = "macro", **kwargs: Any
 ) -> float:
-    """P@L/fraction over proteins ``(probs, contacts)``: mean of per-protein precisions (``"macro"``) or pooled
-    correct / predicted (``"micro"``, SaProt); proteins without a candidate pair are skipped."""
-    counts = [precision_at_l_counts(p, c, **kwargs) for p, c in proteins]
+    """P@L/fraction over proteins ``(probs, contacts)`` or ``(probs, contacts, valid)``: mean of per-protein
+    precisions (``"macro"``) or pooled correct / predicted (``"micro"``, SaProt); proteins without a candidate
+    pair are skipped."""
+    counts = [_protein_counts(tuple(item), kwargs) for item in proteins]
     counts = [(a, b) for a, b in counts if b > 0]
     if not counts:
         raise MetricInputError("proteins", "no protein has a candidate pair in this range")
@@ -105,3 +190,27 @@ def mean_precision_at_l(
     if reduction != "macro":
         raise MetricInputError("reduction", f"must be 'macro' or 'micro', not {reduction!r}")
     return float(np.mean([a / b for a, b in counts]))
+
+
+def contact_precisions(
+    proteins: Iterable[tuple[Any, ...]],
+    *,
+    ranges: Iterable[str] = PRECISION_RANGES,
+    fractions: Iterable[int] = PRECISION_FRACTIONS,
+    **kwargs: Any,
+) -> dict[str, float]:
+    """Every P@L/fraction by range over proteins ``(probs, contacts[, valid])``, keyed ``"long_P@L/5"``
+    (``"short_P@L"`` for fraction 1); a range with no candidate pair in any protein gives NaN. Keyword
+    arguments (``reduction``, ``cap_at_positives``) as :func:`mean_precision_at_l`."""
+    items = [tuple(item) for item in proteins]
+    out: dict[str, float] = {}
+    for seq_range in ranges:
+        for fraction in fractions:
+            key = f"{seq_range}_P@L" + (f"/{fraction}" if fraction != 1 else "")
+            try:
+                out[key] = mean_precision_at_l(items, seq_range=seq_range, fraction=fraction, **kwargs)
+            except MetricInputError as exc:
+                if "no protein has a candidate pair" not in str(exc):
+                    raise
+                out[key] = float("nan")
+    return out

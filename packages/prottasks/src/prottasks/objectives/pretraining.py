@@ -54,7 +54,7 @@ SEQUENCE_OBJECTIVES = ("mlm", "residue_type_prediction", "multiview_contrast")
 
 
 #: Encoder types that read only the sequence (protenc-seq).
-SEQUENCE_ENCODER_TYPES = ("esm2", "saprot")
+SEQUENCE_ENCODER_TYPES = ("esm2", "saprot", "esmc")
 #: Structure encoder types that build their residue graphs inside ``forward`` (protenc-struct's CDConv).
 GRAPH_IN_FORWARD_TYPES = ("cdconv",)
 
