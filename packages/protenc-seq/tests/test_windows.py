@@ -134,7 +134,9 @@ def test_long_wild_type_scores_each_site_in_its_centred_window(real_sequences) -
             for k, m in enumerate(mutants)]  # fmt: skip
     np.testing.assert_allclose(score_mutants(windowed, sequence, mutants), want, rtol=1e-9, atol=1e-9)
     with pytest.raises(Exception, match="span more than the model's window"):
-        score_mutants(windowed, sequence, [f"{mutants[0]}:{mutants[-1]}"])  # farther apart than the window, joint
+        score_mutants(
+            windowed, sequence, [f"{mutants[0]}:{mutants[-1]}"]
+        )  # farther apart than the window, joint
 
 
 def test_a_3000_residue_protein_embeds_and_scores_with_the_default_window(cafa_records) -> None:
