@@ -105,6 +105,15 @@ def rotate_half(x: Tensor) -> Tensor:
     return torch.cat([-x2, x1], dim=-1)
 
 
+def split_projection(proj: nn.Module, x: Tensor, parts: int) -> tuple[Tensor, ...]:
+    """``proj(x)`` split into ``parts`` equal feature blocks. A plain ``nn.Linear`` runs as one GEMM per row block
+    of its stored weight (contiguous outputs); any wrapper (a PEFT LoRA layer, a quantised linear) runs its own
+    ``forward`` so what it adds is never bypassed."""
+    if type(proj) is nn.Linear:
+        return tuple(F.linear(x, w) for w in proj.weight.chunk(parts, dim=0))
+    return tuple(t.contiguous() for t in proj(x).chunk(parts, dim=-1))
+
+
 class ESMCAttention(nn.Module):
     """Multi-head self-attention with QK LayerNorm and rotary positions (``MultiHeadAttention``, esm package)."""
 
@@ -123,7 +132,7 @@ class ESMCAttention(nn.Module):
         """``x`` ``(R, D)`` (already normalised) -> ``(R, D)``."""
         # one stored (3D, D) projection applied as three GEMMs on its row blocks: contiguous outputs, so QK LayerNorm
         # needs no copy (one GEMM + chunk measured a few % slower per forward on the 2-core CPU)
-        q, k, v = (F.linear(x, w) for w in self.qkv_proj.weight.chunk(3, dim=0))  # 3 × (R, D)
+        q, k, v = split_projection(self.qkv_proj, x, 3)  # 3 × (R, D)
         q = self.q_norm(q).to(v.dtype)  # LayerNorm over the full width, back to the branch dtype
         k = self.k_norm(k).to(v.dtype)
         shape = (ctx.batch, ctx.length, self.heads, self.head_dim)
@@ -147,9 +156,7 @@ class SwiGLUFFN(nn.Module):
         self.down_proj = nn.Linear(config.ffn, config.embed_dim, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        gate, up = (
-            F.linear(x, w) for w in self.gate_up_proj.weight.chunk(2, dim=0)
-        )  # 2 × (R, F), contiguous
+        gate, up = split_projection(self.gate_up_proj, x, 2)  # 2 × (R, F), contiguous
         return self.down_proj(F.silu(gate) * up)
 
 
