@@ -16,8 +16,8 @@ batches (bf16 on a GPU, fp32 on the CPU) and writes one file (all in memory) or,
 The layouts are :mod:`protdata.embedding_io`'s; the metadata holds ``pooling`` and ``encoder``.
 
 Pooling: ``mean`` over residues (fair-esm ``extract.py --include mean``; SaProt ``get_hidden_states(reduction=
-"mean")``), ``cls`` (ESM-2 / SaProt final-layer ``<cls>``) or ``readout`` (the encoder's own protein feature, e.g.
-GearNet's sum readout). SaProt gets Foldseek 3Di strings computed from the structures (``protdata.foldseek``);
+"mean")``), ``cls`` (ESM-2 / SaProt / ESM C final-layer ``<cls>``) or ``readout`` (the encoder's own protein
+feature, e.g. GearNet's sum readout). SaProt gets Foldseek 3Di strings computed from the structures (``protdata.foldseek``);
 FASTA input gives it ``#`` (structure unknown). Bad files, bad FASTA records (the rest of the file is read) and
 proteins the encoder rejects are skipped, counted and listed with their reasons; ``--strict`` makes any skip an error
 (exit 2, nothing written). Notices such as crops are counted and reported once. The output is written atomically
@@ -144,13 +144,13 @@ def run(config: EmbedConfig) -> Path:
     from protfusion.encoders import needs_structures, vocabulary
 
     start, fmt, output = time.perf_counter(), config.output_format(), expand_path(config.output)
-    (rank, world), sequence_types = env_rank(), ("esm2", "saprot")
+    (rank, world), sequence_types = env_rank(), ("esm2", "saprot", "esmc")
     if fmt != "directory" and (world > 1 or config.resume):
         why = f"{world} ranks each write their own parts" if world > 1 else "resume needs parts to resume"
         raise ConfigError(f"output: {config.output}: {why}; give a directory (--output DIR/)")
     if config.pooling == "cls" and config.export is None and config.encoder.type not in sequence_types:
         raise ConfigError(
-            "pooling: 'cls' needs an ESM-2 / SaProt encoder section (encoder.type esm2 or saprot)"
+            "pooling: 'cls' needs an ESM-2 / SaProt / ESM C encoder section (encoder.type esm2, saprot or esmc)"
         )
     if config.space == "joint" and (config.pooling == "cls" or config.per_residue):
         raise ConfigError(
@@ -186,7 +186,7 @@ def run(config: EmbedConfig) -> Path:
     )
     if cls and loaded.config.type not in sequence_types:
         raise ConfigError(
-            f"pooling: 'cls' needs an ESM-2 / SaProt encoder, the export holds {loaded.config.type!r}"
+            f"pooling: 'cls' needs an ESM-2 / SaProt / ESM C encoder, the export holds {loaded.config.type!r}"
         )
     reading = {"needs_structures": needs_structures(loaded.config)}
     reading["structure_tokens"] = vocabulary(loaded.config) == "saprot"

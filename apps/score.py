@@ -181,8 +181,10 @@ def _wild_type(config: ScoreConfig) -> tuple[str, str | None, list[str]]:
     seq_config = config.encoder
     if seq_config is None and config.export is not None:
         seq_config = read_export(config.export)[0]  # the export's encoder section (config.json only)
-        if seq_config.type not in ("esm2", "saprot"):
-            raise ConfigError(f"export: scoring needs an ESM-2 / SaProt encoder, not {seq_config.type!r}")
+        if seq_config.type not in ("esm2", "saprot", "esmc"):
+            raise ConfigError(
+                f"export: scoring needs an ESM-2 / SaProt / ESM C encoder, not {seq_config.type!r}"
+            )
     with _named("wild_type"):
         given = resolve_path(config.wild_type, "wild_type") if config.wild_type else None
         wild_type = read_wild_type(str(given)) if given else None

@@ -99,26 +99,7 @@ def test_token_fusion_schedule_reads_esmc_depth():
 SECTION = "{type: esmc, architecture: {num_layers: 2, embed_dim: 32, attention_heads: 4}, checkpoint: %s}"
 
 
-@pytest.fixture(scope="module")
-def hf_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
-    """A random transformers ``EsmcForMaskedLM`` (2 × 32, non-trivial norms) and the directory it saved."""
-    import transformers
-
-    config = transformers.EsmcConfig(
-        vocab_size=64, hidden_size=32, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4
-    )
-    torch.manual_seed(7)
-    hf = transformers.EsmcForMaskedLM(config).eval()
-    with torch.no_grad():
-        for name, p in hf.named_parameters():
-            if "norm" in name:
-                p.add_(0.2 * torch.randn_like(p))
-    directory = tmp_path_factory.mktemp("esmc")
-    hf.save_pretrained(directory)
-    return hf, directory
-
-
-def test_embed_app_runs_an_esmc_directory(hf_dir, tmp_path, capsys):
+def test_embed_app_runs_an_esmc_directory(esmc_hf_dir, tmp_path, capsys):
     """``apps/embed.py`` with an ``encoder: {type: esmc, checkpoint: <transformers dir>}`` section = transformers'
     ``EsmcModel`` mean over residues."""
     import embed
@@ -126,7 +107,7 @@ def test_embed_app_runs_an_esmc_directory(hf_dir, tmp_path, capsys):
     import transformers
     from app_testing import run_main
 
-    hf, directory = hf_dir
+    hf, directory = esmc_hf_dir
     records = [("1l2y", "NLYIQWLKDGGPSSGRPPPS"), ("pep", "MKVLAAGIVGLLLAYSRQ")]
     fasta = tmp_path / "seqs.fasta"
     fasta.write_text("".join(f">{n}\n{s}\n" for n, s in records))
@@ -180,7 +161,7 @@ def test_esmc_under_a_prottasks_head_saves_and_reloads(proteins, tmp_path, head)
     assert np.array_equal(back.predict(proteins), scores)
 
 
-def test_score_app_scores_with_an_esmc_directory(hf_dir, tmp_path, capsys):
+def test_score_app_scores_with_an_esmc_directory(esmc_hf_dir, tmp_path, capsys):
     """``apps/score.py`` (masked marginals, BLAT_ECOLX, offset 24) with an ESM C section = log P(mt) - log P(wt)
     from transformers' logits with ``<mask>`` at the site, log-softmax over all 64 outputs."""
     import csv
@@ -189,7 +170,7 @@ def test_score_app_scores_with_an_esmc_directory(hf_dir, tmp_path, capsys):
     import transformers
     from app_testing import run_main
 
-    hf, directory = hf_dir
+    hf, directory = esmc_hf_dir
     csv_path = shared_data("dms", "BLAT_ECOLX_Ranganathan2015.csv")
     wt_path = shared_data("dms", "BLAT_ECOLX_wildtype.txt")
     lines = [ln.strip() for ln in wt_path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
@@ -229,7 +210,7 @@ def test_score_app_scores_with_an_esmc_directory(hf_dir, tmp_path, capsys):
         assert abs(float(row["score"]) - want) <= 1e-4, mutant
 
 
-def test_mlm_pretraining_objective_trains_esmc(hf_dir, proteins):
+def test_mlm_pretraining_objective_trains_esmc(esmc_hf_dir, proteins):
     """prottasks' MLM objective on an ESM C encoder (``type: esmc`` passes the objective check): its loss is the
     cross-entropy of transformers' logits on the corrupted tokens at the selected sites, random replacements
     come from the 33 real tokens only, and gradients reach the encoder."""
@@ -237,7 +218,7 @@ def test_mlm_pretraining_objective_trains_esmc(hf_dir, proteins):
     from protenc_seq import ESMCEncoder, SequenceEncoderConfig
     from prottasks.objectives.pretraining import build_pretraining_model
 
-    hf, directory = hf_dir
+    hf, directory = esmc_hf_dir
     encoder = ESMCEncoder.from_pretrained(directory)
     config = SequenceEncoderConfig(type="esmc", architecture=encoder.model.config, checkpoint=str(directory))
     model = build_pretraining_model(encoder, {"type": "mlm"}, encoder_config=config)

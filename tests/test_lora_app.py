@@ -86,7 +86,13 @@ train: {{max_steps: {STEPS}, log_every: 1, checkpoint_every: 2, num_threads: 1, 
     assert status == 0, err.getvalue()[-2000:]
     (run_dir,) = (tmp / "runs").glob("lora-tiny-*")
     proteins = [p for p in read_fasta(fasta) if p.id in splits["test"] + splits["valid"]]
-    return {"dir": run_dir, "checkpoint": checkpoint, "stderr": err.getvalue(), "proteins": proteins}
+    return {
+        "dir": run_dir,
+        "config": config,
+        "checkpoint": checkpoint,
+        "stderr": err.getvalue(),
+        "proteins": proteins,
+    }
 
 
 def _trained_state(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -263,3 +269,85 @@ def test_deepspeed_bf16_exports_fp32_adapters_without_the_base(checkpoint, stage
     for name, value in reloaded.state_dict().items():
         if "base_layer" in name:
             assert torch.equal(value, base[name]), name  # fp32 from the checkpoint, not the bf16 copy
+
+
+@pytest.mark.parametrize("stage", [0, 1, 2])
+def test_zero_stages_step_with_the_encoder_lr_ratio(checkpoint, stage) -> None:
+    """ZeRO 0 / 1 / 2 (fp32, gloo, one process) with ``lr_ratios: {encoder: 0.5}`` over a LoRA model, the optimizer
+    built as the app builds it (:func:`prottasks.optim.build_optimizer`): one Adam step moves every trainable
+    tensor by Adam's first step ``-lr_group · g / (|g| + eps)`` (Kingma & Ba 2015, bias-corrected ``m = g``,
+    ``v = g²``), with ``g`` from plain torch on a copy and ``lr_group`` = 0.5 × lr for the encoder's adapters, lr for
+    the head; the frozen base does not move."""
+    import copy
+
+    from engine.distributed import import_deepspeed, setup_distributed
+
+    from protdata import ProteinBatch
+    from prottasks.lora import LoraConfig, apply_lora
+    from prottasks.optim import OptimizerConfig, build_optimizer
+
+    lr, eps = 1e-2, 1e-8
+    encoder = build_model({"type": "esm2", "architecture": ARCH_DICT, "checkpoint": str(checkpoint)})
+    torch.manual_seed(0)
+    model = TaskModel.from_encoder(
+        encoder, {"type": "single_label", "num_classes": 3}, labels=["a", "b", "c"]
+    )
+    apply_lora(model, LoraConfig(r=4, alpha=16, dropout=0.0), base=checkpoint)
+    with torch.no_grad():  # PEFT starts B at 0 (A would get no gradient): a random B for a non-trivial step
+        for name, p in model.named_parameters():
+            if ".lora_B." in name:
+                p.normal_(0.0, 0.1)
+    model.eval()  # no dropout: both sides see the same function
+    proteins = read_fasta(shared_data("function", "cafa_like_sequences.fasta"))[:2]
+    batch = ProteinBatch.collate([p.select(slice(0, 60)) for p in proteins])
+    targets = torch.tensor([0, 2])
+
+    reference = copy.deepcopy(model)
+    reference(batch, targets=targets).loss.backward()
+    grads = {n: p.grad.detach().clone() for n, p in reference.named_parameters() if p.requires_grad}
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    assert any(".lora_A." in n for n in grads) and any(n.startswith("head.") for n in grads)
+
+    optimizer = build_optimizer(
+        model, OptimizerConfig(type="adam", lr=lr, eps=eps, lr_ratios={"encoder": 0.5})
+    )
+    assert sorted({g["lr"] for g in optimizer.param_groups}) == [0.5 * lr, lr]
+    setup_distributed("cpu")
+    config = {
+        "train_micro_batch_size_per_gpu": 2,
+        "zero_optimization": {"stage": stage},
+        "zero_allow_untested_optimizer": True,
+        "steps_per_print": 10**9,
+    }
+    with contextlib.redirect_stdout(io.StringIO()):
+        engine, *_ = import_deepspeed("cpu").initialize(
+            model=model, optimizer=optimizer, config=config, dist_init_required=False
+        )
+    engine.backward(engine(batch, targets=targets).loss)
+    engine.step()
+    for name, p in engine.module.named_parameters():
+        delta = (p.detach() - before[name]).double()
+        if name not in grads:
+            assert torch.equal(delta, torch.zeros_like(delta)), name  # frozen base
+            continue
+        g = grads[name].double()
+        group_lr = 0.5 * lr if name.startswith("encoder.") else lr
+        want = -group_lr * g / (g.abs() + eps)
+        clear = g.abs() > 1e-4  # |g| >> eps: the step is ±lr_group, insensitive to the rounding of g
+        torch.testing.assert_close(delta[clear], want[clear], rtol=1e-4, atol=1e-7, msg=name)
+        assert bool((delta.abs() <= group_lr * (1 + 1e-4)).all()), name
+        assert bool(clear.any()), name
+
+
+def test_lora_with_init_from_is_a_config_error(lora_run, capsys) -> None:
+    """``lora`` + ``init_from``: refused as one ``error:`` line naming both keys, exit status 2, no run folder."""
+    from app_testing import run_main
+
+    out = lora_run["dir"].parent.parent / "refused"
+    argv = ["--config", str(lora_run["config"]), f"init_from={lora_run['checkpoint']}", f"output_root={out}"]
+    status, _, stderr = run_main(finetune.main, [*argv, "--no-progress"], capsys)
+    assert status == 2, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "lora" in errors[0] and "init_from" in errors[0], stderr
+    assert "Traceback" not in stderr
+    assert not out.exists() or not any(out.iterdir())

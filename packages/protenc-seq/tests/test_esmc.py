@@ -276,6 +276,36 @@ def test_loads_an_esm_package_state_dict(hf_mlm, padded, tmp_path, suffix):
         load_model(tmp_path / "broken.pth", expect=ESMCConfig(**TINY))
 
 
+def test_loads_esm_package_names_with_the_esmc_prefix(hf_mlm, padded, tmp_path):
+    """The names the esm package's own loader accepts and normalises (``esm/pretrained.py``
+    ``_normalize_esmc_checkpoint_key``: an ``esmc.`` prefix dropped, ``lm_head.`` read as ``sequence_head.``)
+    load to transformers' logits as the plain ``ESMC.state_dict()`` names do."""
+    from safetensors.torch import save_file
+
+    tokens, mask = padded
+    plain = esm_package_state(hf_mlm.state_dict(), 3)
+    renamed = {
+        ("lm_head." + k.removeprefix("sequence_head.") if k.startswith("sequence_head.") else "esmc." + k): v
+        for k, v in plain.items()
+    }
+    assert (
+        "lm_head.3.weight" in renamed and "esmc.transformer.blocks.0.attn.layernorm_qkv.1.weight" in renamed
+    )
+    path = tmp_path / "esmc_renamed.safetensors"
+    save_file({k: v.contiguous() for k, v in renamed.items()}, path)
+    assert detect_format(path) == "esmc_esm"
+    model = load_model(path, expect=ESMCConfig(**TINY))
+    with torch.no_grad():
+        ref = hf_mlm(input_ids=tokens, attention_mask=mask.long()).logits
+        assert max_diff(model(tokens).logits, ref, mask) <= 1e-4
+    bad = {**renamed, "esmc.transformer.blocks.0.attn.extra.weight": torch.zeros(2)}
+    save_file({k: v.contiguous() for k, v in bad.items()}, tmp_path / "bad.safetensors")
+    with pytest.raises(
+        CheckpointError, match=r"unrecognised ESM C tensor\(s\): esmc\.transformer\.blocks\.0"
+    ):
+        load_model(tmp_path / "bad.safetensors", expect=ESMCConfig(**TINY))
+
+
 def test_written_directory_loads_in_transformers(transformers, hf_mlm, padded, tmp_path):
     tokens, mask = padded
     ours = ours_from(hf_mlm)

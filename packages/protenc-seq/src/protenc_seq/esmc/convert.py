@@ -79,9 +79,17 @@ _BUFFERS = ("inv_freq", "original_inv_freq")
 ESM_PACKAGE_MARKER = "transformer.blocks.0.attn.layernorm_qkv.1.weight"
 
 
+def esm_package_name(key: str) -> str:
+    """An ``esm``-package tensor name as ``ESMC.state_dict()`` spells it: the ``esmc.`` prefix dropped and
+    ``lm_head.`` read as ``sequence_head.``, as the esm package's own loader normalises its safetensors checkpoints
+    (``esm/pretrained.py`` ``_normalize_esmc_checkpoint_key``)."""
+    key = key.removeprefix("esmc.")
+    return "sequence_head." + key.removeprefix("lm_head.") if key.startswith("lm_head.") else key
+
+
 def is_esm_package_layout(state: dict[str, Tensor]) -> bool:
-    """True for an ``esm``-package ESMC state dict."""
-    return ESM_PACKAGE_MARKER in state
+    """True for an ``esm``-package ESMC state dict (names as :func:`esm_package_name` reads them)."""
+    return ESM_PACKAGE_MARKER in state or any(esm_package_name(k) == ESM_PACKAGE_MARKER for k in state)
 
 
 def is_transformers_layout(state: dict[str, Tensor]) -> bool:
@@ -127,19 +135,21 @@ def hf_to_ours(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str], 
 
 
 def esm_to_ours(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str], list[str]]:
-    """``esm``-package names -> ours. Returns ``(ours, ignored, unknown)``."""
+    """``esm``-package names (:func:`esm_package_name`) -> ours. Returns ``(ours, ignored, unknown)``; those
+    lists hold the names as given."""
     ours: dict[str, Tensor] = {}
     ignored: list[str] = []
     unknown: list[str] = []
-    for key, value in state.items():
+    for given, value in state.items():
+        key = esm_package_name(given)
         if key.split(".")[-1] in _BUFFERS or key.endswith("rotary.scale"):
-            ignored.append(key)
+            ignored.append(given)
         elif key in _ESM_TOP:
             ours[_ESM_TOP[key]] = value
         elif (m := _ESM_LAYER.match(key)) is not None and m.group(2) in _ESM_PLAIN:
             ours[f"layers.{m.group(1)}.{_ESM_PLAIN[m.group(2)]}"] = value
         else:
-            unknown.append(key)
+            unknown.append(given)
     return ours, ignored, unknown
 
 
