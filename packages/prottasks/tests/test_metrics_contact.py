@@ -69,3 +69,30 @@ def test_bad_input(globins):
         precision_at_l(contacts.astype(float), contacts, seq_range="far")
     with pytest.raises(MetricInputError, match=r"\(L, L\)"):
         precision_at_l(np.zeros((3, 4)), np.zeros((3, 4)))
+
+
+@pytest.mark.parametrize("reduction", ["macro", "micro"])
+def test_split_counts_reduce_like_a_loop(globins, reduction):
+    """Per-protein counts (what a fine-tuning evaluation keeps) reduce to the mean / pooled precision of the loop."""
+    from prottasks.metrics import CONTACT_METRICS, protein_precision_counts, reduce_precision_counts
+
+    rng = np.random.default_rng(3)
+    proteins = []
+    for p in globins:
+        ca = p.ca.astype(np.float64)
+        probs = rng.random((len(ca), len(ca)))
+        proteins.append((probs + probs.T, contact_map(ca)))
+    got = reduce_precision_counts([protein_precision_counts(s, c) for s, c in proteins], reduction=reduction)
+    assert set(got) | {"loss"} == set(CONTACT_METRICS) and CONTACT_METRICS[0] == "long_P@L/5"
+    for key, value in got.items():
+        seq_range, _, rest = key.partition("_P@L")
+        fraction = int(rest[1:]) if rest else 1
+        counts = [loop_precision(s, c, fraction, seq_range) for s, c in proteins]
+        if reduction == "macro":
+            want = np.mean([a / b for a, b in counts])
+        else:
+            want = sum(a for a, _ in counts) / sum(b for _, b in counts)
+        assert value == pytest.approx(want, abs=1e-12), key
+    with pytest.raises(MetricInputError, match="reduction"):
+        reduce_precision_counts([], reduction="mean")  # type: ignore[arg-type]
+    assert all(math.isnan(v) for v in reduce_precision_counts([]).values())

@@ -179,14 +179,29 @@ class ESM2Encoder(ProteinEncoder, Pretrained):
         """Sort by length and pack for this device (see :func:`~protenc_seq.esm2.packing.pack`)."""
         return pack(token_arrays, self.device, varlen=self.uses_varlen())
 
-    def forward(self, batch: ProteinBatch, *, return_logits: bool = False) -> EncoderOutput:
+    @property
+    def attention_channels(self) -> int:
+        """``layers × heads``: the attention maps :meth:`forward` returns with ``return_attentions``."""
+        return self.model.config.num_layers * self.model.config.attention_heads
+
+    def forward(
+        self, batch: ProteinBatch, *, return_logits: bool = False, return_attentions: bool = False
+    ) -> EncoderOutput:
         """Encode ``batch`` (``residue_masked`` residues are hidden: ``<mask>`` for ESM-2, ``#`` for SaProt).
 
         ``extras["logits"]`` ``(B, L_max, V)`` at residues when ``return_logits``; ``extras["cls"]`` ``(B, D)``
-        the final-layer ``<cls>`` embedding when :attr:`cls_output`.
+        the final-layer ``<cls>`` embedding when :attr:`cls_output`; ``extras["attentions"]``
+        ``(B, layers × heads, L_max, L_max)`` float32 attention probabilities between residues (``<cls>`` /
+        ``<eos>`` rows and columns dropped, zero on padding; what fair-esm's ``ContactPredictionHead`` reads) when
+        ``return_attentions``.
         """
         tok = self.tokenizer
         if tok.on_long == "window" and tok.max_residues is not None and batch.max_length > tok.max_residues:
+            if return_attentions:
+                raise ValueError(
+                    f"{batch.ids[0]}: attention maps of proteins longer than the {tok.max_residues}-residue "
+                    "window are not available with on_long='window' (use crop)"
+                )
             stride = self.window_stride or max(1, tok.max_residues // 2)
             return windowed_forward(
                 lambda part: self.forward(part, return_logits=return_logits), batch, tok.max_residues, stride
@@ -194,7 +209,9 @@ class ESM2Encoder(ProteinEncoder, Pretrained):
         tokens = self.tokenizer.encode_batch(batch)
         packed, order = self.pack(tokens)
         with self.autocast():
-            out = self.model.forward_packed(packed, return_logits=return_logits)
+            out = self.model.forward_packed(
+                packed, return_logits=return_logits, need_head_weights=return_attentions
+            )
         rows = packed.residue_rows
         seen = [packed.lengths[j] - 2 for j in range(len(order))]  # residues the model saw, sorted order
         inverse = [0] * len(order)
@@ -222,6 +239,14 @@ class ESM2Encoder(ProteinEncoder, Pretrained):
             extras["cls"] = torch.stack([firsts[inverse[i]] for i in range(b)])  # (B, D)
         if logits is not None:
             extras["logits"] = logits
+        if return_attentions and out.attentions is not None:
+            maps = out.attentions.new_zeros((b, self.attention_channels, length, length))  # (B, C, L, L)
+            for i in range(b):
+                j = inverse[i]
+                n = min(seen[j], lengths[i])
+                # sorted sequence j: <cls> at token 0, its residues at tokens 1 … seen[j]
+                maps[i, :, :n, :n] = out.attentions[j, :, :, 1 : 1 + n, 1 : 1 + n].flatten(0, 1).float()
+            extras["attentions"] = maps
         mask = batch.mask.to(residue.device)
         if not torch.equal(covered, mask):
             extras["covered"] = covered

@@ -6,6 +6,11 @@ directory (:mod:`protdata.pretrained`, type ``"task"``)::
     model = protdata.pretrained.load_pretrained("my-task")
     scores = model.predict(proteins)              # (N, C) probabilities, input order
 
+A ``contact`` task (:class:`prottasks.heads.ContactHead`) trains on the contact maps of the batch's own structures
+(any targets the data gives are placeholders: the labels are recomputed from the coordinates, so crops stay
+aligned; binary cross-entropy over the pairs with both residues' Cβ / Cα and ``|i − j| ≥ 6``, padding masked) and
+predicts one ``(L, L)`` contact-probability map per protein.
+
 The config (:class:`TaskModelConfig`) nests the encoder's own config (with its ``type``: the encoder is built
 through :func:`protdata.pretrained.build_model`, so prottasks imports no encoder package), the head config, the
 labels in score-column order and the task kind. A head's label count may be given as ``"auto"``: it is resolved
@@ -34,7 +39,7 @@ from prottasks.heads.base import HeadOutput
 from prottasks.heads.build import HeadConfig, build_head
 from prottasks.lora import BaseWeights, LoraConfig
 
-Kind = Literal["multi_label", "single_label", "regression", "pair", "msp"]
+Kind = Literal["multi_label", "single_label", "regression", "pair", "msp", "contact"]
 #: The config key holding a head's number of outputs, by head type.
 COUNT_KEYS = {
     "multi_label": "num_labels",
@@ -51,6 +56,8 @@ def head_kind(head: Mapping[str, Any] | BaseModel) -> str:
     data = head if isinstance(head, Mapping) else head.model_dump()
     if data.get("type") == "function_caller":
         return str(data.get("problem", "multi_label"))
+    if data.get("type") == "attention_contact":  # ESM's regression on attention maps: a contact task too
+        return "contact"
     return str(data.get("type"))
 
 
@@ -68,7 +75,8 @@ class TaskModelConfig(TaskConfig):
     head: HeadConfig
     #: The labels in score-column order (a label's id is its index); ``None`` when the task has no names.
     labels: list[str] | None = None
-    #: ``multi_label``, ``single_label``, ``regression``, ``pair`` or ``msp``; derived from the head if omitted.
+    #: ``multi_label``, ``single_label``, ``regression``, ``pair``, ``msp`` or ``contact``; derived from the head if
+    #: omitted.
     kind: Kind | None = None
     #: :meth:`TaskModel.predict` keeps the first ``max_length`` residues of each protein (the truncation the model
     #: was validated with, e.g. ESM-GearNet's 550; the apps' inference transform); ``None``: whole proteins.
@@ -216,12 +224,19 @@ class TaskModel(Pretrained):
         return first.device if first is not None else torch.device("cpu")
 
     def forward(self, *batches: ProteinBatch, targets: Any = None) -> HeadOutput:
-        """The head's output (logits, or regression values in target units) and, with targets, its loss."""
+        """The head's output (logits, or regression values in target units) and, with targets, its loss. A
+        contact task takes :class:`~prottasks.heads.ContactTargets`, ``"structure"`` or the data's per-protein
+        placeholders (then the labels come from the batch's coordinates, as ``"structure"``)."""
+        pair = getattr(batches[0], "pair", None) if len(batches) == 1 else None
+        if self.num_inputs == 2 and isinstance(pair, tuple):
+            batches = pair  # a PairBatch (prottasks.data.atom3d: MSP wild type, mutant)
         if len(batches) != self.num_inputs:
             raise TaskInputError(
                 "TaskModel",
                 f"a {self.config.head.type} head takes {self.num_inputs} protein batch(es), got {len(batches)}",
             )
+        if self.kind == "contact" and targets is not None and not isinstance(targets, (str, tuple)):
+            targets = "structure"  # e.g. the (B,) placeholders of prottasks.data.contacts' label table
         return self.head(*batches, targets=targets)
 
     def fit(self, train_targets: Any) -> TaskModel:
@@ -232,19 +247,22 @@ class TaskModel(Pretrained):
         return self
 
     def to_scores(self, output: Tensor) -> Tensor:
-        """Scores from the head's output: sigmoid (multi-label, MSP), softmax (single-label, pair) or the
+        """Scores from the head's output: sigmoid (multi-label, MSP, contact), softmax (single-label, pair) or the
         regression values (already in target units)."""
         output = output.float()
-        if self.kind in ("multi_label", "msp"):
+        if self.kind in ("multi_label", "msp", "contact"):
             return torch.sigmoid(output)
         if self.kind in ("single_label", "pair"):
             return torch.softmax(output, dim=-1)
         return output
 
     @torch.no_grad()
-    def predict(self, *inputs: ProteinBatch | Sequence[Protein], batch_size: int = 8) -> np.ndarray:
+    def predict(
+        self, *inputs: ProteinBatch | Sequence[Protein], batch_size: int = 8
+    ) -> np.ndarray | list[np.ndarray]:
         """Scores of the proteins, in input order, as float64: ``(N, C)`` probabilities (sigmoid for multi-label,
-        softmax for single-label / pair), ``(N,)`` MSP probabilities or regression values (de-normalised).
+        softmax for single-label / pair), ``(N,)`` MSP probabilities or regression values (de-normalised); for a
+        contact task a list of ``N`` symmetric ``(L_i, L_i)`` contact-probability maps.
 
         Each input is a :class:`~protdata.ProteinBatch` (run as one batch, as given) or a sequence of proteins
         (each cut to its first ``config.max_length`` residues, if set, then run in length-sorted batches of
@@ -280,7 +298,8 @@ class TaskModel(Pretrained):
                 chunk = order[lo : lo + batch_size]
                 batches = [ProteinBatch.collate([x[i] for i in chunk]) for x in lists]
                 results.update(zip(chunk, self._scores(batches)))
-            return np.stack([results[i] for i in range(n)])
+            ordered = [results[i] for i in range(n)]
+            return ordered if self.kind == "contact" else np.stack(ordered)
         finally:
             self.train(was_training)
 
@@ -289,10 +308,13 @@ class TaskModel(Pretrained):
         limit = self.config.max_length
         return protein if limit is None or len(protein) <= limit else protein.select(slice(0, limit))
 
-    def _scores(self, batches: list[ProteinBatch]) -> np.ndarray:
+    def _scores(self, batches: list[ProteinBatch]) -> Any:
         device = self.device
         output = self.forward(*(b.to(device) for b in batches)).output
-        return self.to_scores(output).cpu().numpy().astype(np.float64)
+        scores = self.to_scores(output).cpu().numpy().astype(np.float64)
+        if self.kind == "contact":  # (B, L, L) padded -> one (L_i, L_i) map per protein
+            return [scores[b, :n, :n] for b, n in enumerate(batches[0].lengths.tolist())]
+        return scores
 
 
 def _with_base(config: TaskModelConfig) -> dict[str, Any]:

@@ -163,7 +163,8 @@ def eval_batches(split: LabelledSplit, rank: int, world_size: int) -> list[tuple
     for j in range(-(-len(batches) // world_size)):
         b = j * world_size + rank
         indices = batches[b] if b < len(batches) else batches[0]
-        micro = collate_labelled([split.dataset[(EVAL_KEY, int(i))] for i in indices])
+        collate = getattr(split.dataset, "collate", collate_labelled)  # MSP pairs: prottasks.data.atom3d
+        micro = collate([split.dataset[(EVAL_KEY, int(i))] for i in indices])
         out.append((indices if b < len(batches) else np.zeros(0, dtype=np.int64), micro))
     return out
 
@@ -205,10 +206,16 @@ def evaluate_splits(
     named ``<split>_<metric>`` (``valid_fmax``, ``test_loss``); the same on every rank."""
     from prottasks.metrics import task_metrics
 
+    if kind == "contact":  # per-residue-pair outputs, scored per protein (prottasks.data.contacts)
+        from prottasks.data.contacts import evaluate_contact_splits
+
+        return evaluate_contact_splits(forward, splits, device, rank, world_size)
     metrics: dict[str, float] = {}
     for name, split in splits.items():
         output = split_outputs(forward, split, device, rank, world_size)
-        metrics.update({f"{name}_{k}": v for k, v in task_metrics(kind, output, split.targets).items()})
+        groups = getattr(split, "groups", None)  # ATOM3D PSR: per-target metrics
+        values = task_metrics(kind, output, split.targets, groups=groups)
+        metrics.update({f"{name}_{k}": v for k, v in values.items()})
     return metrics
 
 
@@ -341,9 +348,20 @@ def prepare_labelled_data(
         LabelError: bad split files, a protein in two splits, a class outside the vocabulary.
     """
     t0 = time.perf_counter()
+    if hasattr(table, "records"):  # ATOM3D PSR / MSP: structures came with the labels (prottasks.data.atom3d)
+        from prottasks.data.atom3d import prepare_atom3d_data
+
+        data = prepare_atom3d_data(config, table, encode_3di=encode_3di, seed=seed, key=key)  # type: ignore[arg-type]
+        data.seconds = time.perf_counter() - t0
+        return data
     pool, cached, structures, lines = _pool(
         config, table, needs_structures, encode_3di, cache_dir, resolve, key
     )
+    # a contact task: every structure is labelled by its own contact map (prottasks.data.contacts)
+    if table.kind == "contact":
+        from prottasks.data.contacts import contact_table
+
+        table = contact_table(pool, config.labels, key=key)
     ref_of = pool.lookup()
     available = {pid for pid in table.targets if ref_of(pid) is not None}
     splits, split_lines = assign_splits(table, config.splits, available, resolve=resolve, key=f"{key}.splits")

@@ -1,6 +1,7 @@
 """Label sources as configs (YAML sections; ``type`` picks one) and :func:`read_labels`, which reads any of them
 into a :class:`~prottasks.data.tables.LabelTable`: ``nrpdb_ec``, ``nrpdb_go``, ``cafa_terms`` and ``table``
-(:mod:`prottasks.data.tables`). This module imports no torch or numpy (configs validate fast)."""
+(:mod:`prottasks.data.tables`), and ``contacts`` (every structure labelled by its own contact map,
+:mod:`prottasks.data.contacts`). This module imports no torch or numpy (configs validate fast)."""
 
 from __future__ import annotations
 
@@ -65,8 +66,29 @@ class TableLabels(_Source):
     classes: list[str] | None = None  # single / multi label: the label order (default: sorted labels seen)
 
 
+class ContactLabels(_Source):
+    """Contact maps of the structures themselves (Cβ, Cα for Gly, closer than the contact head's ``threshold``;
+    :mod:`prottasks.data.contacts`): every structure of ``data.structures`` / ``data.dataset`` is a labelled
+    protein; one with fewer than ``min_pairs`` scorable residue pairs is left out and counted."""
+
+    type: Literal["contacts"] = "contacts"
+    #: Proteins with fewer residue pairs with coordinates, ``|i − j| ≥ min_separation``, are left out.
+    min_pairs: int = Field(1, ge=1)
+
+
+class Atom3DLabels(_Source):
+    """ATOM3D PSR / MSP LMDB split folders: structures and labels together (:mod:`prottasks.data.atom3d`)."""
+
+    type: Literal["atom3d"] = "atom3d"
+    task: Literal["psr", "msp"]
+    root: str  # <root>/[<split name>/]data/{train,val,test} (the Zenodo archives, extracted)
+    split: str | None = None  # the split folder when root holds several (split-by-year, …)
+    score: str = "gdt_ts"  # PSR: the score regressed (seed: gdt_ts)
+
+
 LabelsConfig = Annotated[
-    NrpdbECLabels | NrpdbGOLabels | CafaTermsLabels | TableLabels, Field(discriminator="type")
+    NrpdbECLabels | NrpdbGOLabels | CafaTermsLabels | TableLabels | ContactLabels | Atom3DLabels,
+    Field(discriminator="type"),
 ]
 
 
@@ -107,4 +129,12 @@ def read_labels(config: Any, *, resolve: Resolve = _as_path, key: str = "labels"
     if isinstance(config, TableLabels):
         options = config.model_dump(exclude={"type", "path"})
         return tables.column_table(need("path"), **options)
+    if isinstance(config, Atom3DLabels):
+        from prottasks.data.atom3d import atom3d_table
+
+        return atom3d_table(config, need("root"), key=key)
+    if isinstance(config, ContactLabels):
+        return tables.LabelTable(
+            kind="contact", labels=[], targets={}, source="contact maps of the structures"
+        )
     raise TypeError(f"{key}: not a label source config: {type(config).__name__}")

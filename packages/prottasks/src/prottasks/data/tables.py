@@ -29,7 +29,7 @@ from prottasks.data.csv_table import read_csv_table
 from prottasks.data.go_splits import GO_BRANCHES, GO_PREFIX, read_nrpdb_go_annotations
 from prottasks.errors import LabelError
 
-TaskKind = Literal["multi_label", "single_label", "regression"]
+TaskKind = Literal["multi_label", "single_label", "regression", "contact", "msp"]
 
 
 @dataclass
@@ -37,8 +37,9 @@ class LabelTable:
     """Targets by protein id, the label vocabulary and (benchmarks) the official splits.
 
     Attributes:
-        kind: ``multi_label`` (``targets[id]`` = tuple of labels), ``single_label`` (a label) or ``regression``
-            (a float).
+        kind: ``multi_label`` (``targets[id]`` = tuple of labels), ``single_label`` (a label), ``regression``
+            (a float) or ``contact`` (the structure's own contact map: ``targets[id]`` is a placeholder 0.0,
+            :mod:`prottasks.data.contacts`).
         labels: The label vocabulary (column order), ``[]`` for regression.
         targets: Protein id -> target, in source order.
         splits: Official ``train`` / ``valid`` / ``test`` ids, or ``None``.
@@ -85,7 +86,7 @@ class LabelTable:
 
         from prottasks.data.labels import LabelVocabulary
 
-        if self.kind == "regression":
+        if self.kind in ("regression", "contact", "msp"):  # msp: 0 / 1 (prottasks.data.atom3d)
             return np.array([self.targets[i] for i in ids], dtype=np.float32)
         vocabulary = LabelVocabulary(self.labels, name=self.source or "labels")
         values = [self.targets[i] for i in ids]

@@ -5,8 +5,11 @@ head. Their configs are in the torch-free :mod:`prottasks.heads.configs`; names 
 from protdata._lazy import lazy_exports
 
 __all__ = [
+    "AttentionContactHead",
+    "AttentionContactHeadConfig",
     "ContactHead",
     "ContactHeadConfig",
+    "ContactOutput",
     "ContactTargets",
     "FunctionCallerHead",
     "FunctionCallerHeadConfig",
@@ -30,6 +33,8 @@ __all__ = [
 
 # public name -> defining module, imported on first use (protdata._lazy)
 _EXPORTS = {
+    "AttentionContactHead": "prottasks.heads.attention_contact",
+    "AttentionContactHeadConfig": "prottasks.heads.configs",
     "HeadOutput": "prottasks.heads.base",
     "build_head": "prottasks.heads.build",
     "parse_head_config": "prottasks.heads.build",
@@ -42,6 +47,7 @@ _EXPORTS = {
     "RegressionHeadConfig": "prottasks.heads.configs",
     "SingleLabelHeadConfig": "prottasks.heads.configs",
     "ContactHead": "prottasks.heads.contact",
+    "ContactOutput": "prottasks.heads.contact",
     "ContactTargets": "prottasks.heads.contact",
     "contact_targets": "prottasks.heads.contact",
     "FunctionCallerHead": "prottasks.heads.function_caller",

@@ -7,7 +7,8 @@ from typing import Any
 from pydantic import TypeAdapter
 from torch import nn
 
-from prottasks.heads.configs import HeadConfig
+from prottasks.heads.attention_contact import AttentionContactHead
+from prottasks.heads.configs import AttentionContactHeadConfig, HeadConfig
 from prottasks.heads.contact import ContactHead, ContactHeadConfig
 from prottasks.heads.function_caller import FunctionCallerHead, FunctionCallerHeadConfig
 from prottasks.heads.msp import MSPHead, MSPHeadConfig
@@ -25,6 +26,7 @@ _BUILDERS: dict[type, type[nn.Module]] = {
     MSPHeadConfig: MSPHead,
     FunctionCallerHeadConfig: FunctionCallerHead,
     ContactHeadConfig: ContactHead,
+    AttentionContactHeadConfig: AttentionContactHead,
 }
 
 

@@ -78,6 +78,16 @@ class ContactHeadConfig(TaskConfig):
     min_separation: int = Field(default=6, ge=1)
 
 
+class AttentionContactHeadConfig(TaskConfig):
+    """ESM's contact regression on attention maps (:class:`prottasks.heads.AttentionContactHead`)."""
+
+    type: Literal["attention_contact"] = "attention_contact"
+    #: Train the logistic regression on frozen attention maps (ESM-1b / ESM-2: the language model stays frozen).
+    freeze_encoder: bool = True
+    threshold: float = Field(default=8.0, gt=0.0)
+    min_separation: int = Field(default=6, ge=1)
+
+
 HeadConfig = Annotated[
     MultiLabelHeadConfig
     | SingleLabelHeadConfig
@@ -85,6 +95,7 @@ HeadConfig = Annotated[
     | PairHeadConfig
     | MSPHeadConfig
     | FunctionCallerHeadConfig
-    | ContactHeadConfig,
+    | ContactHeadConfig
+    | AttentionContactHeadConfig,
     Field(discriminator="type"),
 ]

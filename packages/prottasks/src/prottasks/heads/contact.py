@@ -6,11 +6,14 @@ Each residue feature is projected, ``z = W · LN(h)`` (``(B, L, P)``); every pai
 encoder is frozen by default (no gradient, kept in eval mode). Labels come from the batch's own structure
 (:func:`contact_targets`: Cβ, Cα for Gly, < 8 Å, as :func:`prottasks.metrics.contact_labels`); the loss is binary
 cross-entropy over the pairs with both residues valid and ``|i − j| ≥ 6``; the batch metrics are the precisions
-of :func:`prottasks.metrics.contact_precisions` (P@L, P@L/2, P@L/5 by short / medium / long range).
+of :func:`prottasks.metrics.contact_precisions` (P@L, P@L/2, P@L/5 by short / medium / long range). With targets
+the output (:class:`ContactOutput`) also carries the labels it was scored against, so that an evaluation scores
+exactly the head's labels (:func:`prottasks.data.contacts.evaluate_contact_splits`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import torch
@@ -42,6 +45,14 @@ class ContactTargets(NamedTuple):
 
 
 Targets = ContactTargets | Literal["structure"] | None
+
+
+@dataclass
+class ContactOutput(HeadOutput):
+    """:class:`~prottasks.heads.base.HeadOutput` with ``output`` the ``(B, L, L)`` symmetric logits, and with
+    targets given, the :class:`ContactTargets` the loss was computed on."""
+
+    targets: ContactTargets | None = None
 
 
 def contact_targets(batch: ProteinBatch, threshold: float = 8.0, min_separation: int = 6) -> ContactTargets:
@@ -104,6 +115,10 @@ class ContactHead(nn.Module):
         logits = self.mlp(pairs).squeeze(-1)  # (B, L, L)
         return (logits + logits.transpose(1, 2)) / 2
 
+    def contact_logits(self, batch: ProteinBatch) -> Tensor:
+        """``(B, L, L)`` symmetric contact logits of a batch."""
+        return self.pair_logits(self.residue_features(batch))
+
     def loss(self, logits: Tensor, targets: ContactTargets) -> Tensor:
         """Mean binary cross-entropy over the training pairs ``targets.pairs``."""
         contacts, pairs = targets.contacts, targets.pairs
@@ -115,12 +130,12 @@ class ContactHead(nn.Module):
         pairs = pairs.to(logits.device)
         return F.binary_cross_entropy_with_logits(logits[pairs], contacts.to(logits)[pairs])
 
-    def forward(self, batch: ProteinBatch, targets: Targets = None) -> HeadOutput:
+    def forward(self, batch: ProteinBatch, targets: Targets = None) -> ContactOutput:
         """Contact logits ``(B, L, L)``; with ``targets`` (:class:`ContactTargets`, or ``"structure"``: from the
         batch's coordinates by :func:`contact_targets`) also the loss and the batch's range precisions."""
-        logits = self.pair_logits(self.residue_features(batch))
+        logits = self.contact_logits(batch)
         if targets is None:
-            return HeadOutput(logits)
+            return ContactOutput(logits)
         if isinstance(targets, str):
             if targets != "structure":
                 raise TaskInputError(
@@ -133,7 +148,7 @@ class ContactHead(nn.Module):
             targets = ContactTargets(*targets)
         loss = self.loss(logits, targets)
         metrics = {"loss": float(loss.detach()), **batch_precisions(logits, targets, batch.lengths)}
-        return HeadOutput(logits, loss, metrics)
+        return ContactOutput(logits, loss, metrics, targets)
 
 
 def batch_precisions(logits: Tensor, targets: ContactTargets, lengths: Tensor) -> dict[str, float]:

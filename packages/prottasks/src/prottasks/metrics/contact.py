@@ -12,6 +12,10 @@ contacts (:func:`contact_precisions`: every range × P@L, P@L/2, P@L/5). SaProt 
 number of true contacts in the range (``cap_at_positives=True``) and pools all proteins' top-k pairs into one
 accuracy (``reduction="micro"``); the usual convention (ESM, TAPE) averages per-protein precisions (``"macro"``).
 Ties in probability keep the row-major pair order.
+
+A fine-tuning task's evaluation (:func:`protein_precision_counts` per protein, :func:`reduce_precision_counts`
+over a split) keeps only each protein's ``(correct, predicted)`` counts, so a split of any size is scored in
+constant memory; :data:`CONTACT_METRICS` names what it reports (long-range P@L/5 first: the selection metric).
 """
 
 from __future__ import annotations
@@ -50,6 +54,19 @@ MIN_SEPARATION = 6
 #: The precisions :func:`contact_precisions` reports: range × fraction (P@L, P@L/2, P@L/5).
 PRECISION_RANGES: tuple[str, ...] = ("short", "medium", "long")
 PRECISION_FRACTIONS: tuple[int, ...] = (1, 2, 5)
+
+
+def precision_key(seq_range: str, fraction: int) -> str:
+    """``"long_P@L/5"``, ``"short_P@L"``: the name of a range's P@L/fraction."""
+    return f"{seq_range}_P@L" + (f"/{fraction}" if fraction != 1 else "")
+
+
+#: The metrics of a contact task, the selection metric first (long-range P@L/5, the headline number of ESM-1b /
+#: ESM-2 and SaProt), then every range × fraction, then the pooled binary cross-entropy ``loss``.
+CONTACT_METRICS: tuple[str, ...] = (
+    *(precision_key(r, k) for r in ("long", "medium", "short") for k in (5, 2, 1)),
+    "loss",
+)
 
 
 def contact_coords(coords: Any, sequence: str, atom_mask: Any = None) -> tuple[np.ndarray, np.ndarray]:
@@ -206,11 +223,48 @@ def contact_precisions(
     out: dict[str, float] = {}
     for seq_range in ranges:
         for fraction in fractions:
-            key = f"{seq_range}_P@L" + (f"/{fraction}" if fraction != 1 else "")
+            key = precision_key(seq_range, fraction)
             try:
                 out[key] = mean_precision_at_l(items, seq_range=seq_range, fraction=fraction, **kwargs)
             except MetricInputError as exc:
                 if "no protein has a candidate pair" not in str(exc):
                     raise
                 out[key] = float("nan")
+    return out
+
+
+def protein_precision_counts(
+    probs: Any, contacts: Any, valid: Any = None, *, cap_at_positives: bool = False
+) -> dict[str, tuple[int, int]]:
+    """``{"long_P@L/5": (correct, predicted), …}`` of one protein for every range × fraction
+    (:func:`precision_at_l_counts`; arrays as there)."""
+    return {
+        precision_key(r, k): precision_at_l_counts(
+            probs, contacts, fraction=k, seq_range=r, valid=valid, cap_at_positives=cap_at_positives
+        )
+        for r in PRECISION_RANGES
+        for k in PRECISION_FRACTIONS
+    }
+
+
+def reduce_precision_counts(
+    counts: Iterable[dict[str, tuple[int, int]]], *, reduction: Literal["macro", "micro"] = "macro"
+) -> dict[str, float]:
+    """Every P@L/fraction over proteins' :func:`protein_precision_counts`: the mean of per-protein precisions
+    (``"macro"``, ESM / TAPE) or pooled correct / predicted (``"micro"``, SaProt); proteins without a candidate
+    pair in a range are skipped there, and a range no protein has is NaN (as :func:`contact_precisions`)."""
+    if reduction not in ("macro", "micro"):
+        raise MetricInputError("reduction", f"must be 'macro' or 'micro', not {reduction!r}")
+    items = list(counts)
+    out: dict[str, float] = {}
+    for r in PRECISION_RANGES:
+        for k in PRECISION_FRACTIONS:
+            key = precision_key(r, k)
+            pairs = [c[key] for c in items if c[key][1] > 0]
+            if not pairs:
+                out[key] = float("nan")
+            elif reduction == "micro":
+                out[key] = sum(a for a, _ in pairs) / sum(b for _, b in pairs)
+            else:
+                out[key] = float(np.mean([a / b for a, b in pairs]))
     return out
