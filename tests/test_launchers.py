@@ -216,24 +216,23 @@ _SNIPPET = """
 import sys
 from pathlib import Path
 sys.path.insert(0, {apps!r})
-from engine.app import main_rank_first
-from engine.distributed import setup_distributed
+from engine.app import distributed, main_rank_first
 from protdata.distributed import check_shared_directory
 from engine.errors import DataError, input_error_types
 
-dist = setup_distributed("cpu")
 mode, path = sys.argv[1], Path(sys.argv[2])
 try:
-    if mode == "dir":
-        check_shared_directory(path, wait_s=1.0)
-        print("ok", sorted(p.name for p in path.iterdir()))
-    else:
-        def prepare():
-            if dist.rank == 1:
-                raise DataError(f"{{path}}: no such dataset")
-            return "data"
-        main_rank_first(prepare, dist)
-        print("ok")
+    with distributed("cpu") as dist:  # as the apps do: the group is torn down before the error line and the exit
+        if mode == "dir":
+            check_shared_directory(path, wait_s=1.0)
+            print("ok", sorted(p.name for p in path.iterdir()))
+        else:
+            def prepare():
+                if dist.rank == 1:
+                    raise DataError(f"{{path}}: no such dataset")
+                return "data"
+            main_rank_first(prepare, dist)
+            print("ok")
 except input_error_types() as exc:
     print(f"[rank {{dist.rank}}] error: {{exc}}", file=sys.stderr)
     sys.exit(2)

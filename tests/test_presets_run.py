@@ -72,6 +72,9 @@ PRESETS = sorted(
 ESM2_WINDOW = (
     1022  # residues: 1,024 tokens with <cls> / <eos> (seed-systems.md line 28: "Max input 1022 residues")
 )
+#: The sequence-embedding presets' windows, by preset name: ESM C's 2,048 positions less <cls> / <eos>
+#: (transformers' EsmcConfig.max_position_embeddings).
+WINDOWS = {"esm2": ESM2_WINDOW, "esmc": 2046}
 
 # ------------------------------------------------------------------------------------------ tiny overrides
 TINY_LAYERS = 3  # FusionProt's token fusion: injections after sequence layers 1 and 2 of 3
@@ -279,7 +282,8 @@ def _go_annotations(folder: Path, obo: Any, cafa: list[list[str]]) -> None:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Tiny checkpoints and real data folders behind every environment variable the presets name."""
-    from protenc_seq import ESM2, ESM2Config, save_huggingface, save_safetensors
+    from protenc_seq import ESM2, ESMC, ESM2Config, ESMCConfig, save_huggingface, save_safetensors
+    from protenc_seq.esmc.loading import save_esmc_huggingface
     from prottasks.export import export_model
     from prottasks.objectives import pretrained_encoder
 
@@ -287,6 +291,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     saved = torch.random.get_rng_state()
     torch.manual_seed(7)
     esm = save_safetensors(ESM2(ESM2Config(**TINY_ESM)), root / "esm2_tiny.safetensors")
+    save_esmc_huggingface(ESMC(ESMCConfig(**TINY_ESM)), root / "esmc_tiny")  # EsmcForMaskedLM layout
     save_huggingface(ESM2(ESM2Config(**TINY_ESM, vocab="saprot")), root / "saprot_tiny")
     from engine.pretraining import build_pretraining_model
 
@@ -335,6 +340,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     variables = {
         "ESM2_650M": str(esm),
         "ESM2_8M": str(esm),
+        "ESMC_300M": str(root / "esmc_tiny"),
         "SAPROT_650M": str(root / "saprot_tiny"),
         "SAPROT_650M_AF2": str(root / "saprot_tiny"),
         "NRPDB_EC": str(deepfri),
@@ -463,7 +469,7 @@ def run_embed(preset: Path, env: dict[str, Any], tmp: Path, capsys: pytest.Captu
     import pyarrow.parquet as pq
 
     argv = ["--config", str(preset), "--device", "cpu", "--output", str(tmp / "emb.parquet")]
-    if preset.stem == "esm2":  # sequences: the long Swiss-Prot proteins are cropped to the window
+    if preset.stem in WINDOWS:  # sequences: the long Swiss-Prot proteins are cropped to the window
         argv += ["--input", str(env["root"] / "cafa5" / "train_sequences.fasta")]
         expected = len(CAFA_IDS)
     else:
@@ -473,10 +479,11 @@ def run_embed(preset: Path, env: dict[str, Any], tmp: Path, capsys: pytest.Captu
         argv += tiny_overrides(load_config(embed.EmbedConfig, preset, ["inputs=[x]", "output=x.parquet"]))
     status, out, err = run_main(embed.main, argv, capsys)
     assert status == 0, err
-    long = sum(len(env["sequences"][k]) > ESM2_WINDOW for k in CAFA_IDS) if preset.stem == "esm2" else 0
+    window = WINDOWS.get(preset.stem)
+    long = sum(len(env["sequences"][k]) > window for k in CAFA_IDS) if window else 0
     assert f"skipped 0{f'; {long} cropped' if long else ''}" in out, (
         out
-    )  # esm2: on_long crop, 8 long proteins
+    )  # esm2 / esmc: on_long crop (esm2: 8 long proteins)
     table = pq.read_table(tmp / "emb.parquet")
     assert table.num_rows == expected
     vectors = torch.tensor(table.column("embedding").to_pylist())
@@ -510,7 +517,7 @@ def run_score(preset: Path, env: dict[str, Any], tmp: Path, capsys: pytest.Captu
             scores = [r["score"] for r in csv.DictReader(f)]
         assert len(scores) == 40 and all(math.isfinite(float(s)) for s in scores)
         return
-    if preset.stem.startswith("esm2"):  # TEM-1 beta-lactamase, the first 40 single mutants
+    if preset.stem.startswith(("esm2", "esmc")):  # TEM-1 beta-lactamase, the first 40 single mutants
         blat = shared_data("dms", "BLAT_ECOLX_Ranganathan2015.csv")
         wild = shared_data("dms", "BLAT_ECOLX_wildtype.txt")
         argv += [
@@ -560,12 +567,12 @@ def family(preset: Path) -> str:
 
 # ----------------------------------------------------------------------------------------------------- tests
 def test_every_runnable_preset_is_listed() -> None:
-    """61 runnable presets (96 YAML files less the ``_`` fragments), each of a known app."""
-    assert len(list(CONFIGS.rglob("*.yaml"))) == 96
+    """63 runnable presets (98 YAML files less the ``_`` fragments), each of a known app."""
+    assert len(list(CONFIGS.rglob("*.yaml"))) == 98
     counts: dict[str, int] = {}
     for p in PRESETS:
         counts[family(p)] = counts.get(family(p), 0) + 1
-    assert counts == {"align": 1, "embed": 3, "finetune": 26, "pretrain": 28, "score": 3}
+    assert counts == {"align": 1, "embed": 4, "finetune": 26, "pretrain": 28, "score": 4}
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=_rel)

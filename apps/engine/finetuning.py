@@ -119,7 +119,10 @@ def selection(config: FinetuneConfig) -> tuple[str, Literal["max", "min"]]:
 
 def check_window(config: FinetuneConfig) -> None:
     """A ``data.transform`` truncation past the sequence encoder's window, with ``on_long: error``, is a
-    :class:`ConfigError` up front (:func:`protenc_seq.check_sequence_window`; issue 11)."""
+    :class:`ConfigError` up front (:func:`protenc_seq.check_sequence_window`; issue 11), and so is ``lora`` with
+    ``init_from`` (the adapters' base must be the checkpoint the export references)."""
+    if config.lora is not None and config.init_from:
+        raise ConfigError("lora: not supported with init_from (the base must be encoder.checkpoint)")
     check_sequence_window(config.encoder, config.data.transform)
 
 
@@ -157,8 +160,6 @@ def build_task_model(config: FinetuneConfig, table: LabelTable, *, load_checkpoi
         from engine.builders import resolve_checkpoint
         from prottasks.lora import apply_lora
 
-        if config.init_from:
-            raise ConfigError("lora: not supported with init_from (the base must be encoder.checkpoint)")
         seq = sequence_config(resolve_checkpoint(config.encoder))
         apply_lora(model, config.lora, base=None if seq is None else seq.checkpoint)
     return model
