@@ -78,3 +78,30 @@ def test_backend_follows_measurement(monkeypatch: pytest.MonkeyPatch) -> None:
         assert onednn_enabled() and "plain oneDNN" in describe_kernels()
     finally:
         set_onednn(previous)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_eval_after_data_writes_uses_the_new_weights(precision: str) -> None:
+    """Weights written through ``.data`` (DeepSpeed ZeRO copying partitions back, torch's fused CPU Adam) bump no
+    version counter, so the CPU inference caches (rotary-interleaved q/k/v, bf16 weight copies) cannot see them;
+    the next ``eval()`` -- what validation does -- drops the caches: the model then computes exactly what a fresh
+    copy with the same weights computes."""
+    from protenc_seq import ESM2, ESM2Config
+
+    config = ESM2Config(num_layers=2, embed_dim=32, attention_heads=4)
+    torch.manual_seed(0)
+    model = ESM2(config).eval()
+    tokens = torch.randint(4, 24, (3, 20))
+    bf16 = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+    with torch.no_grad(), bf16:
+        model(tokens)  # fills the caches
+    with torch.no_grad():
+        for p in model.parameters():
+            p.data.add_(0.1 * torch.randn_like(p))  # no version bump
+    model.train()
+    model.eval()
+    fresh = ESM2(config)
+    fresh.load_state_dict(model.state_dict())
+    fresh.eval()
+    with torch.no_grad(), bf16:
+        assert torch.equal(model(tokens).logits, fresh(tokens).logits)

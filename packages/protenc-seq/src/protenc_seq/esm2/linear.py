@@ -146,6 +146,24 @@ def bf16_weights(layer: nn.Linear) -> tuple[Tensor, Tensor | None]:
     return cached[1], cached[2]
 
 
+#: Module attributes holding weights derived from parameters (bf16 copies here, the rotary-interleaved q/k/v
+#: projection in :mod:`protenc_seq.esm2.layer`).
+WEIGHT_CACHES = ("_bf16_cache", "_interleaved_cache")
+
+
+def clear_weight_caches(module: nn.Module) -> None:
+    """Drop every derived-weight cache of ``module`` and its sub-modules.
+
+    The caches are keyed by each parameter's storage and version counter, which catches in-place updates made
+    through the parameter; a write through ``param.data`` (DeepSpeed ZeRO copying updated partitions back, torch's
+    fused CPU Adam, user code) changes neither, so a model whose weights changed that way must drop its caches.
+    :meth:`protenc_seq.esm2.model.ESM2.train` does (every ``train()`` / ``eval()`` switch, as around validation).
+    """
+    for m in module.modules():
+        for name in WEIGHT_CACHES:
+            m.__dict__.pop(name, None)
+
+
 def linear(x: Tensor, layer: nn.Linear, *, gelu: bool = False, residual: Tensor | None = None) -> Tensor:
     """``layer(x)``, then exact (erf) GELU if ``gelu``, then ``+ residual`` if given (not both)."""
     if not isinstance(layer, nn.Linear):  # a wrapped projection (a PEFT LoRA layer): its own forward

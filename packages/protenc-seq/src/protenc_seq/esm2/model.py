@@ -27,6 +27,7 @@ from protenc_seq.esm2.attention import AttentionContext
 from protenc_seq.esm2.config import ESM2Config
 from protenc_seq.esm2.heads import ContactHead, LMHead
 from protenc_seq.esm2.layer import TransformerLayer
+from protenc_seq.esm2.linear import clear_weight_caches
 from protenc_seq.esm2.packing import PackedBatch
 from protenc_seq.esm2.rotary import RotaryEmbedding
 
@@ -102,6 +103,12 @@ class ESM2(nn.Module):
         self.has_contact_head = True
 
     # ------------------------------------------------------------ building blocks
+    def train(self, mode: bool = True) -> ESM2:
+        """``nn.Module.train``, dropping the CPU inference weight caches first (:func:`clear_weight_caches`: weights
+        written through ``.data`` since they were made are not seen by their version keys)."""
+        clear_weight_caches(self)
+        return super().train(mode)
+
     @property
     def num_layers(self) -> int:
         return self.config.num_layers
