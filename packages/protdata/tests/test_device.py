@@ -86,8 +86,10 @@ def test_auto_stays_fp32_on_the_cpu_and_bf16_is_cpu_autocast(monkeypatch) -> Non
     with autocast_for(cpu, "auto"):
         assert not torch.is_autocast_enabled("cpu")
     monkeypatch.setattr(device_module, "_native", lambda: Bf16Support(True, ("amx_bf16",), "test"))
+    monkeypatch.setattr(device_module, "_measured_speedup", lambda: 5.6)  # AMX: bf16 GEMMs faster
+    monkeypatch.setattr(device_module, "_warned", set())
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # native bf16: no warning
+        warnings.simplefilter("error")  # native bf16, measured faster: no warning
         with autocast_for(cpu, "bf16"):
             assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
             y = torch.nn.functional.linear(torch.randn(4, 8), torch.randn(3, 8))
@@ -104,6 +106,19 @@ def test_bf16_without_native_support_warns_once(monkeypatch) -> None:
         warnings.simplefilter("error")
         with autocast_for(torch.device("cpu"), "bf16"):  # still works, no second warning
             assert torch.is_autocast_enabled("cpu")
+
+
+def test_native_bf16_measured_slower_than_fp32_warns_once(monkeypatch) -> None:
+    """AVX512-BF16 flags without AMX tiles: bf16 GEMMs measured at 0.6x fp32 on such a Xeon (bench_esm) -- the
+    flags say native, the measurement decides the warning."""
+    monkeypatch.setattr(device_module, "_native", lambda: Bf16Support(True, ("avx512_bf16",), "test"))
+    monkeypatch.setattr(device_module, "_measured_speedup", lambda: 0.6)
+    monkeypatch.setattr(device_module, "_warned", set())
+    with pytest.warns(RuntimeWarning, match=r"measured 0\.60x the speed of fp32"):
+        assert resolve_precision("cpu", "bf16") == "bf16"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert resolve_precision("cpu", "bf16") == "bf16"  # once
 
 
 def test_gemm_micro_benchmark_is_measured_once() -> None:

@@ -164,7 +164,8 @@ def _warn_once(key: str, message: str) -> None:
 
 def resolve_precision(device: torch.device | str, precision: str = "auto") -> Literal["fp32", "bf16"]:
     """The precision that runs: ``auto`` -> bf16 on CUDA, fp32 on the CPU (exact by default); ``bf16`` on a CPU
-    without native bf16 runs bf16 and warns once that it will be slow (:func:`cpu_bf16_support`).
+    without native bf16 (:func:`cpu_bf16_support`), or whose bf16 GEMM measures slower than fp32
+    (:func:`bf16_gemm_speedup`, once per process), runs bf16 and warns once that it will be slow.
 
     Raises:
         DeviceError: ``precision`` is not one of ``auto``, ``fp32``, ``bf16``, or ``bf16`` on a device other than
@@ -186,7 +187,21 @@ def resolve_precision(device: torch.device | str, precision: str = "auto") -> Li
                 f"precision 'bf16' on a CPU without native bf16 ({platform.machine()}; {support.describe()}): "
                 "results keep bf16 accuracy but usually run slower than fp32; use precision 'fp32' or 'auto'",
             )
+        elif "cpu-bf16" not in _warned and (speedup := _measured_speedup()) < 1.0:
+            # native flags are not speed: AVX512-BF16 without AMX tiles (or AMX not enabled for this process)
+            # can run bf16 GEMMs slower than MKL's fp32 -- measured, not assumed
+            _warn_once(
+                "cpu-bf16",
+                f"precision 'bf16': this CPU has native bf16 ({support.describe()}) but a bf16 GEMM measured "
+                f"{speedup:.2f}x the speed of fp32 here (no AMX tiles in use?): bf16 will run slower than fp32; "
+                "use precision 'fp32' or 'auto'",
+            )
     return precision  # type: ignore[return-value]
+
+
+def _measured_speedup() -> float:
+    """:func:`bf16_gemm_speedup` at its default size (once per process)."""
+    return bf16_gemm_speedup()
 
 
 def choose_device(device: str | torch.device = "auto", *, name: str = "device") -> torch.device:
