@@ -30,6 +30,8 @@ APPS = ROOT / "apps"
 if str(APPS) not in sys.path:
     sys.path.insert(0, str(APPS))
 
+from app_testing import fasta_by_hand  # noqa: E402
+
 from protdata.testing import shared_data  # noqa: E402
 
 pytestmark = pytest.mark.numerics
@@ -52,19 +54,6 @@ DEMO = [
 ]
 
 
-def read_fasta(path: Path) -> dict[str, str]:
-    """FASTA by hand: id = first word of the header."""
-    out: dict[str, str] = {}
-    name = None
-    for line in path.read_text().splitlines():
-        if line.startswith(">"):
-            name = line[1:].split()[0]
-            out[name] = ""
-        elif name is not None:
-            out[name] += line.strip()
-    return out
-
-
 def one_run(out: Path) -> tuple[Path, list[dict[str, Any]]]:
     """The run folder under ``out`` and its two logged optimizer steps (finite losses, final export written)."""
     (run_dir,) = [p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")]
@@ -84,7 +73,7 @@ def cafa5(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("cafa5")
     terms = shared_data("function", "cafa_like_terms.tsv")
     (folder / "train_terms.tsv").symlink_to(terms)
-    sequences = read_fasta(shared_data("function", "cafa_like_sequences.fasta"))
+    sequences = fasta_by_hand(shared_data("function", "cafa_like_sequences.fasta"))
     (folder / "train_sequences.fasta").write_text("".join(f">{k}\n{sequences[k]}\n" for k in CAFA_IDS))
     with terms.open() as f:
         used = {row[1] for row in list(csv.reader(f, delimiter="\t"))[1:]}
@@ -116,7 +105,7 @@ def test_function_caller_preset_fine_tunes_esmc(esmc_hf_dir, cafa5, tmp_path, ca
     model = load_pretrained(run_dir)
     assert isinstance(model.encoder, ESMCEncoder) and model.config.head.type == "function_caller"
     weights = load_file(str(run_dir / "model.safetensors"))
-    sequences = read_fasta(cafa5 / "train_sequences.fasta")
+    sequences = fasta_by_hand(cafa5 / "train_sequences.fasta")
     names = ["P29972", "P61207", "P00722"]  # 269, 131 and 1,024 residues (cut to the preset's 1,022)
     scores = model.predict([Protein.from_sequence(n, sequences[n]) for n in names])
     assert scores.shape == (3, len(model.labels)) and len(model.labels) > 10

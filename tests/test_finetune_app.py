@@ -28,6 +28,7 @@ if str(APPS) not in sys.path:
     sys.path.insert(0, str(APPS))
 
 import finetune  # noqa: E402
+from app_testing import fasta_by_hand  # noqa: E402
 from engine.checkpoint import restricted_torch_load  # noqa: E402
 from engine.finetuning import FinetuneConfig, build_task_model  # noqa: E402
 
@@ -37,19 +38,6 @@ from prottasks.data import LabelTable  # noqa: E402
 from prottasks.metrics import fmax as prottasks_fmax  # noqa: E402
 
 TINY_ESM = "{num_layers: 2, embed_dim: 16, attention_heads: 2}"
-
-
-def read_fasta_plain(path: Path) -> dict[str, str]:
-    """FASTA by hand (id = first word of the header)."""
-    out: dict[str, str] = {}
-    name = None
-    for line in path.read_text().splitlines():
-        if line.startswith(">"):
-            name = line[1:].split()[0]
-            out[name] = ""
-        elif name is not None:
-            out[name] += line.strip()
-    return out
 
 
 def cafa_fmax(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -111,7 +99,7 @@ train: {{max_steps: 6, log_every: 1, checkpoint_every: 3, keep_checkpoints: 3, n
 def ec_run(tmp_path_factory, ec_files, ec_annotations) -> dict:
     tmp = tmp_path_factory.mktemp("ec")
     _, annotations = ec_annotations
-    chains = [c for c in read_fasta_plain(ec_files["fasta"]) if c in annotations]
+    chains = [c for c in fasta_by_hand(ec_files["fasta"]) if c in annotations]
     splits = {"train": chains[:16], "valid": chains[16:26], "test": chains[26:30]}
     config = write_config(tmp, ec_files, splits)
     out = tmp / "runs"
@@ -212,7 +200,7 @@ def test_logged_fmax_equals_an_independent_recomputation(ec_run, ec_files, ec_an
     model = build_task_model(config, table)
     model.load_state_dict(load_file(str(run_dir / "best" / "model.safetensors")))
     model.double().eval()
-    sequences = read_fasta_plain(ec_files["fasta"])
+    sequences = fasta_by_hand(ec_files["fasta"])
     vocabulary, annotations = ec_annotations
     ids = ec_run["splits"]["valid"]
     labels = np.zeros((len(ids), len(vocabulary)))

@@ -51,7 +51,7 @@ import embed  # noqa: E402
 import finetune  # noqa: E402
 import pretrain  # noqa: E402
 import score  # noqa: E402
-from app_testing import run_main  # noqa: E402
+from app_testing import fasta_by_hand, run_main  # noqa: E402
 from engine.alignment import AlignConfig  # noqa: E402
 from engine.finetuning import FinetuneConfig, check_window, selection  # noqa: E402
 from engine.pretraining import PretrainConfig  # noqa: E402
@@ -181,18 +181,6 @@ def _rel(path: Path) -> str:
     return str(path.relative_to(CONFIGS))
 
 
-def read_fasta(path: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
-    name = None
-    for line in path.read_text().splitlines():
-        if line.startswith(">"):
-            name = line[1:].split()[0]
-            out[name] = ""
-        elif name is not None:
-            out[name] += line.strip()
-    return out
-
-
 # -------------------------------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module", autouse=True)
 def one_thread() -> Iterator[None]:
@@ -319,7 +307,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     cafa_dir = root / "cafa5"
     cafa_dir.mkdir()
     (cafa_dir / "train_terms.tsv").symlink_to(terms_file)
-    sequences = read_fasta(shared_data("function", "cafa_like_sequences.fasta"))
+    sequences = fasta_by_hand(shared_data("function", "cafa_like_sequences.fasta"))
     (cafa_dir / "train_sequences.fasta").write_text("".join(f">{k}\n{sequences[k]}\n" for k in CAFA_IDS))
     write_subset(obo, {r[1] for r in cafa}, cafa_dir / "go-basic.obo")  # the real release, the terms used
 

@@ -7,10 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from protdata.kernels import ROLES, LinearChoice
+from protdata.kernels import EPILOGUES, ROLES, LinearChoice
 from protenc_seq.esm2 import linear as linear_module
 from protenc_seq.esm2.linear import (
-    EPILOGUE_PASS,
     describe_kernels,
     linear,
     onednn_enabled,
@@ -47,35 +46,62 @@ def test_autograd_path_keeps_gradients() -> None:
     assert x.grad is not None and layer.weight.grad is not None and r.grad is not None
 
 
-def _choice(forward: str, mkl: float, onednn: float) -> LinearChoice:
+def _choice(forward: str, gelu: str, add: str) -> LinearChoice:
     backends = dict.fromkeys(ROLES, "mkl")
     backends["forward"] = forward  # type: ignore[assignment]
-    return LinearChoice(backends, "measured", {"forward": {"mkl": mkl, "onednn": onednn}}, 2)  # type: ignore[arg-type]
+    return LinearChoice(backends, "measured", {}, 2, {"gelu": gelu, "add": add})  # type: ignore[arg-type]
 
 
 @pytest.mark.skipif(not linear_module._AVAILABLE, reason="this torch has no oneDNN linear")
 def test_backend_follows_measurement(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each inference GEMM runs where it was measured faster with its epilogue, independently of the others."""
     previous = onednn_override()
     set_onednn(None)
     try:
-        # oneDNN measured faster: every epilogue on oneDNN
-        monkeypatch.setattr(linear_module, "cpu_linear_backend", lambda: _choice("onednn", 100.0, 150.0))
-        assert onednn_enabled() and linear_module._onednn_for("add") and linear_module._onednn_for("gelu")
-        # MKL a little faster: plain GEMMs on MKL, fused epilogues stay on oneDNN (a separate pass costs more)
-        monkeypatch.setattr(linear_module, "cpu_linear_backend", lambda: _choice("mkl", 105.0, 100.0))
-        assert not onednn_enabled() and linear_module._onednn_for("add") and linear_module._onednn_for("gelu")
-        # MKL faster than the add pass costs but not the GELU pass
-        between = 100.0 * (1 + (EPILOGUE_PASS["add"] + EPILOGUE_PASS["gelu"]) / 2)
-        monkeypatch.setattr(linear_module, "cpu_linear_backend", lambda: _choice("mkl", between, 100.0))
-        assert not linear_module._onednn_for("add") and linear_module._onednn_for("gelu")
-        # MKL faster by more than the GELU pass: MKL everywhere
-        fast = 100.0 * (1 + EPILOGUE_PASS["gelu"]) * 1.01
-        monkeypatch.setattr(linear_module, "cpu_linear_backend", lambda: _choice("mkl", fast, 100.0))
-        assert not linear_module._onednn_for("gelu")
+        for forward in ("mkl", "onednn"):
+            for gelu in ("mkl", "onednn"):
+                for add in ("mkl", "onednn"):
+                    choice = _choice(forward, gelu, add)
+                    monkeypatch.setattr(linear_module, "cpu_linear_backend", lambda c=choice: c)
+                    assert onednn_enabled() == (forward == "onednn")
+                    assert linear_module._onednn_for("gelu") == (gelu == "onednn")
+                    assert linear_module._onednn_for("add") == (add == "onednn")
+        # the AMD EPYC case: oneDNN's plain GEMM close, its fused GELU slower than F.linear + F.gelu
+        monkeypatch.setattr(linear_module, "cpu_linear_backend", lambda: _choice("mkl", "mkl", "mkl"))
         assert "+GELU F.linear" in describe_kernels()
+        # a choice without epilogue entries (older cache layout) follows the forward backend
+        bare = LinearChoice(dict.fromkeys(ROLES, "onednn"), "measured", {}, 2)  # type: ignore[arg-type]
+        assert all(bare.inference(e) == "onednn" for e in ("none", *EPILOGUES))
         # a manual override wins over the measurement
         set_onednn(True)
         assert onednn_enabled() and "plain oneDNN" in describe_kernels()
+    finally:
+        set_onednn(previous)
+
+
+@pytest.mark.skipif(not linear_module._AVAILABLE, reason="this torch has no oneDNN linear")
+def test_bf16_only_on_native_cpus_and_its_failure_keeps_fp32(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An AVX2-only CPU (AMD EPYC Zen 3) has no oneDNN bf16 inner product: bf16 takes F.linear there, and a bf16
+    primitive that fails to build leaves the float32 oneDNN kernels in use."""
+    torch.manual_seed(0)
+    layer = nn.Linear(32, 48)
+    x = torch.randn(5, 32)
+    previous = onednn_override()
+    set_onednn(True)
+    try:
+        monkeypatch.setattr(linear_module, "_native_bf16", lambda: False)
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            assert linear_module._fusable(x, layer, "none") is None  # F.linear: torch's emulated bf16
+            y = linear(x, layer)
+        want = F.linear(x.double(), layer.weight.double(), layer.bias.double())
+        assert y.dtype == torch.bfloat16 and (y.double() - want).abs().max() < 0.05
+        assert "bf16 F.linear" in describe_kernels()
+        monkeypatch.setattr(linear_module, "_native_bf16", lambda: True)
+        monkeypatch.setattr(linear_module, "_broken", {torch.bfloat16})  # bf16 failed once in this process
+        with torch.no_grad():
+            assert linear_module._fusable(x, layer, "none") == torch.float32
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                assert linear_module._fusable(x, layer, "none") is None
     finally:
         set_onednn(previous)
 

@@ -13,7 +13,13 @@ kernel ``torch.compile`` emits on the CPU, dispatching on the ISA it finds) is t
    the shapes of ESM-2's FFN and GearNet's relational linear, with both backends, at the current thread count.
    oneDNN is chosen only when it is at least :data:`MARGIN` faster in total (the default BLAS needs no custom
    autograd and is torch's own path, so a tie keeps it).
-3. The result is cached in ``$XDG_CACHE_HOME/protstack/cpu_linear.json`` (``~/.cache`` by default), keyed by the
+3. Inference also fuses an epilogue into the GEMM on oneDNN (ESM-2's exact GELU after fc1, the residual add
+   after out_proj / fc2), so those two are measured as whole operations too (:func:`measure_epilogues`: oneDNN's
+   fused kernel vs ``F.linear`` followed by the separate pass) -- whether a fused epilogue pays off is not implied
+   by the plain GEMM rates: on an AMD EPYC (Zen 3, AVX2) MKL ran ESM-2 35M's fc1 at 176 GFLOP/s and oneDNN at
+   157, yet oneDNN's fused erf-GELU dropped it to 105 while ``F.linear`` + ``F.gelu`` kept 154; on the 2-core
+   Xeon the separate GELU pass cost 20-34 % of the GEMM and the fused kernel won.
+4. The result is cached in ``$XDG_CACHE_HOME/protstack/cpu_linear.json`` (``~/.cache`` by default), keyed by the
    CPU model, its flags, the torch version and the thread count, so every later process on the machine runs the
    same kernels (and gets the same bits) without measuring again. An unwritable cache is ignored.
 
@@ -38,11 +44,13 @@ from typing import Literal
 from protdata.device import DeviceError
 
 __all__ = [
+    "EPILOGUES",
     "MARGIN",
     "ROLES",
     "LinearChoice",
     "cpu_linear_backend",
     "decide",
+    "measure_epilogues",
     "measure_linear_backends",
     "onednn_linear_available",
     "remeasure",
@@ -58,7 +66,11 @@ MARGIN = 1.10
 #: (rows, in, out) of the measured layers: ESM-2 35M's FFN up / down projections and GearNet's 7-relation linear
 #: (7 × 512 → 512) and self-loop (512 → 512); rows = tokens or residues of a typical CPU batch.
 SHAPES = ((768, 480, 1920), (768, 1920, 480), (768, 3584, 512), (768, 512, 512))
-CACHE_VERSION = 2
+#: Inference epilogues fused into the GEMM on oneDNN, and the (rows, in, out) each is measured on: ESM-2 35M's
+#: fc1 + exact GELU and fc2 + residual add.
+EPILOGUES = ("gelu", "add")
+EPILOGUE_SHAPES = {"gelu": (768, 480, 1920), "add": (768, 1920, 480)}
+CACHE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -71,17 +83,27 @@ class LinearChoice:
         source: ``"env"``, ``"measured"``, ``"cache"`` or ``"unavailable"`` (this torch has no oneDNN linear).
         gflops: Measured GFLOP/s, ``{role: {backend: rate}}`` (empty when not measured).
         threads: torch intra-op threads of the measurement.
+        epilogues: ``{epilogue: backend}`` of the inference GEMMs with a fused epilogue (:data:`EPILOGUES`);
+            their rates are in ``gflops`` under ``"forward+gelu"`` / ``"forward+add"``. Missing: as ``forward``.
     """
 
     backends: dict[str, Backend]
     source: str
     gflops: dict[str, dict[str, float]] = field(default_factory=dict)
     threads: int = 0
+    epilogues: dict[str, Backend] = field(default_factory=dict)
 
     @property
     def forward(self) -> Backend:
         """The backend of the forward GEMM (what inference runs)."""
         return self.backends["forward"]
+
+    def inference(self, epilogue: str = "none") -> Backend:
+        """The backend of a no-autograd forward GEMM followed by ``epilogue`` (``"none"``, ``"gelu"``, ``"add"``):
+        oneDNN runs it fused, the default BLAS as ``F.linear`` and a separate pass."""
+        if epilogue == "none":
+            return self.forward
+        return self.epilogues.get(epilogue, self.forward)
 
     @property
     def any_onednn(self) -> bool:
@@ -93,8 +115,9 @@ class LinearChoice:
         MKL 115 GFLOP/s; grad_input MKL 104 vs oneDNN 89; grad_weight MKL 103 vs oneDNN 82``."""
         name = {"onednn": "oneDNN", "mkl": "MKL"}
         parts = []
-        for role in ROLES:
-            chosen = self.backends[role]
+        chosen_by = {**self.backends, **{f"forward+{e}": b for e, b in self.epilogues.items()}}
+        for role in (*ROLES, *(f"forward+{e}" for e in EPILOGUES if e in self.epilogues)):
+            chosen = chosen_by[role]
             rates = self.gflops.get(role, {})
             text = f"{role} {name[chosen]}"
             if rates:
@@ -183,6 +206,55 @@ def measure_linear_backends(
     return result
 
 
+def _epilogue_kernels(epilogue: str, ops: object | None) -> dict[str, Callable[..., object]]:
+    """``{backend: f(x, w, b, residual)}`` running one inference GEMM with ``epilogue`` as each backend does."""
+    import torch.nn.functional as F
+
+    if epilogue == "gelu":
+        kernels: dict[str, Callable[..., object]] = {"mkl": lambda x, w, b, r: F.gelu(F.linear(x, w, b))}
+        if ops is not None:
+            kernels["onednn"] = lambda x, w, b, r: ops._linear_pointwise(x, w, b, "gelu", [], "none")  # type: ignore[attr-defined]
+        return kernels
+    kernels = {"mkl": lambda x, w, b, r: F.linear(x, w, b).add_(r)}
+    if ops is not None:
+        kernels["onednn"] = lambda x, w, b, r: ops._linear_pointwise.binary(x, r, w, b, "add")  # type: ignore[attr-defined]
+    return kernels
+
+
+def measure_epilogues(repeats: int = 4) -> dict[str, dict[str, tuple[float, float]]]:
+    """Time each inference epilogue of :data:`EPILOGUES` on its :data:`EPILOGUE_SHAPES` shape, whole: oneDNN's
+    fused ``_linear_pointwise`` vs ``F.linear`` then exact GELU / an in-place residual add (what
+    ``protenc_seq.esm2.linear`` runs on each backend); best of ``repeats``, the two alternating.
+
+    Returns:
+        ``{epilogue: {backend: (seconds, gflop)}}`` (GEMM FLOPs only, so the rates compare with the plain ones).
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(1)
+    ops = torch.ops.mkldnn if onednn_linear_available() else None
+    result: dict[str, dict[str, tuple[float, float]]] = {}
+    for epilogue in EPILOGUES:
+        rows, fan_in, fan_out = EPILOGUE_SHAPES[epilogue]
+        x = torch.randn(rows, fan_in, generator=gen)  # (N, in)
+        w = torch.randn(fan_out, fan_in, generator=gen)  # (out, in)
+        b = torch.randn(fan_out, generator=gen)  # (out,)
+        r = torch.randn(rows, fan_out, generator=gen)  # (N, out) residual
+        args = (x, w, b, r)
+        kernels = _epilogue_kernels(epilogue, ops)
+        best = dict.fromkeys(kernels, float("inf"))
+        for run in kernels.values():
+            run(*args)  # warm-up: primitive creation
+        for _ in range(repeats):
+            for name, run in kernels.items():
+                start = time.perf_counter()
+                run(*args)
+                best[name] = min(best[name], time.perf_counter() - start)
+        flop = 2.0 * rows * fan_in * fan_out
+        result[epilogue] = {name: (seconds, flop) for name, seconds in best.items()}
+    return result
+
+
 def _cpu_identity() -> str:
     """CPU model + a hash of its flags (``/proc/cpuinfo``; ``platform.processor()`` elsewhere)."""
     model, flags = platform.processor() or platform.machine(), ""
@@ -222,7 +294,12 @@ def _read_cache(key: str) -> LinearChoice | None:
     gflops = {
         str(r): {str(k): float(v) for k, v in dict(rates).items()} for r, rates in entry["gflops"].items()
     }
-    return LinearChoice(dict(entry["backends"]), "cache", gflops, int(entry.get("threads", 0)))
+    epilogues = entry.get("epilogues")
+    if not isinstance(epilogues, dict) or any(epilogues.get(e) not in ("onednn", "mkl") for e in EPILOGUES):
+        return None
+    return LinearChoice(
+        dict(entry["backends"]), "cache", gflops, int(entry.get("threads", 0)), dict(epilogues)
+    )
 
 
 def _write_cache(key: str, choice: LinearChoice) -> None:
@@ -234,7 +311,12 @@ def _write_cache(key: str, choice: LinearChoice) -> None:
             data = data if isinstance(data, dict) else {}
         except (OSError, ValueError):
             data = {}
-        data[key] = {"backends": choice.backends, "gflops": choice.gflops, "threads": choice.threads}
+        data[key] = {
+            "backends": choice.backends,
+            "epilogues": choice.epilogues,
+            "gflops": choice.gflops,
+            "threads": choice.threads,
+        }
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
         tmp.replace(path)
@@ -245,17 +327,24 @@ def _write_cache(key: str, choice: LinearChoice) -> None:
 @functools.cache
 def _choice_for(threads: int, env: Backend | None) -> LinearChoice:
     if not onednn_linear_available():
-        return LinearChoice(dict.fromkeys(ROLES, "mkl"), "unavailable", {}, threads)
+        return LinearChoice(
+            dict.fromkeys(ROLES, "mkl"), "unavailable", {}, threads, dict.fromkeys(EPILOGUES, "mkl")
+        )
     if env is not None:
-        return LinearChoice(dict.fromkeys(ROLES, env), "env", {}, threads)
+        return LinearChoice(dict.fromkeys(ROLES, env), "env", {}, threads, dict.fromkeys(EPILOGUES, env))
     key = _cache_key(threads)
     cached = _read_cache(key)
     if cached is not None:
         return cached
     measured = measure_linear_backends()
+    fused = measure_epilogues()
     backends = {role: decide({name: s for name, (s, _) in rates.items()}) for role, rates in measured.items()}
-    gflops = {role: {name: f / s / 1e9 for name, (s, f) in rates.items()} for role, rates in measured.items()}
-    choice = LinearChoice(backends, "measured", gflops, threads)
+    epilogues = {e: decide({name: s for name, (s, _) in rates.items()}) for e, rates in fused.items()}
+    gflops = {
+        role: {name: f / s / 1e9 for name, (s, f) in rates.items()}
+        for role, rates in (*measured.items(), *((f"forward+{e}", r) for e, r in fused.items()))
+    }
+    choice = LinearChoice(backends, "measured", gflops, threads, epilogues)
     _write_cache(key, choice)
     return choice
 

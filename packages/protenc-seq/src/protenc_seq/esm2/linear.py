@@ -1,19 +1,21 @@
 """``y = x Wᵀ + b`` with optional fused GELU or residual add: the measured-faster CPU GEMM for inference.
 
-float32 CPU inference (no autograd) runs the GEMM on the backend :func:`protdata.kernels.cpu_linear_backend`
-measured faster on this machine for the forward role: oneDNN (``torch.ops.mkldnn._linear_pointwise``, the
-kernel ``torch.compile`` uses on CPU, with the GELU or residual add fused into the GEMM) or torch's default BLAS
-(``F.linear``: MKL sgemm on the x86 wheels; GELU and the residual add are then separate passes, the add in
-place). Measured: oneDNN ~2.5x ``F.linear`` for ESM-2 35M's FFN on an AMD EPYC; on the 2-core Intel Xeon
-(AVX-512 + AMX) the forward GEMMs are within a few percent, and a separate GELU pass costs 20-34 % of fc1's
-GEMM, so a layer whose epilogue oneDNN fuses keeps oneDNN unless the default BLAS is measured faster by more
-than that pass costs (:data:`EPILOGUE_PASS`). Both backends give the same results to fp32 rounding (≤ 1e-5).
+float32 CPU inference (no autograd) runs each GEMM on the backend :func:`protdata.kernels.cpu_linear_backend`
+measured faster on this machine for that GEMM and its epilogue (``LinearChoice.inference``): oneDNN
+(``torch.ops.mkldnn._linear_pointwise``, the kernel ``torch.compile`` uses on CPU, with the GELU or residual
+add fused into the GEMM) or torch's default BLAS (``F.linear``: MKL sgemm on the x86 wheels; GELU and the
+residual add are then separate passes, the add in place). The fused epilogues are timed whole, against
+``F.linear`` plus the pass, because neither the plain GEMM rates nor the vendor predict them: on the 2-core
+Intel Xeon a separate GELU pass cost 20-34 % of fc1's GEMM and the fused kernel won; on an AMD EPYC (Zen 3)
+oneDNN's fused erf-GELU ran fc1 at 105 GFLOP/s against 154 for ``F.linear`` + ``F.gelu``. Both backends give
+the same results to fp32 rounding (≤ 1e-5).
 Training (autograd) and GPUs use ``F.linear`` + ops. :func:`set_onednn` overrides the choice (tests,
 benchmarks); ``PROTSTACK_CPU_LINEAR=onednn|mkl`` forces the measured choice; ``PROTENC_SEQ_ONEDNN=0`` disables
-oneDNN; any oneDNN error disables it for the process and falls back.
+oneDNN; a oneDNN error disables it for that dtype for the process and falls back.
 
 bf16 on the CPU (``precision="bf16"``: ``torch.autocast("cpu", dtype=torch.bfloat16)``, or a model cast to
-bf16) always uses oneDNN unless disabled: CPU autocast does not reach ``mkldnn::_linear_pointwise``, so this
+bf16) uses oneDNN on CPUs with native bf16 (AMX / AVX512-BF16, from the CPU flags) unless disabled; elsewhere
+(oneDNN builds no bf16 inner product on AVX2-only CPUs) ``F.linear`` runs torch's emulated bf16. CPU autocast does not reach ``mkldnn::_linear_pointwise``, so this
 module does the cast itself -- the input is rounded to bf16 and the GEMM runs on bf16 weights, which oneDNN
 executes on AMX tiles or AVX512-BF16 where the CPU has them (measured here on a Sapphire Rapids Xeon: ~2,300
 GFLOP/s for ESM-2 35M's FFN vs ~250 in fp32). fp32 weights are rounded to bf16 once and kept beside the module
@@ -24,6 +26,7 @@ output is ``residual + y`` in fp32; with a bf16 one (a model cast to bf16) the a
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from typing import Literal
@@ -32,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from protdata.device import cpu_bf16_support
 from protdata.kernels import cpu_linear_backend
 
 _OPS = getattr(torch.ops, "mkldnn", None)
@@ -41,33 +45,22 @@ _AVAILABLE = bool(
 #: ``override``: ``None`` = follow the measured choice; ``True`` / ``False`` = oneDNN everywhere / nowhere.
 _state: dict[str, bool | None] = {
     "override": False if os.environ.get("PROTENC_SEQ_ONEDNN", "1") == "0" else None,
-    "broken": False,
 }
-#: Cost of the separate epilogue pass F.linear needs (exact GELU over fc1's ``(N, 4·D)`` output; the residual add
-#: over out_proj's / fc2's ``(N, D)``) as a fraction of the GEMM it follows; measured for ESM-2 35M at 4,096 rows
-#: on the 2-core Xeon: GELU 20-34 % of fc1's GEMM, the add 1-7 %. oneDNN's fused epilogue is kept while the
-#: default BLAS' measured forward rate is below ``(1 + pass)`` × oneDNN's.
-EPILOGUE_PASS = {"none": 0.0, "add": 0.1, "gelu": 0.25}
-
+#: dtypes whose oneDNN linear raised in this process (then ``F.linear`` for that dtype only: a bf16 primitive
+#: this CPU cannot build must not take the float32 kernels down with it).
+_broken: set[torch.dtype] = set()
 Epilogue = Literal["none", "gelu", "add"]
 
 
 def _onednn_for(epilogue: Epilogue) -> bool:
     """Whether a float32 CPU inference GEMM with this epilogue runs on oneDNN: the :func:`set_onednn` override,
-    else oneDNN when it is the measured forward backend, or when its fused epilogue saves more than the default
-    BLAS' measured speed advantage (:data:`EPILOGUE_PASS`)."""
-    if not _AVAILABLE or _state["broken"]:
+    else the backend measured faster for this GEMM with this epilogue (``LinearChoice.inference``)."""
+    if not _AVAILABLE or torch.float32 in _broken:
         return False
     override = _state["override"]
     if override is not None:
         return bool(override)
-    choice = cpu_linear_backend()
-    if choice.forward == "onednn":
-        return True
-    rates = choice.gflops.get("forward", {})
-    if epilogue == "none" or "onednn" not in rates:
-        return False
-    return rates.get("mkl", 0.0) < (1 + EPILOGUE_PASS[epilogue]) * rates["onednn"]
+    return cpu_linear_backend().inference(epilogue) == "onednn"
 
 
 def onednn_enabled() -> bool:
@@ -89,11 +82,7 @@ def onednn_override() -> bool | None:
 def describe_kernels() -> str:
     """One line naming the GEMM of each CPU inference role, e.g. for benchmark headers."""
     name = {True: "oneDNN", False: "F.linear (BLAS)"}
-    bf16 = (
-        "oneDNN bf16"
-        if _AVAILABLE and _state["override"] is not False and not _state["broken"]
-        else "F.linear"
-    )
+    bf16 = "oneDNN bf16" if _bf16_onednn() else "F.linear"
     return (
         f"fp32 plain {name[_onednn_for('none')]}, +residual {name[_onednn_for('add')]}, "
         f"+GELU {name[_onednn_for('gelu')]}; bf16 {bf16}"
@@ -109,11 +98,22 @@ def cpu_bf16_active(x: Tensor) -> bool:
     return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
 
 
+def _bf16_onednn() -> bool:
+    """Whether bf16 CPU linears run on oneDNN: the CPU has native bf16 (AMX / AVX512-BF16; oneDNN builds no bf16
+    inner product on AVX2-only CPUs, so there ``F.linear`` runs torch's emulated bf16), not disabled, not failed."""
+    return _AVAILABLE and _state["override"] is not False and torch.bfloat16 not in _broken and _native_bf16()
+
+
+@functools.cache
+def _native_bf16() -> bool:
+    """:func:`protdata.device.cpu_bf16_support` ``.native``, read once per process."""
+    return cpu_bf16_support().native
+
+
 def _fusable(x: Tensor, layer: nn.Linear, epilogue: Epilogue) -> torch.dtype | None:
     """The dtype the oneDNN path runs ``layer(x)`` in (float32 or bfloat16), or ``None`` for ``F.linear``."""
     if not (
         _AVAILABLE
-        and not _state["broken"]
         and _state["override"] is not False
         and x.device.type == "cpu"
         and x.ndim == 2
@@ -123,7 +123,7 @@ def _fusable(x: Tensor, layer: nn.Linear, epilogue: Epilogue) -> torch.dtype | N
     ):
         return None
     if cpu_bf16_active(x) or layer.weight.dtype == torch.bfloat16:
-        return torch.bfloat16
+        return torch.bfloat16 if _bf16_onednn() else None
     return torch.float32 if _onednn_for(epilogue) else None
 
 
@@ -188,7 +188,7 @@ def linear(x: Tensor, layer: nn.Linear, *, gelu: bool = False, residual: Tensor 
                 return _OPS._linear_pointwise(x, weight, bias, "gelu", [], "none")
             return _OPS._linear_pointwise(x, weight, bias, "none", [], "")
         except (RuntimeError, NotImplementedError) as err:  # pragma: no cover - depends on the torch build
-            _state["broken"] = True
+            _broken.add(dtype)
             warnings.warn(f"oneDNN linear unavailable ({err}); using F.linear", stacklevel=2)
     y = F.linear(x, layer.weight, layer.bias)
     if gelu:
