@@ -1,5 +1,5 @@
-"""Helpers the app tests share: tiny random ESM-2 weights in fair-esm's file layout, an app run in this
-process, and a FASTA reader written by hand."""
+"""Helpers the app tests share: tiny random ESM-2 weights in fair-esm's file layout, and an app run in this
+process."""
 
 from __future__ import annotations
 
@@ -82,16 +82,3 @@ def corrupted_cafa(
     path = tmp_path / name
     path.write_text("\n".join(lines) + "\n")
     return path, records
-
-
-def fasta_by_hand(path: Path) -> dict[str, str]:
-    """FASTA read by hand, independent of protdata's reader: id = first word of the header, lines joined."""
-    out: dict[str, str] = {}
-    name = None
-    for line in path.read_text().splitlines():
-        if line.startswith(">"):
-            name = line[1:].split()[0]
-            out[name] = ""
-        elif name is not None:
-            out[name] += line.strip()
-    return out

@@ -30,9 +30,8 @@ APPS = ROOT / "apps"
 if str(APPS) not in sys.path:
     sys.path.insert(0, str(APPS))
 
-from app_testing import fasta_by_hand  # noqa: E402
 
-from protdata.testing import shared_data  # noqa: E402
+from protdata.testing import fasta_by_hand, shared_data  # noqa: E402
 
 pytestmark = pytest.mark.numerics
 

@@ -28,12 +28,11 @@ if str(APPS) not in sys.path:
     sys.path.insert(0, str(APPS))
 
 import finetune  # noqa: E402
-from app_testing import fasta_by_hand  # noqa: E402
 from engine.checkpoint import restricted_torch_load  # noqa: E402
 from engine.finetuning import FinetuneConfig, build_task_model  # noqa: E402
 
 from protdata import Protein, ProteinBatch  # noqa: E402
-from protdata.testing import shared_data  # noqa: E402
+from protdata.testing import fasta_by_hand, shared_data  # noqa: E402
 from prottasks.data import LabelTable  # noqa: E402
 from prottasks.metrics import fmax as prottasks_fmax  # noqa: E402
 

@@ -51,14 +51,14 @@ import embed  # noqa: E402
 import finetune  # noqa: E402
 import pretrain  # noqa: E402
 import score  # noqa: E402
-from app_testing import fasta_by_hand, run_main  # noqa: E402
+from app_testing import run_main  # noqa: E402
 from engine.alignment import AlignConfig  # noqa: E402
 from engine.finetuning import FinetuneConfig, check_window, selection  # noqa: E402
 from engine.pretraining import PretrainConfig  # noqa: E402
 from go_obo_text import read_obo_text, write_subset  # noqa: E402
 
 from protdata.configfile import load_config  # noqa: E402
-from protdata.testing import shared_data  # noqa: E402
+from protdata.testing import fasta_by_hand, shared_data  # noqa: E402
 from protenc_seq.errors import SequenceWindowError  # noqa: E402
 from protfusion.encoders import FUSION_TYPES, SEQUENCE_TYPES, sequence_config  # noqa: E402
 

@@ -16,7 +16,7 @@ import pytest
 from protdata import load_chains
 from protdata.errors import NoProteinChainError
 from protdata.foldseek import encode_3di
-from protdata.testing import shared_data
+from protdata.testing import fasta_by_hand, shared_data
 
 pytestmark = pytest.mark.numerics
 
@@ -25,19 +25,6 @@ ISSUE_336_1XSO_A = (
     "DKKKWWKDFPDPKTKIKIWDDDDLFKIKIWMKIFQADFDKKWKWWACAQDCPVHVVVSHFGAAPPDFWDFAQPDPRHGLTGDFIFGDDPRMTTDMDIHNSAGC"
     "DDPNRQQRIKMFIANAGQCGLPPPDPVSRGTSPRDDTRIMTGMHDDD"
 )
-
-
-def read_fasta(path: Path) -> dict[str, str]:
-    """``{first word of header: sequence}`` (plain parser; the FASTA files are the truth, not our reader)."""
-    out: dict[str, str] = {}
-    key = None
-    for line in path.read_text().splitlines():
-        if line.startswith(">"):
-            key = line[1:].split()[0]
-            out[key] = ""
-        elif key is not None:
-            out[key] += line.strip()
-    return out
 
 
 def foldseek_entries(path: Path) -> list[tuple[str, object]]:
@@ -76,14 +63,14 @@ def check_parity(structures: list[Path], expected: dict[str, str]) -> None:
 
 def test_every_chain_every_model_matches_foldseek() -> None:
     folder = shared_data("foldseek", "structures")
-    expected = read_fasta(shared_data("foldseek", "foldseek_3di.fasta"))
+    expected = fasta_by_hand(shared_data("foldseek", "foldseek_3di.fasta"))
     assert len(expected) == 82
     check_parity(sorted(folder.glob("*.cif")), expected)
 
 
 def test_mini3di_suite_matches_foldseek() -> None:
     folder = shared_data("structures", "experimental_mini3di")
-    expected = read_fasta(shared_data("foldseek", "mini3di_suite_3di.fasta"))
+    expected = fasta_by_hand(shared_data("foldseek", "mini3di_suite_3di.fasta"))
     files = [folder / f"{name}.pdb" for name in ("3bww", "3bww.masked", "8crb")]
     check_parity(files, expected)
 
@@ -102,6 +89,6 @@ def test_1xso_altlocs_match_foldseek_issue_336() -> None:
 def test_biotite_known_failures_are_matched(entry: str) -> None:
     """The three chains biotite's to_3di gets wrong (spec §3: altlocs, split chain) are exact here."""
     stem = entry.split("_")[0]
-    expected = read_fasta(shared_data("foldseek", "foldseek_3di.fasta"))[entry]
+    expected = fasta_by_hand(shared_data("foldseek", "foldseek_3di.fasta"))[entry]
     (protein,) = load_chains(shared_data("foldseek", "structures", f"{stem}.cif"))
     assert encode_3di([protein]) == [expected]

@@ -14,28 +14,16 @@ import pytest
 
 from protdata.errors import NoProteinChainError
 from protdata.io import foldseek_entries
-from protdata.testing import shared_data
+from protdata.testing import fasta_by_hand, shared_data
 
 pytestmark = pytest.mark.numerics
 
 MINI3DI_FILES = ("3bww.pdb", "3bww.masked.pdb", "8crb.pdb")
 
 
-def _read_fasta(path: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
-    name = None
-    for line in path.read_text().splitlines():
-        if line.startswith(">"):
-            name = line[1:].split()[0]
-            out[name] = ""
-        elif name is not None:
-            out[name] += line.strip()
-    return out
-
-
 def _reference() -> tuple[dict[str, str], list[Path]]:
-    expected = _read_fasta(shared_data("foldseek", "foldseek_3di.fasta"))
-    expected.update(_read_fasta(shared_data("foldseek", "mini3di_suite_3di.fasta")))
+    expected = fasta_by_hand(shared_data("foldseek", "foldseek_3di.fasta"))
+    expected.update(fasta_by_hand(shared_data("foldseek", "mini3di_suite_3di.fasta")))
     files = sorted(shared_data("foldseek", "structures").glob("*.cif"))
     files += [shared_data("structures", "experimental_mini3di", name) for name in MINI3DI_FILES]
     return expected, files

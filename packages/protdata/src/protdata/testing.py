@@ -39,3 +39,18 @@ def shared_data(*parts: str) -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return path
+
+
+def fasta_by_hand(path: Path) -> dict[str, str]:
+    """``{first word of the header: sequence}`` read by a few plain lines, independent of protdata's own FASTA
+    reader: tests compare against files produced by other tools, so the truth must not pass through the code
+    under test."""
+    out: dict[str, str] = {}
+    name = None
+    for line in Path(path).read_text().splitlines():
+        if line.startswith(">"):
+            name = line[1:].split()[0]
+            out[name] = ""
+        elif name is not None:
+            out[name] += line.strip()
+    return out
