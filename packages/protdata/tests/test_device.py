@@ -72,6 +72,7 @@ def test_this_cpu_agrees_with_torchs_cpuid_probes() -> None:
     if not Path("/proc/cpuinfo").is_file() or torch.backends.cpu.get_cpu_capability() in ("ZVECTOR", "VSX"):
         pytest.skip("needs Linux /proc/cpuinfo on x86 or Arm")
     from_flags = cpu_bf16_support()
+    assert device_module.native_bf16() == from_flags.native  # the once-per-process reading agrees
     from_torch = cpu_bf16_support(None)  # torch's own CPUID probes (torch is imported here)
     assert from_torch.source == "torch"
     if from_flags.isa and from_flags.isa[-1] == "bf16":  # Arm: torch has no probe

@@ -41,6 +41,7 @@ __all__ = [
     "bf16_gemm_speedup",
     "choose_device",
     "cpu_bf16_support",
+    "native_bf16",
     "resolve_precision",
 ]
 
@@ -127,6 +128,11 @@ def cpu_bf16_support(cpuinfo: str | Path | None = "/proc/cpuinfo") -> Bf16Suppor
 @functools.cache
 def _native() -> Bf16Support:
     return cpu_bf16_support()
+
+
+def native_bf16() -> bool:
+    """Whether this CPU has native bf16 (:func:`cpu_bf16_support` ``.native``), read once per process."""
+    return _native().native
 
 
 @functools.cache

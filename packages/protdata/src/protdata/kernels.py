@@ -162,6 +162,20 @@ def _env_choice() -> Backend | None:
     return None
 
 
+def _best_times(kernels: dict[str, Callable[..., object]], args: tuple, repeats: int) -> dict[str, float]:
+    """Best wall time of each kernel on ``args`` over ``repeats`` after one warm-up call each (kernel selection,
+    oneDNN primitive creation); the kernels alternate call by call, so load on a shared machine hits all alike."""
+    best = dict.fromkeys(kernels, float("inf"))
+    for run in kernels.values():
+        run(*args)
+    for _ in range(repeats):
+        for name, run in kernels.items():
+            start = time.perf_counter()
+            run(*args)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
 def measure_linear_backends(
     shapes: tuple[tuple[int, int, int], ...] = SHAPES, repeats: int = 4
 ) -> dict[str, dict[str, tuple[float, float]]]:
@@ -191,14 +205,7 @@ def measure_linear_backends(
         # a bᵀ per role, the backward ones on transposed views as autograd hands them over
         products = {"forward": (x, w), "grad_input": (g, w.t()), "grad_weight": (g.t(), x.t())}
         for role, (a, b) in products.items():
-            best = dict.fromkeys(kernels, float("inf"))
-            for nt in kernels.values():
-                nt(a, b)  # warm-up: kernel selection / primitive creation
-            for _ in range(repeats):
-                for name, nt in kernels.items():
-                    start = time.perf_counter()
-                    nt(a, b)
-                    best[name] = min(best[name], time.perf_counter() - start)
+            best = _best_times(kernels, (a, b), repeats)
             flop = 2.0 * a.shape[0] * a.shape[1] * b.shape[0]
             for name in kernels:
                 seconds, total = result[role][name]
@@ -241,15 +248,7 @@ def measure_epilogues(repeats: int = 4) -> dict[str, dict[str, tuple[float, floa
         b = torch.randn(fan_out, generator=gen)  # (out,)
         r = torch.randn(rows, fan_out, generator=gen)  # (N, out) residual
         args = (x, w, b, r)
-        kernels = _epilogue_kernels(epilogue, ops)
-        best = dict.fromkeys(kernels, float("inf"))
-        for run in kernels.values():
-            run(*args)  # warm-up: primitive creation
-        for _ in range(repeats):
-            for name, run in kernels.items():
-                start = time.perf_counter()
-                run(*args)
-                best[name] = min(best[name], time.perf_counter() - start)
+        best = _best_times(_epilogue_kernels(epilogue, ops), args, repeats)
         flop = 2.0 * rows * fan_in * fan_out
         result[epilogue] = {name: (seconds, flop) for name, seconds in best.items()}
     return result

@@ -15,8 +15,8 @@ oneDNN; a oneDNN error disables it for that dtype for the process and falls back
 
 bf16 on the CPU (``precision="bf16"``: ``torch.autocast("cpu", dtype=torch.bfloat16)``, or a model cast to
 bf16) uses oneDNN on CPUs with native bf16 (AMX / AVX512-BF16, from the CPU flags) unless disabled; elsewhere
-(oneDNN builds no bf16 inner product on AVX2-only CPUs) ``F.linear`` runs torch's emulated bf16. CPU autocast does not reach ``mkldnn::_linear_pointwise``, so this
-module does the cast itself -- the input is rounded to bf16 and the GEMM runs on bf16 weights, which oneDNN
+(oneDNN builds no bf16 inner product on AVX2-only CPUs) ``F.linear`` runs torch's emulated bf16. CPU autocast
+does not reach ``mkldnn::_linear_pointwise``, so this module does the cast itself -- the input is rounded to bf16 and the GEMM runs on bf16 weights, which oneDNN
 executes on AMX tiles or AVX512-BF16 where the CPU has them (measured here on a Sapphire Rapids Xeon: ~2,300
 GFLOP/s for ESM-2 35M's FFN vs ~250 in fp32). fp32 weights are rounded to bf16 once and kept beside the module
 (:func:`bf16_weights`; re-made when the weights change, e.g. after an optimizer step), instead of autocast's
@@ -26,7 +26,6 @@ output is ``residual + y`` in fp32; with a bf16 one (a model cast to bf16) the a
 
 from __future__ import annotations
 
-import functools
 import os
 import warnings
 from typing import Literal
@@ -35,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from protdata.device import cpu_bf16_support
+from protdata.device import native_bf16 as _native_bf16
 from protdata.kernels import cpu_linear_backend
 
 _OPS = getattr(torch.ops, "mkldnn", None)
@@ -102,12 +101,6 @@ def _bf16_onednn() -> bool:
     """Whether bf16 CPU linears run on oneDNN: the CPU has native bf16 (AMX / AVX512-BF16; oneDNN builds no bf16
     inner product on AVX2-only CPUs, so there ``F.linear`` runs torch's emulated bf16), not disabled, not failed."""
     return _AVAILABLE and _state["override"] is not False and torch.bfloat16 not in _broken and _native_bf16()
-
-
-@functools.cache
-def _native_bf16() -> bool:
-    """:func:`protdata.device.cpu_bf16_support` ``.native``, read once per process."""
-    return cpu_bf16_support().native
 
 
 def _fusable(x: Tensor, layer: nn.Linear, epilogue: Epilogue) -> torch.dtype | None:
