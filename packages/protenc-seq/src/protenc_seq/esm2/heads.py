@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from protdata.contact_features import apc, symmetrize
+
 
 class LMHead(nn.Module):
     """Masked-language-model head; the output projection is the (tied) embedding matrix passed to forward."""
@@ -36,19 +38,6 @@ class LMHead(nn.Module):
             with torch.autocast("cpu", enabled=False):
                 return self.forward(x.float(), embedding.float())
         return F.linear(self.layer_norm(F.gelu(self.dense(x))), embedding) + self.bias
-
-
-def symmetrize(x: Tensor) -> Tensor:
-    """``A + Aᵀ`` over the last two dimensions."""
-    return x + x.transpose(-1, -2)
-
-
-def apc(x: Tensor) -> Tensor:
-    """Average product correction over the last two dimensions (Dunn et al. 2008)."""
-    a1 = x.sum(-1, keepdim=True)
-    a2 = x.sum(-2, keepdim=True)
-    a12 = x.sum((-1, -2), keepdim=True)
-    return x - a1 * a2 / a12
 
 
 class ContactHead(nn.Module):

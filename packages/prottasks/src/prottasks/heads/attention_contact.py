@@ -18,22 +18,10 @@ import torch
 from torch import Tensor, nn
 
 from protdata import ProteinBatch
+from protdata.contact_features import apc, symmetrize
 from prottasks.errors import TaskInputError
 from prottasks.heads.configs import AttentionContactHeadConfig
 from prottasks.heads.contact import ContactHead
-
-
-def symmetrize(x: Tensor) -> Tensor:
-    """``A + Aᵀ`` over the last two dimensions (fair-esm ``symmetrize``)."""
-    return x + x.transpose(-1, -2)
-
-
-def apc(x: Tensor) -> Tensor:
-    """Average product correction over the last two dimensions (fair-esm ``apc``; Dunn et al. 2008)."""
-    a1 = x.sum(-1, keepdim=True)
-    a2 = x.sum(-2, keepdim=True)
-    a12 = x.sum((-1, -2), keepdim=True)
-    return x - a1 * a2 / a12
 
 
 class AttentionContactHead(ContactHead):
