@@ -154,3 +154,24 @@ def test_real_epilogue_measurement(monkeypatch: pytest.MonkeyPatch) -> None:
         assert set(rates) == ({"mkl", "onednn"} if kernels.onednn_linear_available() else {"mkl"})
         rows, fan_in, fan_out = kernels.EPILOGUE_SHAPES[epilogue]
         assert all(s > 0 and f == 2 * rows * fan_in * fan_out for s, f in rates.values())
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_blas_epilogues_match_the_formula(bias: bool) -> None:
+    """The default-BLAS inference epilogues (what ``measure_epilogues`` times against oneDNN): ``GELU(xWᵀ + b)``
+    with the erf GELU and ``r + xWᵀ + b``, against float64; the residual is never written."""
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    x, w = torch.randn(37, 48, generator=gen), torch.randn(96, 48, generator=gen)  # (N, in), (out, in)
+    b = torch.randn(96, generator=gen) if bias else None
+    r = torch.randn(37, 96, generator=gen)  # (N, out)
+    kept = r.clone()
+    pre = x.double() @ w.double().t() + (b.double() if bias else 0.0)  # (N, out)
+    gelu = 0.5 * pre * (1.0 + torch.erf(pre / 2.0**0.5))
+    with torch.no_grad():
+        torch.testing.assert_close(kernels.blas_linear_gelu(x, w, b).double(), gelu, rtol=0, atol=1e-5)
+        torch.testing.assert_close(
+            kernels.blas_linear_add(x, w, b, r).double(), r.double() + pre, rtol=0, atol=1e-5
+        )
+    assert torch.equal(r, kept)

@@ -39,15 +39,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from protdata.device import DeviceError
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 __all__ = [
     "EPILOGUES",
     "MARGIN",
     "ROLES",
     "LinearChoice",
+    "blas_linear_add",
+    "blas_linear_gelu",
     "cpu_linear_backend",
     "decide",
     "measure_epilogues",
@@ -70,7 +75,7 @@ SHAPES = ((768, 480, 1920), (768, 1920, 480), (768, 3584, 512), (768, 512, 512))
 #: fc1 + exact GELU and fc2 + residual add.
 EPILOGUES = ("gelu", "add")
 EPILOGUE_SHAPES = {"gelu": (768, 480, 1920), "add": (768, 1920, 480)}
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -213,16 +218,31 @@ def measure_linear_backends(
     return result
 
 
+def blas_linear_gelu(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """Inference ``GELU(x Wᵀ + b)`` on the default BLAS: ``F.linear``, then exact (erf) GELU in place (no second
+    ``(N, out)`` buffer). ``x`` ``(N, in)``, ``weight`` ``(out, in)`` -> ``(N, out)``; no autograd."""
+    import torch
+
+    return torch._C._nn.gelu_(torch.nn.functional.linear(x, weight, bias))
+
+
+def blas_linear_add(x: Tensor, weight: Tensor, bias: Tensor | None, residual: Tensor) -> Tensor:
+    """Inference ``residual + x Wᵀ + b`` on the default BLAS: ``residual + b`` in one pass, then the GEMM
+    accumulates into it in place (``addmm_``, beta = 1), which saves the bias fill of ``F.linear`` and a separate
+    residual pass over ``(N, out)``. ``residual`` is not modified; no autograd."""
+
+    start = residual + bias if bias is not None else residual.clone()  # (N, out)
+    return start.addmm_(x, weight.t())
+
+
 def _epilogue_kernels(epilogue: str, ops: object | None) -> dict[str, Callable[..., object]]:
     """``{backend: f(x, w, b, residual)}`` running one inference GEMM with ``epilogue`` as each backend does."""
-    import torch.nn.functional as F
-
     if epilogue == "gelu":
-        kernels: dict[str, Callable[..., object]] = {"mkl": lambda x, w, b, r: F.gelu(F.linear(x, w, b))}
+        kernels: dict[str, Callable[..., object]] = {"mkl": lambda x, w, b, r: blas_linear_gelu(x, w, b)}
         if ops is not None:
             kernels["onednn"] = lambda x, w, b, r: ops._linear_pointwise(x, w, b, "gelu", [], "none")  # type: ignore[attr-defined]
         return kernels
-    kernels = {"mkl": lambda x, w, b, r: F.linear(x, w, b).add_(r)}
+    kernels = {"mkl": blas_linear_add}
     if ops is not None:
         kernels["onednn"] = lambda x, w, b, r: ops._linear_pointwise.binary(x, r, w, b, "add")  # type: ignore[attr-defined]
     return kernels
@@ -230,7 +250,7 @@ def _epilogue_kernels(epilogue: str, ops: object | None) -> dict[str, Callable[.
 
 def measure_epilogues(repeats: int = 4) -> dict[str, dict[str, tuple[float, float]]]:
     """Time each inference epilogue of :data:`EPILOGUES` on its :data:`EPILOGUE_SHAPES` shape, whole: oneDNN's
-    fused ``_linear_pointwise`` vs ``F.linear`` then exact GELU / an in-place residual add (what
+    fused ``_linear_pointwise`` vs :func:`blas_linear_gelu` / :func:`blas_linear_add` (what
     ``protenc_seq.esm2.linear`` runs on each backend); best of ``repeats``, the two alternating.
 
     Returns:
