@@ -28,7 +28,8 @@ against ours; esm.cpp returns per-residue hidden states only one sequence at a t
 (``forward_with_hidden_states``), checked for the first sequence of every batch.
 
 The header prints which CPU kernels ran (:func:`protdata.kernels.cpu_linear_backend` ``.describe()`` and the
-per-epilogue choice of ``esm2/linear.py``).
+per-epilogue choice of ``esm2/linear.py``). After the timings, a profile of protenc-seq's fp32 pass (dense GEMMs,
+attention, the rest) and the ratios it could reach at most if attention ran at the dense GEMMs' FLOP rate.
 
 With CUDA, a GPU section measures the 650M model in bf16: inference tokens/s (vs fair-esm fp32 as
 ``esm-extract`` runs it, and fp16) and a masked-LM training step's tokens/s and model-FLOPs utilisation.
@@ -64,6 +65,9 @@ from protenc_seq.esm2.linear import describe_kernels
 from protenc_seq.esm2.packing import PackedBatch
 from protenc_seq.loading.checkpoint import RawCheckpoint, build_model
 from protenc_seq.loading.convert import fair_to_ours
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _profile import describe_shares, time_shares
 
 ROOT = Path(__file__).resolve().parents[1]
 FASTA = ROOT.parent / "shared" / "data" / "function" / "cafa_like_sequences.fasta"
@@ -330,8 +334,31 @@ def _bench_size(
         print(
             f"  {size} ratio {a} / {b}: {best[b] / best[a]:.2f}x (best), {median[b] / median[a]:.2f}x (median)"
         )
+    attention_bound(size, ours.config, [len(s) for s in seqs], lambda: [run_ours(b) for b in batches], best)
     if esm_cpp:
         bench_esm_cpp(size, esm_cpp, encoder, ours, seqs, batches, rounds, tmp, best, median, n_res)
+
+
+def attention_bound(
+    size: str, config: ESM2Config, lengths: list[int], run: Callable[[], object], best: dict[str, float]
+) -> None:
+    """Where protenc-seq's fp32 time goes (``torch.profiler``) and the most a faster attention kernel could give:
+    attention at the dense GEMMs' measured FLOP rate, no cost for its softmax and no padding (Amdahl)."""
+    shares = time_shares(run)
+    rates = cpu_linear_backend().gflops.get("forward", {})
+    print(f"  {size} protenc-seq fp32 time: {describe_shares(shares)}")
+    if not rates:
+        return
+    rate = max(rates.values()) * 1e9  # FLOP/s of the faster backend's forward GEMM
+    flops = sum(4.0 * (n + 2) ** 2 * config.embed_dim for n in lengths) * config.num_layers  # QKᵀ and PV
+    ours = best["protenc-seq"]
+    bound = ours * (1 - shares["attention"]) + flops / rate  # seconds
+    free = ours * (1 - shares["attention"] - shares["other"])  # only the dense GEMMs left
+    print(
+        f"  {size} bound: attention at {rate / 1e9:.0f} GFLOP/s ({flops / 1e9:.0f} GFLOP) -> at most "
+        f"{best['fair-esm'] / bound:.2f}x fair-esm, {best['transformers'] / bound:.2f}x transformers; "
+        f"only the dense GEMMs -> {best['fair-esm'] / free:.2f}x / {best['transformers'] / free:.2f}x"
+    )
 
 
 def bench_esm_cpp(

@@ -17,7 +17,8 @@ seed-size GearNet (6 × 512) in bf16 through the engine and reports residues/s a
 
 A CPU bf16 section trains the default model and the seed-size GearNet (6 × 512) in fp32 and with
 ``deepspeed.precision=bf16`` (bf16 autocast on the CPU) and prints residues/s and the bf16 / fp32 ratio, with the
-bf16 ISA detected and the float32 linear kernels chosen on this CPU.
+bf16 ISA detected and the float32 linear kernels chosen on this CPU; then where an fp32 step's time goes (dense
+GEMMs, sparse products, the rest; ``torch.profiler``) and the most bf16 GEMMs could give by Amdahl's law.
 
     uv run python benchmarks/bench_pretrain.py [--steps 150] [--threads 1] [--workers 0] [--zero 0] [--bf16-steps 40]
 """
@@ -29,6 +30,7 @@ import itertools
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -44,9 +46,12 @@ from engine.trainer import Trainer, seed_micro_batch  # noqa: E402
 
 from protdata import ProteinBatch, load_chains  # noqa: E402
 from protdata.configfile import load_config  # noqa: E402
-from protdata.device import cpu_bf16_support  # noqa: E402
+from protdata.device import bf16_gemm_speedup, cpu_bf16_support  # noqa: E402
 from protdata.kernels import cpu_linear_backend  # noqa: E402
 from protdata.transforms import build_transform  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _profile import describe_shares, time_shares  # noqa: E402
 
 DEFAULT = ROOT / "apps" / "configs" / "default_pretrain.yaml"
 
@@ -80,6 +85,11 @@ def engine_run(config: PretrainConfig, steps: int, workers: int, out: Path) -> t
 
 def plain_run(config: PretrainConfig, steps: int, reparse: bool) -> tuple[float, float]:
     """``(residues/s, data share)`` of a bare torch loop; ``reparse``: batches re-read their PDB files."""
+    return plain_loop(config, steps, reparse)()
+
+
+def plain_loop(config: PretrainConfig, steps: int, reparse: bool) -> Callable[[], tuple[float, float]]:
+    """The bare torch loop of :func:`plain_run`, built (data, model, optimizer) and ready to run."""
     data = prepare_training_data(config.data.model_copy(update={"num_workers": 0}), None, config.seed,
                                  [expand_path(s) for s in config.data.sources])  # fmt: skip
     transform = build_transform(config.data.transform)
@@ -87,6 +97,10 @@ def plain_run(config: PretrainConfig, steps: int, reparse: bool) -> tuple[float,
     model = build_pretraining_model(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optimizer.lr)
     model.train()
+    return lambda: _loop(config, data, transform, model, optimizer, steps, reparse)
+
+
+def _loop(config, data, transform, model, optimizer, steps: int, reparse: bool) -> tuple[float, float]:
     residues, data_time, total = 0, 0.0, 0.0
     warm = max(1, steps // 10)
     for k in range(steps):
@@ -118,6 +132,7 @@ def cpu_bf16_section(args: argparse.Namespace, out: Path) -> None:
     """fp32 vs bf16 (autocast on the CPU, ``engine.trainer.cpu_autocast``) through the engine: the default model
     and the seed-size GearNet (6 × 512), alternating precisions round by round; best residues/s of each."""
     print(f"CPU bf16: {cpu_bf16_support().describe()}; {cpu_linear_backend().describe()}")
+    speedup = bf16_gemm_speedup()
     models = {"default 6 x 128": [], "seed 6 x 512": ["encoder.hidden_dims=[512,512,512,512,512,512]"]}
     for label, dims in models.items():
         best = {"fp32": 0.0, "bf16": 0.0}
@@ -134,6 +149,16 @@ def cpu_bf16_section(args: argparse.Namespace, out: Path) -> None:
         print(
             f"  {label}: fp32 {best['fp32']:8,.0f}  bf16 {best['bf16']:8,.0f} residues/s   "
             f"bf16 / fp32 = {best['bf16'] / best['fp32']:.2f}x (target >= 2x on a CPU with native bf16)"
+        )
+        config = load_config(PretrainConfig, DEFAULT, ["train.device=cpu", *dims])
+        loop = plain_loop(config, 12, reparse=False)
+        loop()  # warm-up
+        shares = time_shares(loop)
+        gemm = shares["gemm"]
+        print(
+            f"    fp32 step ({describe_shares(shares)}): bf16 GEMMs alone give at most "
+            f"{1 / (1 - gemm + gemm / speedup):.2f}x at the measured {speedup:.1f}x bf16 GEMM speed-up, "
+            f"{1 / (1 - gemm):.2f}x with free GEMMs (Amdahl)"
         )
 
 
