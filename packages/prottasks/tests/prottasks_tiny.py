@@ -186,3 +186,29 @@ class TinyPretrainedEncoder(TinySequenceEncoder, Pretrained):
         if not self.config.cls_output:
             del out.extras["cls"]
         return out
+
+
+def train_objective(
+    objective: nn.Module, batch: object, steps: int, lr: float = 3e-3
+) -> tuple[list[float], object]:
+    """Adam steps of ``objective`` on one batch (masking seeds cycling over 3), every loss checked finite.
+
+    Returns the losses and the last output (its metrics). The objective tests assert learning as the mean of
+    the last three losses below that of the first three.
+    """
+    optimizer = torch.optim.Adam(objective.parameters(), lr=lr)
+    losses: list[float] = []
+    out = None
+    for step in range(steps):
+        out = objective(batch, generator=torch.Generator().manual_seed(step % 3))
+        assert torch.isfinite(out.loss), f"step {step}: loss {out.loss}"
+        optimizer.zero_grad()
+        out.loss.backward()
+        optimizer.step()
+        losses.append(out.loss.item())
+    return losses, out
+
+
+def learned(losses: list[float]) -> bool:
+    """Mean of the last three losses below the mean of the first three."""
+    return bool(np.mean(losses[-3:]) < np.mean(losses[:3]))
