@@ -121,10 +121,11 @@ def run(args: argparse.Namespace) -> None:
     if checked is None:
         return
     from engine.app import distributed, make_trainer, open_run_dir
-    from engine.finetuning import TASK_KEY, export_task, labelled_data, task_kind
+    from engine.finetuning import TASK_KEY, export_task, labelled_data
     from engine.validation import BEST_DIR, Validation
 
     from prottasks.data import evaluate_splits
+    from prottasks.heads.configs import head_kind
 
     config, model, step_dir = checked.config, checked.model, checked.step_dir
     with distributed(
@@ -138,7 +139,7 @@ def run(args: argparse.Namespace) -> None:
             print(_describe(checked, data, dist), file=sys.stderr, flush=True)
         splits = {k: v for k, v in data.evaluation.items() if config.evaluation.test or k != "test"}
         metric, mode = checked.monitor
-        kind, rank, world = task_kind(config.head), dist.rank, dist.world_size
+        kind, rank, world = head_kind(config.head), dist.rank, dist.world_size
         validation = Validation(
             lambda forward: evaluate_splits(forward, splits, kind, dist.device, rank, world),
             monitor=metric,

@@ -24,6 +24,7 @@ from prottasks.heads import (
     RegressionHeadConfig,
     SingleLabelHeadConfig,
 )
+from prottasks.heads.configs import head_kind
 from prottasks.lora import LoraConfig
 from prottasks.metrics.task import MINIMISED, TASK_METRICS
 from prottasks.optim import OptimizerConfig, PlateauConfig, SchedulerConfig
@@ -94,16 +95,9 @@ class FinetuneConfig(Section):
     train: TrainConfig = Field(default_factory=lambda: TrainConfig(epochs=50))
 
 
-def task_kind(head: Any) -> str:
-    """``multi_label``, ``single_label`` or ``regression`` for a head config (the Function Caller's ``problem``)."""
-    if head.type == "attention_contact":  # ESM's regression on attention maps: a contact task
-        return "contact"
-    return head.problem if head.type == "function_caller" else head.type
-
-
 def selection(config: FinetuneConfig) -> tuple[str, Literal["max", "min"]]:
     """``(monitored key, mode)`` of the evaluation config."""
-    kind = task_kind(config.head)
+    kind = head_kind(config.head)
     metric = config.evaluation.metric
     if metric == "auto":
         metric = "valid_" + TASK_METRICS[kind][0]
@@ -135,10 +129,10 @@ def build_task_model(config: FinetuneConfig, table: LabelTable, *, load_checkpoi
 
     check_window(config)
     head = config.head
-    if task_kind(head) != table.kind:
+    if head_kind(head) != table.kind:
         problem = f" ({head.problem})" if head.type == "function_caller" else ""
         raise ConfigError(
-            f"head.type: a {head.type} head{problem} needs {task_kind(head)} labels, but data.labels gives "
+            f"head.type: a {head.type} head{problem} needs {head_kind(head)} labels, but data.labels gives "
             f"{table.kind} targets"
         )
     key = COUNT_KEYS.get(head.type)

@@ -183,3 +183,19 @@ def test_build_heads_from_mappings():
     assert not any(p.requires_grad for p in enc.parameters()) and fc.dense.weight.requires_grad
     with pytest.raises(ValidationError, match="num_label"):
         build_head({"type": "multi_label", "num_label": 5}, enc)
+
+
+def test_head_kind_of_configs_and_mappings() -> None:
+    """The task kind each head config makes (what the labels must be), from a model or a plain mapping."""
+    from prottasks.heads.configs import (
+        AttentionContactHeadConfig,
+        FunctionCallerHeadConfig,
+        MultiLabelHeadConfig,
+        head_kind,
+    )
+
+    assert head_kind(MultiLabelHeadConfig(num_labels=3)) == "multi_label"
+    assert head_kind(FunctionCallerHeadConfig(num_labels=3, problem="single_label")) == "single_label"
+    assert head_kind({"type": "function_caller"}) == "multi_label"  # the Function Caller's default problem
+    assert head_kind(AttentionContactHeadConfig()) == "contact"
+    assert head_kind({"type": "regression"}) == "regression"

@@ -37,6 +37,7 @@ from prottasks.config import TaskConfig
 from prottasks.errors import TaskInputError
 from prottasks.heads.base import HeadOutput
 from prottasks.heads.build import HeadConfig, build_head
+from prottasks.heads.configs import head_kind
 from prottasks.lora import BaseWeights, LoraConfig
 
 Kind = Literal["multi_label", "single_label", "regression", "pair", "msp", "contact"]
@@ -49,16 +50,6 @@ COUNT_KEYS = {
 }
 #: Heads that read two protein batches (``forward(first, second)``).
 PAIRED_HEADS = ("pair", "msp")
-
-
-def head_kind(head: Mapping[str, Any] | BaseModel) -> str:
-    """The task kind a head config makes: its type, or the Function Caller head's ``problem``."""
-    data = head if isinstance(head, Mapping) else head.model_dump()
-    if data.get("type") == "function_caller":
-        return str(data.get("problem", "multi_label"))
-    if data.get("type") == "attention_contact":  # ESM's regression on attention maps: a contact task too
-        return "contact"
-    return str(data.get("type"))
 
 
 def _as_dict(value: Any) -> Any:

@@ -3,9 +3,10 @@ validates its config without importing torch; the heads themselves are in :mod:`
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from prottasks.config import TaskConfig
 
@@ -99,3 +100,14 @@ HeadConfig = Annotated[
     | AttentionContactHeadConfig,
     Field(discriminator="type"),
 ]
+
+
+def head_kind(head: Mapping[str, Any] | BaseModel) -> str:
+    """The task kind a head config makes: its type, the Function Caller head's ``problem``, or ``contact`` for
+    ESM's regression on attention maps."""
+    data = head if isinstance(head, Mapping) else head.model_dump()
+    if data.get("type") == "function_caller":
+        return str(data.get("problem", "multi_label"))
+    if data.get("type") == "attention_contact":
+        return "contact"
+    return str(data.get("type"))
