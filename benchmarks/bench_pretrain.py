@@ -32,6 +32,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -100,7 +101,10 @@ def plain_loop(config: PretrainConfig, steps: int, reparse: bool) -> Callable[[]
     return lambda: _loop(config, data, transform, model, optimizer, steps, reparse)
 
 
-def _loop(config, data, transform, model, optimizer, steps: int, reparse: bool) -> tuple[float, float]:
+def _loop(
+    config: PretrainConfig, data: Any, transform: Any, model: Any, optimizer: Any, steps: int, reparse: bool
+) -> tuple[float, float]:
+    """The timed steps of :func:`plain_loop`: ``(residues/s, data share)``, the first 10 % excluded."""
     residues, data_time, total = 0, 0.0, 0.0
     warm = max(1, steps // 10)
     for k in range(steps):

@@ -46,6 +46,26 @@ def test_autograd_path_keeps_gradients() -> None:
     assert x.grad is not None and layer.weight.grad is not None and r.grad is not None
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_gradients_of_bias_or_residual_alone_are_kept(enabled: bool) -> None:
+    """A frozen weight with a trainable bias (or only the residual requiring gradients) must not take the
+    autograd-free paths (oneDNN kernels, in-place BLAS epilogues): the gradients equal F.linear's."""
+    previous = onednn_override()
+    set_onednn(enabled)
+    try:
+        torch.manual_seed(0)
+        layer = nn.Linear(8, 4)
+        layer.weight.requires_grad_(False)
+        x, r = torch.randn(5, 8), torch.randn(5, 4, requires_grad=True)
+        (linear(x, layer, gelu=True).sum() + linear(x, layer, residual=r).sum()).backward()
+        y = F.linear(x, layer.weight, layer.bias.detach().requires_grad_())
+        want = torch.autograd.grad((F.gelu(y) + y).sum(), y)[0].sum(0)  # d/d bias of both terms
+        torch.testing.assert_close(layer.bias.grad, want)
+        torch.testing.assert_close(r.grad, torch.ones(5, 4))
+    finally:
+        set_onednn(previous)
+
+
 def _choice(forward: str, gelu: str, add: str) -> LinearChoice:
     backends = dict.fromkeys(ROLES, "mkl")
     backends["forward"] = forward  # type: ignore[assignment]

@@ -5,8 +5,8 @@ measured faster on this machine for that GEMM and its epilogue (``LinearChoice.i
 (``torch.ops.mkldnn._linear_pointwise``, the kernel ``torch.compile`` uses on CPU, with the GELU or residual
 add fused into the GEMM) or torch's default BLAS (MKL sgemm on the x86 wheels: ``F.linear`` then GELU in place,
 or ``residual + b`` into which the GEMM accumulates; :func:`protdata.kernels.blas_linear_gelu` /
-:func:`~protdata.kernels.blas_linear_add`, 5 % more ESM-2 8M / 35M tokens/s than separate out-of-place passes on
-an AMX Xeon). The fused epilogues are timed whole, against
+:func:`~protdata.kernels.blas_linear_add`: fc1 + GELU 12 % and fc2 + add 4 % faster than separate out-of-place
+passes on an AMX Xeon, 1-5 % of ESM-2 8M / 35M tokens/s). The fused epilogues are timed whole, against
 ``F.linear`` plus the pass, because neither the plain GEMM rates nor the vendor predict them: on the 2-core
 Intel Xeon a separate GELU pass cost 20-34 % of fc1's GEMM and the fused kernel won; on an AMD EPYC (Zen 3)
 oneDNN's fused erf-GELU ran fc1 at 105 GFLOP/s against 154 for ``F.linear`` + ``F.gelu``. Both backends give
@@ -105,7 +105,18 @@ def _bf16_onednn() -> bool:
     return _AVAILABLE and _state["override"] is not False and torch.bfloat16 not in _broken and _native_bf16()
 
 
-def _fusable(x: Tensor, layer: nn.Linear, epilogue: Epilogue) -> torch.dtype | None:
+def _needs_autograd(x: Tensor, layer: nn.Linear, residual: Tensor | None = None) -> bool:
+    """Whether gradients must flow through this call: grad mode on and any of input, weight, bias or residual
+    requiring them (a frozen weight with a trainable bias included). The oneDNN kernels and the in-place BLAS
+    epilogues have no autograd, so such calls take ``F.linear`` + out-of-place ops."""
+    return torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, layer.weight, layer.bias, residual)
+    )
+
+
+def _fusable(
+    x: Tensor, layer: nn.Linear, epilogue: Epilogue, residual: Tensor | None = None
+) -> torch.dtype | None:
     """The dtype the oneDNN path runs ``layer(x)`` in (float32 or bfloat16), or ``None`` for ``F.linear``."""
     if not (
         _AVAILABLE
@@ -114,7 +125,7 @@ def _fusable(x: Tensor, layer: nn.Linear, epilogue: Epilogue) -> torch.dtype | N
         and x.ndim == 2
         and x.dtype in (torch.float32, torch.bfloat16)
         and layer.weight.dtype in (torch.float32, torch.bfloat16)
-        and not (torch.is_grad_enabled() and (x.requires_grad or layer.weight.requires_grad))
+        and not _needs_autograd(x, layer, residual)
     ):
         return None
     if cpu_bf16_active(x) or layer.weight.dtype == torch.bfloat16:
@@ -166,7 +177,7 @@ def linear(x: Tensor, layer: nn.Linear, *, gelu: bool = False, residual: Tensor 
         y = F.gelu(y) if gelu else y
         return y if residual is None else residual + y
     epilogue: Epilogue = "add" if residual is not None else "gelu" if gelu else "none"
-    dtype = _fusable(x, layer, epilogue)
+    dtype = _fusable(x, layer, epilogue, residual)
     if dtype is not None:
         try:
             if dtype == torch.bfloat16:
@@ -186,8 +197,7 @@ def linear(x: Tensor, layer: nn.Linear, *, gelu: bool = False, residual: Tensor 
             _broken.add(dtype)
             warnings.warn(f"oneDNN linear unavailable ({err}); using F.linear", stacklevel=2)
     if (
-        not (torch.is_grad_enabled() and (x.requires_grad or layer.weight.requires_grad))
-        and (residual is None or not residual.requires_grad)
+        not _needs_autograd(x, layer, residual)
         and x.ndim == 2
         and not torch.is_autocast_enabled(x.device.type)
         and x.dtype == layer.weight.dtype == (x.dtype if residual is None else residual.dtype)
